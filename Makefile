@@ -1,0 +1,30 @@
+# Two commands: `make run` (set-up + the main job) and `make test` (set-up + ruff + mypy + pytest).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.archspec-installed
+
+.PHONY: run test lint setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m archspec validate archspec/specs/*.yaml
+	$(PY) -m archspec summary d2l-resnet18 --depth 2
+	$(PY) -m archspec trace d2l-resnet18
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check archspec tests benchmarks
+	$(VENV)/bin/ruff format --check archspec tests benchmarks
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest -q
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,47 @@
+"""The `archspec` command line. Parses arguments, calls the library, prints; no logic of its own.
+
+One module per group of commands (`cli/specs.py`, `cli/inspect.py`, ...), each with a
+`register(commands)` function. Every ArchspecError becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from archspec.cli import inspect, specs
+from archspec.cli.common import Commands
+from archspec.errors import ArchspecError
+
+GROUPS = (specs, inspect)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, like every other user error
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="archspec", description="Build, inspect and train ResNet variants written as YAML specs.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    commands = Commands(sub)
+    for group in GROUPS:
+        group.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except ArchspecError as err:
+        print(f"archspec: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("archspec: interrupted", file=sys.stderr)
+        return 130
+
+
+__all__ = ["main", "make_parser"]

@@ -1,0 +1,48 @@
+"""Argument helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from archspec.schema import ResNetSpec
+from archspec.spec import load_spec, with_input
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class Commands:
+    """Adds sub-commands to the `archspec` parser."""
+
+    def __init__(self, sub: Any) -> None:
+        self.sub = sub
+
+    def add(self, name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = self.sub.add_parser(name, help=help_text, description=help_text)
+        parser.set_defaults(handler=handler)
+        return parser
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_spec_argument(parser: argparse.ArgumentParser, input_size: bool = True) -> None:
+    parser.add_argument("spec", help="a spec file or a bundled preset name (see `archspec list`)")
+    if input_size:
+        parser.add_argument("--input-size", nargs=3, type=positive_int, metavar=("C", "H", "W"),
+                            help="override the spec's input size")  # fmt: skip
+
+
+def spec_from_args(args: argparse.Namespace) -> ResNetSpec:
+    """The spec an `add_spec_argument` command names, with its overrides applied."""
+    spec = load_spec(args.spec)
+    size = getattr(args, "input_size", None)
+    return with_input(spec, *size) if size else spec

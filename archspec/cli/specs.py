@@ -1,0 +1,58 @@
+"""Commands about spec files: validate, list, schema, show."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from archspec.cli.common import Commands, add_spec_argument, spec_from_args
+from archspec.errors import ArchspecError
+from archspec.plan import lower
+from archspec.schema import json_schema
+from archspec.spec import dump_spec, load_spec, preset_names, spec_hash
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    failed = 0
+    for source in args.specs:
+        try:
+            spec = load_spec(source)
+        except ArchspecError as err:
+            print(err, file=sys.stderr)
+            failed += 1
+            continue
+        print(f"ok  {source}  ({spec.name}, {lower(spec).params:,} parameters)")
+    return 2 if failed else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = [("preset", "parameters", "input", "description")]
+    for name in preset_names():
+        spec = load_spec(name)
+        shape = f"{spec.input.channels}x{spec.input.height}x{spec.input.width}"
+        rows.append((name, f"{lower(spec).params:,}", shape, spec.description))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for name, params, shape, text in rows:
+        print(f"{name:<{widths[0]}}  {params:>{widths[1]}}  {shape:<{widths[2]}}  {text}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    spec = spec_from_args(args)
+    print(f"# archspec spec hash: {spec_hash(spec)}")
+    print(dump_spec(spec), end="")
+    return 0
+
+
+def register(commands: Commands) -> None:
+    p = commands.add("validate", cmd_validate, "Check spec files; report every invalid one (exit 2 if any).")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files or preset names")
+    commands.add("list", cmd_list, "Bundled presets with their parameter counts.")
+    commands.add("schema", cmd_schema, "JSON Schema of a spec (for editors such as yaml-language-server).")
+    add_spec_argument(commands.add("show", cmd_show, "The fully resolved canonical YAML of a spec and its hash."))
