@@ -41,6 +41,17 @@ class Shape:
 
 
 # --- primitives -------------------------------------------------------------------------------
+# Each primitive knows its parameters and its multiply-accumulates (`macs(out_shape)`, per
+# sample, convolutions and linear layers only); complexity.py adds everything else up.
+
+
+class _Free:
+    """A primitive without parameters or mult-adds (activations, pooling, reshapes)."""
+
+    params = 0
+
+    def macs(self, out: Shape) -> int:
+        return 0
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,9 @@ class Conv:
         weight = self.out_channels * (self.in_channels // self.groups) * self.kernel_size**2
         return weight + (self.out_channels if self.bias else 0)
 
+    def macs(self, out: Shape) -> int:
+        return self.out_channels * (self.in_channels // self.groups) * self.kernel_size**2 * out.height * out.width
+
 
 @dataclass(frozen=True)
 class Norm:
@@ -72,40 +86,39 @@ class Norm:
     def params(self) -> int:
         return 2 * self.channels  # affine weight and bias; running stats are buffers
 
+    def macs(self, out: Shape) -> int:
+        return 0  # elementwise; reported apart from the mult-adds
+
 
 @dataclass(frozen=True)
-class Act:
+class Act(_Free):
     kind: str
-    params: int = 0
 
 
 @dataclass(frozen=True)
-class Pool:
+class Pool(_Free):
     kind: str
     kernel_size: int
     stride: int
     padding: int
-    params: int = 0
 
     def out_size(self, size: int) -> int:
         return (size + 2 * self.padding - self.kernel_size) // self.stride + 1
 
 
 @dataclass(frozen=True)
-class GlobalPool:
+class GlobalPool(_Free):
     kind: str
-    params: int = 0
 
 
 @dataclass(frozen=True)
-class Flatten:
-    params: int = 0
+class Flatten(_Free):
+    """Flatten all but the batch dimension."""
 
 
 @dataclass(frozen=True)
-class Dropout:
+class Dropout(_Free):
     p: float
-    params: int = 0
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,9 @@ class Linear:
     @property
     def params(self) -> int:
         return self.in_features * self.out_features + (self.out_features if self.bias else 0)
+
+    def macs(self, out: Shape) -> int:
+        return self.in_features * self.out_features
 
 
 Op = Conv | Norm | Act | Pool | GlobalPool | Flatten | Dropout | Linear
