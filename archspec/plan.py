@@ -220,8 +220,8 @@ class _Chain:
             if height < 1 or width < 1:
                 raise PlanError(
                     loc or self.loc,
-                    f"feature map shrinks below 1x1 ({shape.height}x{shape.width} -> {height}x{width}); "
-                    "use a larger input, a smaller kernel or stride, or more padding",
+                    f"feature map shrinks below 1x1 ({shape.height}x{shape.width} in, kernel {op.kernel_size}, "
+                    f"stride {op.stride}, padding {op.padding}); use a larger input, a smaller kernel or more padding",
                 )
             channels = op.out_channels if isinstance(op, Conv) else shape.channels
             out = Shape(channels, height, width)

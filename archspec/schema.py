@@ -30,7 +30,8 @@ def fail(loc: Loc, message: str) -> NoReturn:
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: YAML already gives typed scalars, so `true` or "64" for a count is a mistake, not a 1 or 64.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class InputSpec(Model):

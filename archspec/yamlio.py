@@ -91,7 +91,12 @@ def parse(text: str, source: str) -> Document:
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         what = " ".join(str(part) for part in (err.context, err.problem) if part)
         raise SpecError(f"{where}: invalid YAML: {what}") from None
-    except yaml.YAMLError as err:  # reader errors (control characters) carry no problem_mark
+    except yaml.reader.ReaderError as err:  # control characters: a position, no mark
+        line = text.count("\n", 0, err.position) + 1
+        column = err.position - (text.rfind("\n", 0, err.position) + 1) + 1
+        what = f"control character U+{err.character:04X} is not allowed"
+        raise SpecError(f"{source}:{line}:{column}: invalid YAML: {what}") from None
+    except yaml.YAMLError as err:
         raise SpecError(f"{source}: invalid YAML: {' '.join(str(err).split())}") from None
     doc = Document(source, None)
     if node is None:
@@ -110,6 +115,10 @@ class _Walker:
     def fail(self, node: yaml.Node, message: str) -> SpecError:
         return SpecError(f"{self.doc.source}:{node.start_mark.line + 1}:{node.start_mark.column + 1}: {message}")
 
+    def unsupported(self, node: yaml.Node) -> SpecError:
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        return self.fail(node, f"unsupported YAML tag {tag!r}: archspec reads plain YAML only (no Python objects)")
+
     def convert(self, node: yaml.Node, path: Path_) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
@@ -117,14 +126,14 @@ class _Walker:
         self.doc.marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
         if isinstance(node, yaml.MappingNode):
             if node.tag != _MAP:
-                raise self.fail(node, f"unsupported YAML tag {node.tag!r}: archspec reads plain YAML only")
+                raise self.unsupported(node)
             return self.mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _SEQ:
-                raise self.fail(node, f"unsupported YAML tag {node.tag!r}: archspec reads plain YAML only")
+                raise self.unsupported(node)
             return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
         if node.tag not in _PLAIN_TAGS:
-            raise self.fail(node, f"unsupported YAML tag {node.tag!r}: archspec reads plain YAML only")
+            raise self.unsupported(node)
         try:
             return self.scalars.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError) as err:
@@ -167,7 +176,8 @@ def validate(doc: Document, model: type[M], what: str) -> M:
     try:
         return model.model_validate(doc.data)
     except ValidationError as err:
-        errors = err.errors(include_url=False)
+        # A typo gives both "unknown field" and "missing field"; the unknown one says what to fix.
+        errors = sorted(err.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
         path, message = describe_error(doc.data, errors[0], model)
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise doc.error(path, message + more) from None
@@ -191,12 +201,13 @@ def describe_error(data: Any, error: Any, model: type[BaseModel]) -> tuple[Path_
         return path, "required field is missing"
     if kind == "union_tag_invalid":
         tags = ctx.get("expected_tags", "").replace("'", "")
-        return (*path, ctx.get("discriminator", "kind").strip("'")), f"unknown kind {value!r}; choose from {tags}"
+        kind_path = (*path, ctx.get("discriminator", "kind").strip("'"))
+        return kind_path, f"unknown kind {ctx.get('tag')!r}; choose from {tags}"
     if kind == "union_tag_not_found":
         return path, "needs a 'kind' field"
     msg = error["msg"]
-    for old, new in (("Input should be", "must be"), ("Value should", "must"), ("String should", "must")):
-        msg = msg.replace(old, new)
+    for old in ("Input should", "Value should", "String should", "List should"):
+        msg = msg.replace(old, "must")
     return path, f"{msg}, got {value!r}"
 
 

@@ -1,0 +1,85 @@
+"""The command line, through a real subprocess as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from archspec import load_spec, spec_hash
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "archspec", *args], capture_output=True, text=True, timeout=300)
+
+
+def assert_user_error(done: subprocess.CompletedProcess[str], fragment: str) -> None:
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert fragment in done.stderr
+
+
+def test_trace_prints_the_seed_shapes() -> None:
+    done = run("trace", "d2l-resnet18", "--input-size", "1", "224", "224")
+    assert done.returncode == 0, done.stderr
+    shapes = [line.split("output shape:")[1].strip() for line in done.stdout.splitlines()]
+    assert shapes == ["[1, 64, 56, 56]", "[1, 64, 56, 56]", "[1, 128, 28, 28]", "[1, 256, 14, 14]",
+                      "[1, 512, 7, 7]", "[1, 512, 1, 1]", "[1, 512]", "[1, 10]"]  # fmt: skip
+
+
+def test_summary_reads_mult_adds_in_the_right_unit() -> None:
+    done = run("summary", "d2l-resnet18", "--depth", "1")
+    assert done.returncode == 0, done.stderr
+    assert "Total params: 11,178,378" in done.stdout
+    assert "Units." not in done.stdout
+    line = next(line for line in done.stdout.splitlines() if line.startswith("Total mult-adds"))
+    assert line.startswith("Total mult-adds: 319,121,546 (319.12 M;")  # torchinfo's count at 1x96x96
+
+
+def test_list_shows_presets_with_parameter_counts() -> None:
+    done = run("list")
+    assert done.returncode == 0
+    rows = {line.split()[0]: line.split()[1] for line in done.stdout.splitlines()[1:]}
+    assert rows["d2l-resnet18"] == "11,178,378"
+    assert rows["resnet152"] == "60,192,808"
+
+
+def test_show_prints_loadable_canonical_yaml_and_hash() -> None:
+    done = run("show", "resnet34")
+    assert done.returncode == 0
+    first, _, body = done.stdout.partition("\n")
+    spec = load_spec("resnet34")
+    assert first == f"# archspec spec hash: {spec_hash(spec)}"
+    assert load_spec(body) == spec
+
+
+def test_schema_is_json_schema_for_editors() -> None:
+    done = run("schema")
+    schema = json.loads(done.stdout)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    assert set(schema["required"]) >= {"name", "input", "stem", "block", "stages", "head"}
+    assert "block" not in schema["$defs"]["StageSpec"]["required"]  # stages may inherit the spec's block
+    assert schema["properties"]["stages"]["description"]
+
+
+def test_validate_exit_codes(tmp_path: Path) -> None:
+    assert run("validate", "d2l-resnet18", "resnet50").returncode == 0
+    bad = tmp_path / "bad.yaml"
+    data = yaml.safe_load((Path(__file__).parent.parent / "archspec/specs/resnet18.yaml").read_text())
+    data["stages"][1]["stride"] = 3
+    bad.write_text(yaml.safe_dump(data, sort_keys=False))
+    done = run("validate", str(bad))
+    assert_user_error(done, "stages[1].stride: must be 1 or 2, got 3")
+    assert done.stderr.startswith(f"{bad}:")
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
+    assert_user_error(run("summary", "resnet18", "--input-size", "3", "0", "32"), "positive integer")
+    assert_user_error(run("summary", "no-such-preset"), "no bundled spec of that name")
+    assert_user_error(run("trace", str(tmp_path / "missing.yaml")), "cannot read")
+    assert_user_error(run("frobnicate"), "invalid choice")
+    assert_user_error(run("show", "resnet18", "--input-size", "3", "1", "1", "--bogus"), "unrecognized arguments")

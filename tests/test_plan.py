@@ -1,0 +1,55 @@
+"""Lowering specs into plans: shapes and structure, without torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from hypothesis import given, settings
+
+from archspec import ResNetSpec, load_spec, lower
+from archspec.plan import Conv, Shape
+from archspec.spec import with_input
+from archspec.testing import specs
+
+
+def test_seed_shapes_at_224_match_d2l() -> None:
+    plan = lower(with_input(load_spec("d2l-resnet18"), 1, 224, 224))
+    assert plan.stem[-1].out_shape == Shape(64, 56, 56)
+    assert [stage.out_shape for stage in plan.stages] == [
+        Shape(64, 56, 56), Shape(128, 28, 28), Shape(256, 14, 14), Shape(512, 7, 7),
+    ]  # fmt: skip
+    assert [layer.out_shape for layer in plan.head] == [Shape(512, 1, 1), Shape(512), Shape(10)]
+
+
+def test_seed_projects_at_stage_starts_except_the_first() -> None:
+    plan = lower(load_spec("d2l-resnet18"))
+    projected = [[bool(block.shortcut) for block in stage.blocks] for stage in plan.stages]
+    assert projected == [[False, False], [True, False], [True, False], [True, False]]
+    conv = plan.stages[1].blocks[0].shortcut[0].op
+    assert conv == Conv(64, 128, 1, stride=2, padding=0, bias=True)
+
+
+def test_torchvision_projects_only_where_the_shape_changes() -> None:
+    plan = lower(load_spec("resnet50"))
+    projected = [bool(stage.blocks[0].shortcut) for stage in plan.stages]
+    assert projected == [True, True, True, True]  # 64 -> 256 channels in stage 1 too
+    assert [name for name, _ in plan.stages[0].blocks[0].layers][-3:] == ["shortcut.conv", "shortcut.norm", "post.act"]
+    assert not any(block.shortcut for stage in plan.stages for block in stage.blocks[1:])
+
+
+@settings(max_examples=50, deadline=None)
+@given(specs())
+def test_stage_shapes_follow_the_strides(spec: ResNetSpec) -> None:
+    plan = lower(spec)
+    height, width = plan.stem[-1].out_shape.height, plan.stem[-1].out_shape.width
+    for stage_spec, stage in zip(spec.stages, plan.stages, strict=True):
+        height, width = (height - 1) // stage_spec.stride + 1, (width - 1) // stage_spec.stride + 1
+        assert stage.out_shape == Shape(stage_spec.channels, height, width)
+        assert len(stage.blocks) == stage_spec.blocks
+    assert plan.output_shape == Shape(spec.head.num_classes)
+
+
+def test_validation_never_imports_torch() -> None:
+    code = "import archspec, sys; archspec.lower(archspec.load_spec('resnet152')); sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
