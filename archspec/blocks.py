@@ -16,7 +16,7 @@ from archspec import plan as P
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=True),
-    "silu": lambda: nn.SiLU(inplace=True),
+    "silu": nn.SiLU,  # not in place: in-place SiLU would make autograd keep a copy of its input
     "gelu": nn.GELU,
 }
 

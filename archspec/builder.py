@@ -7,13 +7,21 @@ from collections import OrderedDict
 from torch import nn
 
 from archspec.blocks import BLOCKS, make_sequential
+from archspec.complexity import plan_complexity
+from archspec.guard import Limits, check
 from archspec.plan import Plan, lower
 from archspec.schema import ResNetSpec
 
 
-def build(spec: ResNetSpec) -> nn.Sequential:
-    """The model of `spec` as `nn.Sequential(stem, stage1, ..., stageN, head)`."""
-    return build_plan(lower(spec))
+def build(spec: ResNetSpec, limits: Limits | None = None, batch_size: int = 1) -> nn.Sequential:
+    """The model of `spec` as `nn.Sequential(stem, stage1, ..., stageN, head)`.
+
+    Refuses (ResourceError) a spec whose analytic cost for `batch_size` exceeds `limits`
+    (default: archspec.guard's, or ARCHSPEC_MAX_* variables) before allocating anything.
+    """
+    plan = lower(spec)
+    check(plan_complexity(plan, batch_size), limits)
+    return build_plan(plan)
 
 
 def build_plan(plan: Plan) -> nn.Sequential:

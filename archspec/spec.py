@@ -63,11 +63,16 @@ def dump_spec(spec: ResNetSpec) -> str:
 
     A stage's block settings are written only where they differ from the spec's `block`.
     """
-    data = _kind_first(spec.model_dump(mode="json"))
+    return yaml.safe_dump(canonical_data(spec), sort_keys=False, default_flow_style=None, width=100)
+
+
+def canonical_data(spec: ResNetSpec) -> dict[str, Any]:
+    """The canonical form as plain data: defaults resolved, inherited stage blocks left out."""
+    data: dict[str, Any] = _kind_first(spec.model_dump(mode="json"))
     for stage in data["stages"]:
         if stage["block"] == data["block"]:
             del stage["block"]
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+    return data
 
 
 def _kind_first(value: Any) -> Any:

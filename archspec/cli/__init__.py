@@ -7,15 +7,16 @@ One module per group of commands (`cli/specs.py`, `cli/inspect.py`, ...), each w
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from archspec.cli import inspect, specs
+from archspec.cli import complexity, inspect, specs
 from archspec.cli.common import Commands
 from archspec.errors import ArchspecError
 
-GROUPS = (specs, inspect)
+GROUPS = (specs, inspect, complexity)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("archspec: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `archspec ... | head`: the reader left, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 __all__ = ["main", "make_parser"]

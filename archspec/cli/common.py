@@ -6,6 +6,9 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from archspec.complexity import complexity
+from archspec.errors import ArchspecError
+from archspec.guard import LIMITS, Limits, check, parse_count
 from archspec.schema import ResNetSpec
 from archspec.spec import load_spec, with_input
 
@@ -46,3 +49,25 @@ def spec_from_args(args: argparse.Namespace) -> ResNetSpec:
     spec = load_spec(args.spec)
     size = getattr(args, "input_size", None)
     return with_input(spec, *size) if size else spec
+
+
+def _count(text: str) -> int:
+    try:
+        return parse_count(text, "value")
+    except ArchspecError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("value: ")) from None
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """--max-params, --max-macs, --max-activation-bytes (see archspec/guard.py)."""
+    for limit in LIMITS:
+        help_text = f"refuse specs over N {limit.unit} (default {limit.default:.3g}, or ${limit.env})"
+        parser.add_argument(limit.flag, type=_count, metavar="N", help=help_text)
+
+
+def guarded_spec(args: argparse.Namespace) -> tuple[ResNetSpec, Limits]:
+    """The spec of the command, checked against the resource limits before torch is even imported."""
+    spec = spec_from_args(args)
+    limits = Limits.resolve(args.max_params, args.max_macs, args.max_activation_bytes)
+    check(complexity(spec, batch_size=getattr(args, "batch_size", 1)), limits)
+    return spec, limits

@@ -4,31 +4,33 @@ from __future__ import annotations
 
 import argparse
 
-from archspec.cli.common import Commands, add_spec_argument, positive_int, spec_from_args
+from archspec.cli.common import Commands, add_limit_arguments, add_spec_argument, guarded_spec, positive_int
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    spec, limits = guarded_spec(args)  # refused specs never import torch
     from archspec.builder import build
     from archspec.summary import summarize
 
-    spec = spec_from_args(args)
-    print(summarize(build(spec), spec, depth=args.depth, batch_size=args.batch_size))
+    print(summarize(build(spec, limits, args.batch_size), spec, depth=args.depth, batch_size=args.batch_size))
     return 0
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
+    spec, limits = guarded_spec(args)
     from archspec.builder import build
     from archspec.summary import format_trace, trace
 
-    spec = spec_from_args(args)
-    print(format_trace(trace(build(spec), spec)))
+    print(format_trace(trace(build(spec, limits), spec)))
     return 0
 
 
 def register(commands: Commands) -> None:
     p = commands.add("summary", cmd_summary, "torchinfo summary of the built model (one real forward pass).")
     add_spec_argument(p)
+    add_limit_arguments(p)
     p.add_argument("--depth", type=positive_int, default=3, help="nesting depth of the table (default 3)")
     p.add_argument("--batch-size", type=positive_int, default=1, help="batch size of the probe input (default 1)")
     p = commands.add("trace", cmd_trace, "Output shape after each part of the model (d2l's layer trace).")
     add_spec_argument(p)
+    add_limit_arguments(p)

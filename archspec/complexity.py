@@ -1,0 +1,271 @@
+"""What a spec costs, from its plan alone: parameters, mult-adds, activation memory, shapes.
+
+No torch import and no per-block formulas: every figure is added up from the plan's
+primitives, the same ones the builder turns into modules. Units are named everywhere:
+MACs are multiply-accumulates of convolution and linear weights; FLOPs = 2 x MACs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from archspec import plan as P
+from archspec.schema import ResNetSpec
+
+FP32_BYTES = 4
+INDEX_BYTES = 8  # max-pool indices are int64
+MASK_BYTES = 4  # dropout keeps a float mask on the CPU
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """One primitive (or a block's residual addition) for a batch of `batch_size`."""
+
+    path: str
+    op: str
+    output: tuple[int, int, int]
+    params: int
+    macs: int
+    other_ops: int  # bias adds, norm, activation, pooling and residual-add element operations
+    activation_bytes: int  # bytes this layer adds to what autograd keeps for the backward pass
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+@dataclass(frozen=True)
+class StageCost:
+    """The stem, one stage, or the head, with cumulative stride and receptive field at its output."""
+
+    name: str
+    output: tuple[int, int, int]
+    params: int
+    macs: int
+    activation_bytes: int
+    stride: int
+    receptive_field: int
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+@dataclass(frozen=True)
+class Complexity:
+    name: str
+    input: tuple[int, int, int]
+    batch_size: int
+    layers: tuple[LayerCost, ...]
+    stages: tuple[StageCost, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def params(self) -> int:
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    @property
+    def other_ops(self) -> int:
+        return sum(layer.other_ops for layer in self.layers)
+
+    @property
+    def activation_bytes(self) -> int:
+        return sum(layer.activation_bytes for layer in self.layers)
+
+    @property
+    def torchinfo_mult_adds(self) -> int:
+        """The figure torchinfo (1.8) reports as "Total mult-adds".
+
+        torchinfo counts, per module with parameters: for a convolution, (weight + bias elements) x
+        output positions; for anything else (batch norm, linear), its parameter count, each times
+        the batch size. So it adds conv bias adds and 2 x channels per batch norm to the true MACs.
+        """
+        total = 0
+        for layer in self.layers:
+            _, height, width = layer.output
+            positions = height * width if layer.op == "conv" else 1
+            total += layer.params * positions * self.batch_size
+        return total
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON report (docs/complexity.md)."""
+        return {
+            "name": self.name,
+            "input": list(self.input),
+            "batch_size": self.batch_size,
+            "units": {"macs": "multiply-accumulates", "flops": "2 x macs", "activation_bytes": "bytes, fp32"},
+            "total": {
+                "params": self.params,
+                "macs": self.macs,
+                "flops": self.flops,
+                "other_ops": self.other_ops,
+                "activation_bytes": self.activation_bytes,
+            },
+            "stages": [{**asdict(stage), "output": list(stage.output), "flops": stage.flops} for stage in self.stages],
+            "layers": [{**asdict(layer), "output": list(layer.output), "flops": layer.flops} for layer in self.layers],
+            "warnings": list(self.warnings),
+        }
+
+
+def complexity(spec: ResNetSpec, input_size: tuple[int, int, int] | None = None, batch_size: int = 1) -> Complexity:
+    """The cost report of `spec` (at `input_size` = (C, H, W) if given) for a batch of `batch_size`."""
+    if input_size is not None:
+        from archspec.spec import with_input
+
+        spec = with_input(spec, *input_size)
+    return plan_complexity(P.lower(spec), batch_size)
+
+
+def plan_complexity(plan: P.Plan, batch_size: int = 1) -> Complexity:
+    memory = _Memory(batch_size)
+    field_ = _ReceptiveField()
+    layers: list[LayerCost] = []
+    stages: list[StageCost] = []
+
+    def close(name: str, start: int, shape: P.Shape) -> None:
+        part = layers[start:]
+        stages.append(StageCost(name, _dims(shape), sum(c.params for c in part), sum(c.macs for c in part),
+                                sum(c.activation_bytes for c in part), field_.jump, field_.size))  # fmt: skip
+
+    x = memory.new()
+    start = len(layers)
+    x = _run(plan.stem, "stem", x, memory, batch_size, layers)
+    field_.follow(layer.op for layer in plan.stem)
+    close("stem", start, plan.stem[-1].out_shape)
+    for stage in plan.stages:
+        start = len(layers)
+        for index, block in enumerate(stage.blocks):
+            prefix = f"{stage.name}.{index}"
+            y = _run(block.main, f"{prefix}.main", x, memory, batch_size, layers)
+            s = _run(block.shortcut, f"{prefix}.shortcut", x, memory, batch_size, layers)
+            del s, y  # the addition reads both and saves neither
+            numel = block.out_shape.numel * batch_size
+            layers.append(LayerCost(f"{prefix}.add", "add", _dims(block.out_shape), 0, 0, numel, 0))
+            x = _run(block.post, f"{prefix}.post", memory.new(), memory, batch_size, layers)
+            field_.follow(layer.op for layer in block.main)
+        close(stage.name, start, stage.out_shape)
+    start = len(layers)
+    _run(plan.head, "head", x, memory, batch_size, layers)
+    close("head", start, plan.output_shape)
+    return Complexity(plan.name, _dims(plan.input_shape), batch_size, tuple(layers), tuple(stages),
+                      tuple(plan_warnings(plan)))  # fmt: skip
+
+
+def plan_warnings(plan: P.Plan) -> list[str]:
+    """Legal but suspicious shapes: collapsed feature maps, strides that drop pixels."""
+    out = []
+    for index, stage in enumerate(plan.stages):
+        height, width = stage.in_shape.height, stage.in_shape.width
+        stride = math.prod(layer.op.stride for layer in stage.blocks[0].main if isinstance(layer.op, P.Conv))
+        where = f"stages[{index}] ({stage.name})"
+        if stage.out_shape.height == 1 and stage.out_shape.width == 1:
+            size = f"{plan.input_shape.height}x{plan.input_shape.width}"
+            out.append(f"{where}: feature map is 1x1 at input {size}; its 3x3 convs see mostly padding")
+        elif stride > 1 and (height % stride or width % stride):
+            out.append(f"{where}: {height}x{width} is not divisible by its stride {stride}; the strided path "
+                       "drops the last row/column")  # fmt: skip
+    return out
+
+
+def _dims(shape: P.Shape) -> tuple[int, int, int]:
+    return (shape.channels, shape.height, shape.width)
+
+
+# --- activation memory ------------------------------------------------------------------------
+# What PyTorch's autograd keeps for backward, per primitive, in fp32 training on CPU. A tensor kept
+# by two layers (a ReLU's output that the next conv also needs) is counted once, as autograd keeps
+# it once. tests/test_complexity.py checks these rules against saved_tensors_hooks.
+
+
+class _Memory:
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.next_id = 0
+        self.saved: set[int] = set()
+
+    def new(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+    def save(self, tensor: int, shape: P.Shape) -> int:
+        if tensor in self.saved:
+            return 0
+        self.saved.add(tensor)
+        return shape.numel * self.batch_size * FP32_BYTES
+
+
+def _keeps(op: P.Op, out: P.Shape) -> tuple[bool, bool, int, int, bool]:
+    """(keeps its input, keeps its output, extra bytes per sample, extra fixed bytes, runs in place)."""
+    if isinstance(op, P.Conv | P.Linear):
+        return True, False, 0, 0, False
+    if isinstance(op, P.Norm):  # batch norm also keeps the per-channel batch mean and inverse std
+        return True, False, 0, 2 * out.channels * FP32_BYTES, False
+    if isinstance(op, P.Act):  # ReLU runs in place and keeps its output; SiLU and GELU keep their input
+        relu = op.kind == "relu"
+        return not relu, relu, 0, 0, relu
+    if isinstance(op, P.Pool | P.GlobalPool):  # max pools also keep their int64 indices
+        if isinstance(op, P.GlobalPool) and op.kind == "avg":  # a mean: backward needs only the shape
+            return False, False, 0, 0, False
+        return True, False, out.numel * INDEX_BYTES if op.kind == "max" else 0, 0, False
+    if isinstance(op, P.Flatten):  # a view of its input
+        return False, False, 0, 0, True
+    if isinstance(op, P.Dropout):
+        return False, False, out.numel * MASK_BYTES, 0, False
+    raise AssertionError(f"complexity has no memory rule for plan primitive {type(op).__name__}")
+
+
+def _other_ops(op: P.Op, out: P.Shape) -> int:
+    if isinstance(op, P.Conv | P.Linear):
+        return out.numel if op.bias else 0
+    if isinstance(op, P.Norm | P.Act | P.Pool | P.GlobalPool):
+        return out.numel
+    return 0
+
+
+def _run(layers: Iterable[P.Layer], prefix: str, x: int, memory: _Memory, batch: int, out: list[LayerCost]) -> int:
+    for layer in layers:
+        saves_input, saves_output, per_sample, fixed, in_place = _keeps(layer.op, layer.out_shape)
+        y = x if in_place else memory.new()
+        kept = fixed + per_sample * batch
+        if saves_input:
+            kept += memory.save(x, layer.in_shape)
+        if saves_output:
+            kept += memory.save(y, layer.out_shape)
+        op, shape = layer.op, layer.out_shape
+        out.append(LayerCost(f"{prefix}.{layer.name}", _op_name(op), _dims(shape), op.params,
+                             op.macs(shape) * batch, _other_ops(op, shape) * batch, kept))  # fmt: skip
+        x = y
+    return x
+
+
+def _op_name(op: P.Op) -> str:
+    return {"GlobalPool": "global_pool"}.get(type(op).__name__, type(op).__name__.lower())
+
+
+# --- receptive field --------------------------------------------------------------------------
+
+
+class _ReceptiveField:
+    """Receptive field and cumulative stride along the main path (shortcuts are 1x1, never wider)."""
+
+    def __init__(self) -> None:
+        self.size = 1
+        self.jump = 1
+
+    def follow(self, ops: Iterable[P.Op]) -> None:
+        for op in ops:
+            if isinstance(op, P.Conv | P.Pool):
+                dilation = op.dilation if isinstance(op, P.Conv) else 1
+                self.size += dilation * (op.kernel_size - 1) * self.jump
+                self.jump *= op.stride
