@@ -19,8 +19,8 @@ run: $(STAMP)
 	$(PY) -m archspec trace d2l-resnet18
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check archspec tests benchmarks
-	$(VENV)/bin/ruff format --check archspec tests benchmarks
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 test: lint
