@@ -115,6 +115,11 @@ def _type(info: FieldInfo) -> str:
 _BOUNDS = ((Gt, "gt", ">"), (Ge, "ge", ">="), (Lt, "lt", "<"), (Le, "le", "<="))
 
 
+def _bounds(metadata: typing.Iterable[Any]) -> list[str]:
+    """Pydantic's numeric constraints as text: `> 0`, `<= 1.0`."""
+    return [f"{symbol} {getattr(m, attr)}" for m in metadata for cls, attr, symbol in _BOUNDS if isinstance(m, cls)]
+
+
 def _annotation(annotation: Any) -> str:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Literal:

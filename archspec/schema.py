@@ -273,6 +273,10 @@ def json_schema() -> dict[str, Any]:
         "description": stage["properties"]["block"]["description"],
         "type": "object",
     }
+    # Composition keys (archspec/compose.py) are read before validation but belong in a spec file.
+    schema["properties"]["extends"] = {"type": "string", "description": "A preset name or a path to base this spec on."}
+    for key, what in (("width", "channels"), ("depth", "block counts")):
+        schema["properties"][key] = {"type": "number", "exclusiveMinimum": 0, "description": f"Multiplier of {what}."}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "archspec ResNet spec"
     return schema

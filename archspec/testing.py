@@ -48,7 +48,10 @@ def block_settings(draw: st.DrawFn, kind: str | None = None) -> dict[str, Any]:
     if norm == "group":
         block["norm_groups"] = draw(st.sampled_from([1, 2]))
     if draw(st.booleans()):
-        block["squeeze_excite"] = {"ratio": draw(st.sampled_from([0.25, 0.5])), "divisor": draw(st.sampled_from([1, 4]))}
+        block["squeeze_excite"] = {
+            "ratio": draw(st.sampled_from([0.25, 0.5])),
+            "divisor": draw(st.sampled_from([1, 4])),
+        }
     if kind != "basic":
         block["expansion"] = draw(st.sampled_from([1, 2, 4]))
         block["groups"] = draw(st.sampled_from([1, 2]))
