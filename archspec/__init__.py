@@ -10,12 +10,13 @@ from archspec.schema import ResNetSpec
 from archspec.spec import dump_spec, load_spec, preset_names, spec_hash
 
 if TYPE_CHECKING:
-    from archspec.builder import build
+    from archspec.builder import Features, build
 
 __all__ = [
     "ArchspecError",
     "CheckpointError",
     "DataError",
+    "Features",
     "Plan",
     "ResNetSpec",
     "ResourceError",
@@ -31,8 +32,8 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # torch is imported only when a model is built, so `archspec validate` stays fast.
-    if name == "build":
-        from archspec.builder import build
+    if name in ("build", "Features"):
+        from archspec import builder
 
-        return build
+        return getattr(builder, name)
     raise AttributeError(f"module 'archspec' has no attribute {name!r}")

@@ -10,6 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from archspec import plan as P
@@ -21,27 +22,86 @@ _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
+class DropPath(nn.Module):
+    """(N, ...) -> (N, ...): in training, zero whole samples with probability p and scale the rest by 1/(1-p)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(1 - self.p)
+        return x * keep / (1 - self.p)
+
+
+class ZeroPad(nn.Module):
+    """(N, C_in, H, W) -> (N, C_out, ceil(H/s), ceil(W/s)): subsample, append zero channels (option A)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.extra = out_channels - in_channels
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]
+        return F.pad(x, (0, 0, 0, 0, 0, self.extra))
+
+
+class SqueezeExcite(nn.Module):
+    """(N, C, H, W) -> (N, C, H, W): x times a per-channel sigmoid gate computed from its global average."""
+
+    def __init__(self, channels: int, hidden: int, activation: str) -> None:
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, hidden, 1)
+        self.act = _ACTIVATIONS[activation]()
+        self.fc2 = nn.Conv2d(hidden, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate: torch.Tensor = self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True))))  # (N, C, 1, 1)
+        return x * gate.sigmoid()
+
+
 def make_layer(op: P.Op) -> nn.Module:
     """The torch module of one plan primitive."""
     if isinstance(op, P.Conv):
-        return nn.Conv2d(op.in_channels, op.out_channels, op.kernel_size, op.stride, op.padding,
+        conv = nn.Conv2d(op.in_channels, op.out_channels, op.kernel_size, op.stride, op.padding,
                          op.dilation, op.groups, op.bias)  # fmt: skip
+        return _zeroed(conv) if op.zero_init else conv
     if isinstance(op, P.Norm):
-        return nn.BatchNorm2d(op.channels)
+        norm = nn.GroupNorm(op.groups, op.channels) if op.kind == "group" else nn.BatchNorm2d(op.channels)
+        return _zeroed(norm) if op.zero_init else norm
     if isinstance(op, P.Act):
         return _ACTIVATIONS[op.kind]()
     if isinstance(op, P.Pool):
-        pool = nn.MaxPool2d if op.kind == "max" else nn.AvgPool2d
-        return pool(op.kernel_size, op.stride, op.padding)
+        if op.kind == "max":
+            return nn.MaxPool2d(op.kernel_size, op.stride, op.padding, ceil_mode=op.ceil_mode)
+        return nn.AvgPool2d(op.kernel_size, op.stride, op.padding, ceil_mode=op.ceil_mode,
+                            count_include_pad=not op.ceil_mode)  # fmt: skip
     if isinstance(op, P.GlobalPool):
         return nn.AdaptiveAvgPool2d(1) if op.kind == "avg" else nn.AdaptiveMaxPool2d(1)
     if isinstance(op, P.Flatten):
         return nn.Flatten(1)
     if isinstance(op, P.Dropout):
         return nn.Dropout(op.p)
+    if isinstance(op, P.DropPath):
+        return DropPath(op.p)
+    if isinstance(op, P.ZeroPad):
+        return ZeroPad(op.in_channels, op.out_channels, op.stride)
+    if isinstance(op, P.SqueezeExcite):
+        return SqueezeExcite(op.channels, op.hidden, op.activation)
     if isinstance(op, P.Linear):
         return nn.Linear(op.in_features, op.out_features, op.bias)
     raise AssertionError(f"no module for plan primitive {op!r}")
+
+
+def _zeroed(module: nn.Conv2d | nn.BatchNorm2d | nn.GroupNorm) -> nn.Module:
+    """The module with its weight (and a conv's bias) zeroed, so the branch it ends outputs zeros."""
+    nn.init.zeros_(module.weight)
+    if isinstance(module, nn.Conv2d) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+    return module
 
 
 def make_sequential(layers: Iterable[P.Layer]) -> nn.Sequential:
@@ -71,4 +131,21 @@ class BottleneckBlock(ResidualBlock):
     """(N, C_in, H, W) -> (N, C, H/s, W/s): 1x1 reduce, 3x3, 1x1 expand plus the shortcut."""
 
 
-BLOCKS: dict[str, type[ResidualBlock]] = {"basic": BasicBlock, "bottleneck": BottleneckBlock}
+class PreactBlock(ResidualBlock):
+    """(N, C_in, H, W) -> (N, C, H/s, W/s): main(pre(x)) + x, or + shortcut(pre(x)) where it projects."""
+
+    def __init__(self, block: P.Block) -> None:
+        super().__init__(block)
+        self.pre = make_sequential(block.pre)
+        for module in self.pre.modules():  # x itself feeds the identity shortcut: never overwrite it
+            if isinstance(module, nn.ReLU | nn.SiLU):
+                module.inplace = False
+        self.projects = bool(block.shortcut)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pre = self.pre(x)
+        out: torch.Tensor = self.main(pre) + (self.shortcut(pre) if self.projects else x)
+        return out
+
+
+BLOCKS: dict[str, type[ResidualBlock]] = {"basic": BasicBlock, "bottleneck": BottleneckBlock, "preact": PreactBlock}

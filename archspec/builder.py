@@ -3,30 +3,78 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Literal, overload
 
+import torch
 from torch import nn
 
 from archspec.blocks import BLOCKS, make_sequential
 from archspec.complexity import plan_complexity
 from archspec.guard import Limits, check
-from archspec.plan import Plan, lower
+from archspec.plan import Plan, Stage, lower
 from archspec.schema import ResNetSpec
 
 
-def build(spec: ResNetSpec, limits: Limits | None = None, batch_size: int = 1) -> nn.Sequential:
+class Features(nn.Module):
+    """A backbone: (N, C, H, W) -> {stage name: (N, channels[i], H / reduction[i], W / reduction[i])}.
+
+    The stem and the stages of the classifier, without the head. `feature_info` lists, per stage,
+    its name, channels and reduction (total stride, as detection and segmentation heads need); the
+    spatial size is exact for inputs whose size divides by the reduction, and otherwise what the plan
+    says (`plan.stages[i].out_shape`). In a preact network the last stage's output has not passed the
+    final norm and activation, which belong to the head (as timm's ResNetV2 `stages` features).
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__()
+        self.stem = make_sequential(plan.stem)
+        self.stage_names = [stage.name for stage in plan.stages]
+        for stage in plan.stages:  # attributes named as in the classifier, so state dicts match
+            self.add_module(stage.name, _stage(stage))
+        self.feature_info: list[dict[str, str | int]] = [
+            {"name": stage.name, "channels": stage.out_shape.channels, "reduction": stage.reduction}
+            for stage in plan.stages
+        ]
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = self.stem(x)
+        out: dict[str, torch.Tensor] = {}
+        for name in self.stage_names:
+            x = getattr(self, name)(x)
+            out[name] = x
+        return out
+
+
+@overload
+def build(
+    spec: ResNetSpec, features: Literal[False] = False, limits: Limits | None = None, batch_size: int = 1
+) -> nn.Sequential: ...
+@overload
+def build(spec: ResNetSpec, features: Literal[True], limits: Limits | None = None, batch_size: int = 1) -> Features: ...
+def build(
+    spec: ResNetSpec, features: bool = False, limits: Limits | None = None, batch_size: int = 1
+) -> nn.Sequential | Features:
     """The model of `spec` as `nn.Sequential(stem, stage1, ..., stageN, head)`.
+
+    With `features=True`, the backbone instead: a `Features` module whose forward returns every
+    stage's output by name, with the same parameter names (so a classifier's state dict loads into it
+    with `strict=False`, leaving out the head).
 
     Refuses (ResourceError) a spec whose analytic cost for `batch_size` exceeds `limits`
     (default: archspec.guard's, or ARCHSPEC_MAX_* variables) before allocating anything.
     """
     plan = lower(spec)
     check(plan_complexity(plan, batch_size), limits)
-    return build_plan(plan)
+    return Features(plan) if features else build_plan(plan)
 
 
 def build_plan(plan: Plan) -> nn.Sequential:
     parts: OrderedDict[str, nn.Module] = OrderedDict(stem=make_sequential(plan.stem))
     for stage in plan.stages:
-        parts[stage.name] = nn.Sequential(*(BLOCKS[block.kind](block) for block in stage.blocks))
+        parts[stage.name] = _stage(stage)
     parts["head"] = make_sequential(plan.head)
     return nn.Sequential(parts)
+
+
+def _stage(stage: Stage) -> nn.Sequential:
+    return nn.Sequential(*(BLOCKS[block.kind](block) for block in stage.blocks))

@@ -147,13 +147,15 @@ def plan_complexity(plan: P.Plan, batch_size: int = 1) -> Complexity:
         start = len(layers)
         for index, block in enumerate(stage.blocks):
             prefix = f"{stage.name}.{index}"
-            y = _run(block.main, f"{prefix}.main", x, memory, batch_size, layers)
-            s = _run(block.shortcut, f"{prefix}.shortcut", x, memory, batch_size, layers)
-            del s, y  # the addition reads both and saves neither
+            # pre-activation: pre(x) feeds the branch and a projecting shortcut; its ReLU is not in place
+            pre = _run(block.pre, f"{prefix}.pre", x, memory, batch_size, layers, in_place=False)
+            _run(block.main, f"{prefix}.main", pre, memory, batch_size, layers)
+            _run(block.shortcut, f"{prefix}.shortcut", pre, memory, batch_size, layers)
+            # the addition reads both and keeps neither
             numel = block.out_shape.numel * batch_size
             layers.append(LayerCost(f"{prefix}.add", "add", _dims(block.out_shape), 0, 0, numel, 0))
             x = _run(block.post, f"{prefix}.post", memory.new(), memory, batch_size, layers)
-            field_.follow(layer.op for layer in block.main)
+            field_.follow(layer.op for layer in (*block.pre, *block.main))
         close(stage.name, start, stage.out_shape)
     start = len(layers)
     _run(plan.head, "head", x, memory, batch_size, layers)
@@ -209,8 +211,18 @@ def _keeps(op: P.Op, out: P.Shape) -> tuple[bool, bool, int, int, bool]:
     """(keeps its input, keeps its output, extra bytes per sample, extra fixed bytes, runs in place)."""
     if isinstance(op, P.Conv | P.Linear):
         return True, False, 0, 0, False
-    if isinstance(op, P.Norm):  # batch norm also keeps the per-channel batch mean and inverse std
+    if isinstance(op, P.Norm):  # norms also keep their statistics: per channel (batch) or per sample and group
+        if op.kind == "group":
+            return True, False, 2 * op.groups * FP32_BYTES, 0, False
         return True, False, 0, 2 * out.channels * FP32_BYTES, False
+    if isinstance(op, P.SqueezeExcite):
+        # input (for the gating product), pooled vector, hidden vector(s), sigmoid gate; ReLU runs in place
+        hidden = op.hidden * (1 if op.activation == "relu" else 2)
+        return True, False, (2 * op.channels + hidden) * FP32_BYTES, 0, False
+    if isinstance(op, P.DropPath):  # a per-sample keep mask; identity when p is 0
+        return (False, False, FP32_BYTES, 0, False) if op.p > 0 else (False, False, 0, 0, True)
+    if isinstance(op, P.ZeroPad):  # slicing and padding need only shapes for backward
+        return False, False, 0, 0, False
     if isinstance(op, P.Act):  # ReLU runs in place and keeps its output; SiLU and GELU keep their input
         relu = op.kind == "relu"
         return not relu, relu, 0, 0, relu
@@ -228,15 +240,24 @@ def _keeps(op: P.Op, out: P.Shape) -> tuple[bool, bool, int, int, bool]:
 def _other_ops(op: P.Op, out: P.Shape) -> int:
     if isinstance(op, P.Conv | P.Linear):
         return out.numel if op.bias else 0
-    if isinstance(op, P.Norm | P.Act | P.Pool | P.GlobalPool):
+    if isinstance(op, P.Norm | P.Act | P.Pool | P.GlobalPool | P.SqueezeExcite | P.DropPath):
         return out.numel
     return 0
 
 
-def _run(layers: Iterable[P.Layer], prefix: str, x: int, memory: _Memory, batch: int, out: list[LayerCost]) -> int:
+def _run(
+    layers: Iterable[P.Layer],
+    prefix: str,
+    x: int,
+    memory: _Memory,
+    batch: int,
+    out: list[LayerCost],
+    in_place: bool = True,
+) -> int:
     for layer in layers:
-        saves_input, saves_output, per_sample, fixed, in_place = _keeps(layer.op, layer.out_shape)
-        y = x if in_place else memory.new()
+        saves_input, saves_output, per_sample, fixed, same_tensor = _keeps(layer.op, layer.out_shape)
+        same_tensor = same_tensor and (in_place or not isinstance(layer.op, P.Act))
+        y = x if same_tensor else memory.new()
         kept = fixed + per_sample * batch
         if saves_input:
             kept += memory.save(x, layer.in_shape)

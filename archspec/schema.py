@@ -2,7 +2,8 @@
 
 Conventions: every model forbids unknown keys and is frozen; every field has a
 description (the JSON Schema and docs read it); cross-field rules raise through
-`fail(loc, message)` so the error points at the offending field.
+`fail(loc, message)` so the error points at the offending field. The block family
+(block kinds, shortcuts, per-block options) lives in schema_block.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from typing import Annotated, Any, Literal, NoReturn
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     NonNegativeInt,
     PositiveInt,
@@ -19,19 +19,57 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-Activation = Literal["relu", "silu", "gelu"]
-NormKind = Literal["batch", "none"]
+from archspec.schema_block import (
+    BLOCK_KINDS,
+    Activation,
+    AnyBlockSpec,
+    BasicBlockSpec,
+    BlockSpec,
+    BottleneckBlockSpec,
+    BottleneckFields,
+    Model,
+    NormKind,
+    PreactBlockSpec,
+    ShortcutSpec,
+    SqueezeExciteSpec,
+)
+
 Loc = tuple[str | int, ...]
+StemActivation = Literal["relu", "silu", "gelu", "none"]
+
+__all__ = [
+    "BLOCK_KINDS",
+    "STEM_KINDS",
+    "Activation",
+    "AnyBlockSpec",
+    "BasicBlockSpec",
+    "BlockSpec",
+    "BottleneckBlockSpec",
+    "BottleneckFields",
+    "CifarStemSpec",
+    "ConvStemSpec",
+    "DeepStemSpec",
+    "HeadSpec",
+    "InputSpec",
+    "Loc",
+    "NormKind",
+    "PoolSpec",
+    "PreactBlockSpec",
+    "ResNetSpec",
+    "ShortcutSpec",
+    "SqueezeExciteSpec",
+    "StageSpec",
+    "StemSpec",
+    "deep_merge",
+    "fail",
+    "json_schema",
+    "merges",
+]
 
 
 def fail(loc: Loc, message: str) -> NoReturn:
     """Raise a validation error located at `loc`, relative to the model being validated."""
     raise PydanticCustomError("archspec", message, {"archspec_loc": loc})
-
-
-class Model(BaseModel):
-    # strict: YAML already gives typed scalars, so `true` or "64" for a count is a mistake, not a 1 or 64.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class InputSpec(Model):
@@ -53,16 +91,25 @@ class PoolSpec(Model):
         return self
 
 
-class StemSpec(Model):
-    channels: PositiveInt = Field(description="Output channels of the stem convolution.")
+class StemBase(Model):
+    channels: PositiveInt = Field(description="Output channels of the stem.")
+    conv_bias: bool = Field(False, description="Give the stem convolutions a bias (useless before batch norm).")
+    norm: NormKind = Field("batch", description="Normalisation after each stem convolution: batch, group or none.")
+    norm_groups: PositiveInt = Field(32, description="Groups of group normalisation (norm: group).")
+    activation: StemActivation = Field(
+        "relu", description="Activation after each stem normalisation; 'none' for a preact network's bare stem."
+    )
+
+
+class ConvStemSpec(StemBase):
+    kind: Literal["conv"] = Field(
+        "conv", description="One convolution, norm, activation and optional pooling (torchvision: 7x7/2 + max pool)."
+    )
     kernel_size: PositiveInt = Field(7, description="Stem convolution kernel size.")
     stride: PositiveInt = Field(2, description="Stem convolution stride.")
     padding: NonNegativeInt | None = Field(
         None, description="Stem convolution zero padding; null means kernel_size // 2 ('same' at stride 1)."
     )
-    conv_bias: bool = Field(False, description="Give the stem convolution a bias (useless before batch norm).")
-    norm: NormKind = Field("batch", description="Normalisation after the stem convolution.")
-    activation: Activation = Field("relu", description="Activation after the stem normalisation.")
     pool: PoolSpec | None = Field(None, description="Optional pooling after the activation; null for none.")
 
     @model_validator(mode="before")
@@ -78,42 +125,33 @@ class StemSpec(Model):
         return self.kernel_size // 2 if self.padding is None else self.padding
 
 
-class ShortcutSpec(Model):
-    kind: Literal["conv_norm", "conv"] = Field(
-        "conv_norm",
-        description="Projection used when a shortcut projects: 'conv_norm' is a bias-free strided 1x1 conv "
-        "then norm (torchvision); 'conv' is a strided 1x1 conv with bias and no norm (d2l).",
+class DeepStemSpec(StemBase):
+    kind: Literal["deep"] = Field(
+        description="Three 3x3 convolutions, the first strided, each with norm and activation, then optional "
+        "pooling (ResNet-C/D, Bag of Tricks; timm's stem_type='deep')."
     )
-    when: Literal["shape_change", "stage_start"] = Field(
-        "shape_change",
-        description="When to project: 'shape_change' only where channels or resolution change (torchvision); "
-        "'stage_start' at the first block of every stage but the first (d2l's first_block), "
-        "and wherever the shape changes.",
+    width: PositiveInt | None = Field(
+        None, description="Output channels of the first two convolutions; null means channels // 2."
     )
+    stride: PositiveInt = Field(2, description="Stride of the first convolution.")
+    pool: PoolSpec | None = Field(None, description="Optional pooling after the last activation; null for none.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_width(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("width") is None and isinstance(data.get("channels"), int):
+            return {**data, "width": max(1, data["channels"] // 2)}
+        return data
 
 
-class BlockBase(Model):
-    conv_bias: bool = Field(False, description="Give the block's convolutions a bias (d2l does; torchvision does not).")
-    norm: NormKind = Field("batch", description="Normalisation after each convolution of the residual branch.")
-    activation: Activation = Field("relu", description="Activation inside the branch and after the addition.")
-    shortcut: ShortcutSpec = Field(
-        default_factory=ShortcutSpec, description="How the shortcut projects the input when it must."
-    )
-
-
-class BasicBlockSpec(BlockBase):
-    kind: Literal["basic"] = Field(description="Two 3x3 convolutions (ResNet-18/34, d2l's Residual).")
-
-
-class BottleneckBlockSpec(BlockBase):
-    kind: Literal["bottleneck"] = Field(description="1x1 reduce, 3x3 (strided), 1x1 expand (ResNet-50 and deeper).")
-    expansion: PositiveInt = Field(
-        4, description="Stage channels divided by the inner (bottleneck) width; torchvision uses 4."
+class CifarStemSpec(StemBase):
+    kind: Literal["cifar"] = Field(
+        description="One 3x3 stride-1 convolution, norm and activation, no pooling (He et al. 2016, CIFAR-10)."
     )
 
 
-BlockSpec = Annotated[BasicBlockSpec | BottleneckBlockSpec, Field(discriminator="kind")]
-BLOCK_KINDS: tuple[str, ...] = ("basic", "bottleneck")
+StemSpec = Annotated[ConvStemSpec | DeepStemSpec | CifarStemSpec, Field(discriminator="kind")]
+STEM_KINDS: tuple[str, ...] = ("conv", "deep", "cifar")
 
 
 class StageSpec(Model):
@@ -126,12 +164,10 @@ class StageSpec(Model):
 
     @model_validator(mode="after")
     def _bottleneck_divides(self) -> StageSpec:
-        block = self.block
-        if isinstance(block, BottleneckBlockSpec) and self.channels % block.expansion:
-            fail(
-                ("channels",),
-                f"bottleneck needs channels divisible by expansion ({block.expansion}), got {self.channels}",
-            )
+        if isinstance(self.block, BottleneckFields):
+            problem = self.block.width_error(self.channels)
+            if problem:
+                fail(("channels",), problem)
         return self
 
 
@@ -147,9 +183,17 @@ class ResNetSpec(Model):
     )
     description: str = Field("", description="Free text shown by `archspec list`.")
     input: InputSpec = Field(description="Shape of one input image.")
-    stem: StemSpec = Field(description="The stem: one convolution, norm, activation and optional pooling.")
+    stem: StemSpec = Field(
+        description="The stem: convolution(s), norm, activation and optional pooling; `kind` defaults to conv."
+    )
     block: BlockSpec = Field(description="Default block settings for every stage.")
     stages: list[StageSpec] = Field(min_length=1, max_length=64, description="Residual stages, in order.")
+    output_stride: PositiveInt | None = Field(
+        None,
+        description="Largest total stride of the network (8 or 16 for segmentation); a strided stage that would "
+        "pass it keeps the resolution and dilates its 3x3 convolutions instead (DeepLab; torchvision's "
+        "replace_stride_with_dilation). A power of two; null for no limit.",
+    )
     head: HeadSpec = Field(description="Classifier head: global pooling, dropout and a linear layer.")
 
     @model_validator(mode="before")
@@ -160,6 +204,8 @@ class ResNetSpec(Model):
         A stage whose override names a different block kind starts from that kind's
         defaults instead (fields of one kind do not carry over to another).
         """
+        if isinstance(data, dict) and isinstance(data.get("stem"), dict) and "kind" not in data["stem"]:
+            data = {**data, "stem": {"kind": "conv", **data["stem"]}}
         if not isinstance(data, dict) or not isinstance(data.get("stages"), list):
             return data
         default = data.get("block")
@@ -178,12 +224,14 @@ class ResNetSpec(Model):
                 if isinstance(override, dict):
                     kind = override.get("kind", default.get("kind"))
                     base = default if kind == default.get("kind") else {}
-                    stage = {**stage, "block": _merge(base, override)}
+                    stage = {**stage, "block": deep_merge(base, override)}
             stages.append(stage)
         return {**data, "stages": stages}
 
     @model_validator(mode="after")
     def _lowers(self) -> ResNetSpec:
+        if self.output_stride is not None and self.output_stride & (self.output_stride - 1):
+            fail(("output_stride",), f"must be a power of two (8, 16, 32), got {self.output_stride}")
         # Shapes are checked by lowering the spec into a plan: one place owns shape arithmetic.
         from archspec.plan import PlanError, lower
 
@@ -194,14 +242,26 @@ class ResNetSpec(Model):
         return self
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` on top of `base`: mappings merge key by key, anything else (lists included) is replaced.
+
+    A mapping that names a different `kind` from the one below it replaces it whole: fields of one
+    kind do not carry over to another (a deep stem has no kernel_size).
+    """
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+        if merges(merged.get(key), value):
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
+
+
+def merges(base: Any, override: Any) -> bool:
+    """Whether deep_merge merges `override` into `base` key by key (rather than replacing it)."""
+    if not (isinstance(base, dict) and isinstance(override, dict)):
+        return False
+    return "kind" not in override or override["kind"] == base.get("kind")
 
 
 def json_schema() -> dict[str, Any]:
@@ -213,6 +273,10 @@ def json_schema() -> dict[str, Any]:
         "description": stage["properties"]["block"]["description"],
         "type": "object",
     }
+    # Composition keys (archspec/compose.py) are read before validation but belong in a spec file.
+    schema["properties"]["extends"] = {"type": "string", "description": "A preset name or a path to base this spec on."}
+    for key, what in (("width", "channels"), ("depth", "block counts")):
+        schema["properties"][key] = {"type": "number", "exclusiveMinimum": 0, "description": f"Multiplier of {what}."}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "archspec ResNet spec"
     return schema

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import yaml
 
 from archspec.errors import SpecError
 from archspec.schema import ResNetSpec
-from archspec.yamlio import Document, parse, read_text, validate
+from archspec.yamlio import Document, parse, validate
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -43,19 +44,22 @@ def resolve_source(source: str | Path, kind: str = "spec", folder: Path | None =
     raise SpecError(f"{source}: no such file, and no bundled {kind} of that name; bundled: {', '.join(names)}")
 
 
-def load_spec(source: str | Path) -> ResNetSpec:
+def load_spec(source: str | Path, sets: Sequence[str] = ()) -> ResNetSpec:
     """Load and validate a spec from a path, a preset name, or YAML text.
 
-    Every problem raises SpecError whose message starts with `file:line:col` and names the field.
+    `extends`, `width` and `depth` are resolved first (archspec.compose), then each `sets` item
+    (`stages[2].blocks=8`) is applied. Every problem raises SpecError whose message starts with
+    `file:line:col` of the file the bad value came from (or the --set that gave it) and names the field.
     """
-    path = resolve_source(source)
-    if path is None:
-        return spec_from_text(str(source), "<string>")
-    return spec_from_text(read_text(path), str(path))
+    from archspec.compose import load_document
+
+    return validate(load_document(source, sets), ResNetSpec, "spec")
 
 
 def spec_from_text(text: str, source: str = "<string>") -> ResNetSpec:
-    return validate(parse(text, source), ResNetSpec, "spec")
+    from archspec.compose import compose
+
+    return validate(compose(parse(text, source), Path.cwd(), ()), ResNetSpec, "spec")
 
 
 def dump_spec(spec: ResNetSpec) -> str:

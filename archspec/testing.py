@@ -6,7 +6,9 @@
     @given(specs(max_stages=3))
     def test_my_property(spec): ...
 
-Drawn specs are small (few channels, small inputs) so that building and running them is quick.
+Drawn specs are small (few channels, small inputs) so that building and running them is quick,
+and range over the whole schema: every block kind, shortcut kind, stem kind and block option,
+stage overrides and output_stride.
 """
 
 from __future__ import annotations
@@ -15,44 +17,80 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from archspec.schema import ResNetSpec
+from archspec.schema import BLOCK_KINDS, STEM_KINDS, ResNetSpec
 
 ACTIVATIONS = ("relu", "silu", "gelu")
+NORMS = ("batch", "group", "none")
+SHORTCUTS = ("conv_norm", "conv", "avg_conv_norm", "zero_pad")
 
 
 @st.composite
 def block_settings(draw: st.DrawFn, kind: str | None = None) -> dict[str, Any]:
-    """A block settings mapping, as it would be written in YAML."""
-    kind = kind or draw(st.sampled_from(["basic", "bottleneck"]))
+    """A block settings mapping, as it would be written in YAML.
+
+    Widths drawn by `spec_data` are even, so group norm with 2 groups fits wherever the
+    bottleneck width is even too (groups 2 or width_per_group 128 make sure of it).
+    """
+    kind = kind or draw(st.sampled_from(BLOCK_KINDS))
+    norm = draw(st.sampled_from(NORMS))
     block: dict[str, Any] = {
         "kind": kind,
         "conv_bias": draw(st.booleans()),
-        "norm": draw(st.sampled_from(["batch", "none"])),
+        "norm": norm,
         "activation": draw(st.sampled_from(ACTIVATIONS)),
         "shortcut": {
-            "kind": draw(st.sampled_from(["conv_norm", "conv"])),
+            "kind": draw(st.sampled_from(SHORTCUTS)),
             "when": draw(st.sampled_from(["shape_change", "stage_start"])),
         },
+        "drop_path": draw(st.sampled_from([0.0, 0.2])),
+        "zero_init": draw(st.booleans()),
     }
-    if kind == "bottleneck":
+    if norm == "group":
+        block["norm_groups"] = draw(st.sampled_from([1, 2]))
+    if draw(st.booleans()):
+        block["squeeze_excite"] = {
+            "ratio": draw(st.sampled_from([0.25, 0.5])),
+            "divisor": draw(st.sampled_from([1, 4])),
+        }
+    if kind != "basic":
         block["expansion"] = draw(st.sampled_from([1, 2, 4]))
+        block["groups"] = draw(st.sampled_from([1, 2]))
+        block["width_per_group"] = draw(st.sampled_from([64, 128]))
+        if block.get("norm_groups") == 2 and block["groups"] == 1:
+            block["width_per_group"] = 128  # an even bottleneck width for 2 norm groups
     return block
+
+
+@st.composite
+def stem_settings(draw: st.DrawFn) -> dict[str, Any]:
+    """A stem mapping of any kind; its kernel never exceeds 7, so inputs of 7x7 and up fit."""
+    kind = draw(st.sampled_from(STEM_KINDS))
+    stem: dict[str, Any] = {
+        "kind": kind,
+        "channels": draw(st.sampled_from([4, 8, 16])),
+        "conv_bias": draw(st.booleans()),
+        "norm": draw(st.sampled_from(NORMS)),
+        "activation": draw(st.sampled_from((*ACTIVATIONS, "none"))),
+    }
+    if stem["norm"] == "group":
+        stem["norm_groups"] = draw(st.sampled_from([1, 2]))
+    if kind == "cifar":
+        return stem
+    if kind == "conv":
+        stem["kernel_size"] = draw(st.sampled_from([1, 3, 5, 7]))
+    elif draw(st.booleans()):
+        stem["width"] = draw(st.sampled_from([2, 4]))
+    stem["stride"] = draw(st.integers(1, 2))
+    if draw(st.booleans()):
+        stem["pool"] = {"kind": draw(st.sampled_from(["max", "avg"])), "kernel_size": 3, "stride": 2, "padding": 1}
+    return stem
 
 
 @st.composite
 def spec_data(draw: st.DrawFn, max_stages: int = 3, max_blocks: int = 2, max_size: int = 40) -> dict[str, Any]:
     """A valid spec as plain data (what `yaml.safe_load` of a spec file returns)."""
     block = draw(block_settings())
-    stem_kernel = draw(st.sampled_from([1, 3, 5, 7]))
-    stem: dict[str, Any] = {
-        "channels": draw(st.sampled_from([4, 8, 16])),
-        "kernel_size": stem_kernel,
-        "stride": draw(st.integers(1, 2)),
-        "conv_bias": draw(st.booleans()),
-        "activation": draw(st.sampled_from(ACTIVATIONS)),
-    }
-    if draw(st.booleans()):
-        stem["pool"] = {"kind": draw(st.sampled_from(["max", "avg"])), "kernel_size": 3, "stride": 2, "padding": 1}
+    stem = draw(stem_settings())
     stages = []
     for _ in range(draw(st.integers(1, max_stages))):
         stage: dict[str, Any] = {
@@ -63,16 +101,23 @@ def spec_data(draw: st.DrawFn, max_stages: int = 3, max_blocks: int = 2, max_siz
         if draw(st.integers(0, 3)) == 0:  # now and then a stage overrides the block settings
             stage["block"] = draw(block_settings())
         stages.append(stage)
+    settings = [block, *(stage["block"] for stage in stages if "block" in stage)]
+    if any(b["shortcut"]["kind"] == "zero_pad" for b in settings):
+        # zero padding only adds channels: make the widths grow along the network
+        stem["channels"] = 4
+        for stage, channels in zip(stages, sorted(stage["channels"] for stage in stages), strict=True):
+            stage["channels"] = channels
     return {
         "name": "drawn",
         "input": {
             "channels": draw(st.integers(1, 3)),
-            "height": draw(st.integers(stem_kernel, max_size)),
-            "width": draw(st.integers(stem_kernel, max_size)),
+            "height": draw(st.integers(7, max_size)),
+            "width": draw(st.integers(7, max_size)),
         },
         "stem": stem,
         "block": block,
         "stages": stages,
+        "output_stride": draw(st.sampled_from([None, 2, 4, 8])),
         "head": {
             "pool": draw(st.sampled_from(["avg", "max"])),
             "dropout": draw(st.sampled_from([0.0, 0.25])),

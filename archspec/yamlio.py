@@ -43,13 +43,18 @@ class Document:
     source: str
     data: Any
     marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    # Where a value came from when not from `source` (composed specs: a base file, a --set option).
+    origins: dict[Path_, str] = field(default_factory=dict)
 
     def where(self, path: Path_) -> str:
         """`file:line:col` of the deepest value on `path` that the document has."""
         for end in range(len(path), -1, -1):
-            mark = self.marks.get(path[:end])
+            key = path[:end]
+            source, mark = self.origins.get(key, self.source), self.marks.get(key)
             if mark is not None:
-                return f"{self.source}:{mark[0]}:{mark[1]}"
+                return f"{source}:{mark[0]}:{mark[1]}"
+            if key in self.origins:
+                return source
         return self.source
 
     def error(self, path: Path_, message: str) -> SpecError:
@@ -179,13 +184,15 @@ def validate(doc: Document, model: type[M], what: str) -> M:
         # A typo gives both "unknown field" and "missing field"; the unknown one says what to fix.
         errors = sorted(err.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
         path, message = describe_error(doc.data, errors[0], model)
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        # a bad value in the spec's `block` also fails in every stage that inherits it: count it once
+        distinct = {(e["type"], e["msg"], repr(e.get("input"))) for e in errors}
+        more = f" (and {len(distinct) - 1} more)" if len(distinct) > 1 else ""
         raise doc.error(path, message + more) from None
 
 
 def describe_error(data: Any, error: Any, model: type[BaseModel]) -> tuple[Path_, str]:
     """Turn one Pydantic error into (path in the data, readable message)."""
-    path = _data_path(data, tuple(error["loc"]))
+    path = _data_path(data, tuple(error["loc"]), _kind_tags(model))
     ctx = error.get("ctx") or {}
     if "archspec_loc" in ctx:
         return (*path, *ctx["archspec_loc"]), error["msg"]
@@ -201,8 +208,11 @@ def describe_error(data: Any, error: Any, model: type[BaseModel]) -> tuple[Path_
         return path, "required field is missing"
     if kind == "union_tag_invalid":
         tags = ctx.get("expected_tags", "").replace("'", "")
-        kind_path = (*path, ctx.get("discriminator", "kind").strip("'"))
-        return kind_path, f"unknown kind {ctx.get('tag')!r}; choose from {tags}"
+        tag = ctx.get("discriminator", "kind").strip("'")
+        named = [part for part in path if isinstance(part, str)]
+        what = f"{named[-1]} {tag}" if named else tag
+        given = value.get(tag) if isinstance(value, dict) else value
+        return (*path, tag), f"unknown {what} {given!r}; choose from {tags}"
     if kind == "union_tag_not_found":
         return path, "needs a 'kind' field"
     msg = error["msg"]
@@ -211,11 +221,13 @@ def describe_error(data: Any, error: Any, model: type[BaseModel]) -> tuple[Path_
     return path, f"{msg}, got {value!r}"
 
 
-def _data_path(data: Any, loc: tuple[Any, ...]) -> Path_:
+def _data_path(data: Any, loc: tuple[Any, ...], tags: frozenset[str] = frozenset()) -> Path_:
     """Drop the parts of a Pydantic location that are not in the data (union tags, 'function-after')."""
     path: list[str | int] = []
     node = data
     for part in loc:
+        if part in tags and not (isinstance(node, dict) and part in node):
+            continue  # the tag of a union member whose `kind` the data left to a default
         if isinstance(node, dict) and part in node:
             node = node[part]
             path.append(part)
@@ -230,6 +242,25 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> Path_:
             path.append(part)
             node = None
     return tuple(path)
+
+
+def _kind_tags(model: type[BaseModel]) -> frozenset[str]:
+    """Every value of a `kind` field in the model's tree: the tags Pydantic puts in union locations."""
+    import typing
+
+    tags: set[str] = set()
+    seen: set[type[BaseModel]] = set()
+    todo = [model]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for name, info in current.model_fields.items():
+            if name == "kind":
+                tags.update(str(arg) for arg in typing.get_args(info.annotation))
+            todo.extend(_flatten(info.annotation, typing))
+    return frozenset(tags)
 
 
 def _allowed_fields(model: type[BaseModel], data: Any, path: Path_) -> list[str]:

@@ -49,8 +49,9 @@ def main() -> None:
     stats = torchinfo.summary(model, input_size=size, verbose=0, device="cpu")
     assert report.params == stats.total_params and report.torchinfo_mult_adds == stats.total_mult_adds
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads), Python {platform.python_version()}")  # fmt: skip
+    threads = f"{torch.get_num_threads()} threads"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({threads}), "
+          f"Python {platform.python_version()}")  # fmt: skip
     print(f"spec: {args.spec} at {'x'.join(map(str, size[1:]))}, best of {args.repeat}")
     print(f"{'what':<40} {'seconds':>10} {'ratio':>10}")
     rows = [

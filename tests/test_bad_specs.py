@@ -40,7 +40,7 @@ EXPECTED: dict[str, tuple[int | None, str]] = {
     "tab_indent.yaml": (3, "invalid YAML"),
     "top_level_list.yaml": (1, "must be a mapping"),
     "top_level_scalar.yaml": (1, "must be a mapping"),
-    "unknown_block_kind.yaml": (4, "block.kind: unknown kind 'botleneck'; choose from basic, bottleneck"),
+    "unknown_block_kind.yaml": (4, "block.kind: unknown block kind 'botleneck'; choose from basic, bottleneck, preact"),
     "unknown_field.yaml": (6, "unknown field 'chanels'; did you mean 'channels'?"),
     "unknown_top_field.yaml": (8, "unknown field 'optimizer'"),
     "wrong_type_channels.yaml": (3, "stem.channels: must be a valid integer"),

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings
 from torch import nn
 from torch.nn import functional as F
 
-from archspec import ResNetSpec, build, load_spec, lower, preset_names
+from archspec import build, load_spec, preset_names
 from archspec.spec import with_input
-from archspec.testing import specs
 
 
 class D2LResidual(nn.Module):
@@ -99,31 +97,15 @@ def test_model_is_a_plain_sequential_with_named_parts() -> None:
 @pytest.mark.parametrize("name", preset_names())
 def test_every_preset_trains_one_step_with_finite_values(name: str) -> None:
     spec = load_spec(name)
-    spec = with_input(spec, spec.input.channels, 64, 64)  # small input: the point is the graph, not the size
+    spec = with_input(spec, spec.input.channels, 32, 32)  # small input: the point is the graph, not the size
     model = build(spec)
-    x = torch.randn(2, spec.input.channels, 64, 64)
+    x = torch.randn(2, spec.input.channels, 32, 32)
     out = model(x)
     assert out.shape == (2, spec.head.num_classes)
     out.logsumexp(dim=1).mean().backward()
     assert torch.isfinite(out).all()
     for param in model.parameters():
         assert param.grad is not None and torch.isfinite(param.grad).all()
-
-
-@settings(max_examples=30, deadline=None)
-@given(specs())
-def test_random_specs_build_with_predicted_shapes(spec: ResNetSpec) -> None:
-    plan = lower(spec)
-    model = build(spec)
-    assert sum(p.numel() for p in model.parameters()) == plan.params
-    x = torch.randn(2, spec.input.channels, spec.input.height, spec.input.width)
-    x = model.stem(x)
-    for stage in plan.stages:
-        x = getattr(model, stage.name)(x)
-        assert tuple(x.shape[1:]) == (stage.out_shape.channels, stage.out_shape.height, stage.out_shape.width)
-    out = model.head(x)
-    assert out.shape == (2, spec.head.num_classes)
-    out.sum().backward()
 
 
 def test_build_is_pure() -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
 from hypothesis import given, settings
 
 from archspec import ResNetSpec, load_spec, lower
-from archspec.plan import Conv, Shape
+from archspec.plan import Conv, Pool, Shape
 from archspec.spec import with_input
 from archspec.testing import specs
 
@@ -43,8 +44,13 @@ def test_torchvision_projects_only_where_the_shape_changes() -> None:
 def test_stage_shapes_follow_the_strides(spec: ResNetSpec) -> None:
     plan = lower(spec)
     height, width = plan.stem[-1].out_shape.height, plan.stem[-1].out_shape.width
+    reduction = math.prod(layer.op.stride for layer in plan.stem if isinstance(layer.op, Conv | Pool))
     for stage_spec, stage in zip(spec.stages, plan.stages, strict=True):
-        height, width = (height - 1) // stage_spec.stride + 1, (width - 1) // stage_spec.stride + 1
+        stride = stage_spec.stride
+        if spec.output_stride is not None and reduction * stride > spec.output_stride:
+            stride = 1  # past the output stride a stage dilates instead of striding
+        reduction *= stride
+        height, width = (height - 1) // stride + 1, (width - 1) // stride + 1
         assert stage.out_shape == Shape(stage_spec.channels, height, width)
         assert len(stage.blocks) == stage_spec.blocks
     assert plan.output_shape == Shape(spec.head.num_classes)

@@ -39,6 +39,9 @@ def positive_int(text: str) -> int:
 
 def add_spec_argument(parser: argparse.ArgumentParser, input_size: bool = True) -> None:
     parser.add_argument("spec", help="a spec file or a bundled preset name (see `archspec list`)")
+    parser.add_argument("--set", action="append", default=[], dest="sets", metavar="PATH=VALUE",
+                        help="override one field, e.g. --set stages[2].blocks=8 or --set width=0.5 "
+                        "(value read as YAML; repeatable, applied in order)")  # fmt: skip
     if input_size:
         parser.add_argument("--input-size", nargs=3, type=positive_int, metavar=("C", "H", "W"),
                             help="override the spec's input size")  # fmt: skip
@@ -46,7 +49,7 @@ def add_spec_argument(parser: argparse.ArgumentParser, input_size: bool = True) 
 
 def spec_from_args(args: argparse.Namespace) -> ResNetSpec:
     """The spec an `add_spec_argument` command names, with its overrides applied."""
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, getattr(args, "sets", ()))
     size = getattr(args, "input_size", None)
     return with_input(spec, *size) if size else spec
 

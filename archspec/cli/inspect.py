@@ -12,7 +12,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from archspec.builder import build
     from archspec.summary import summarize
 
-    print(summarize(build(spec, limits, args.batch_size), spec, depth=args.depth, batch_size=args.batch_size))
+    print(
+        summarize(
+            build(spec, limits=limits, batch_size=args.batch_size), spec, depth=args.depth, batch_size=args.batch_size
+        )
+    )
     return 0
 
 
@@ -21,7 +25,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from archspec.builder import build
     from archspec.summary import format_trace, trace
 
-    print(format_trace(trace(build(spec, limits), spec)))
+    print(format_trace(trace(build(spec, limits=limits), spec)))
     return 0
 
 

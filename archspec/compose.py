@@ -1,0 +1,233 @@
+"""Compose specs: `extends` a base, override fields, `--set` dotted values, scale by width and depth.
+
+A spec file may start from another one and say only what differs:
+
+    extends: resnet50          # a bundled preset, or a path relative to this file (`../base.yaml`)
+    name: resnet50-se
+    stages: ...                # mappings merge key by key; lists (stages) are replaced whole
+    width: 0.5                 # multiply every width (stem, stages), rounded as `scaled_width` says
+    depth: 2.0                 # multiply every stage's block count, rounded up
+
+The three directives are read here and never reach the schema: what validates, and what
+`archspec show` prints, is the resolved spec. Every value keeps the file, line and column it
+came from, so an error in a base file names the base file.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from archspec.errors import SpecError
+from archspec.schema import deep_merge, merges
+from archspec.spec import SPEC_SUFFIXES, preset_dir, preset_names, resolve_source
+from archspec.yamlio import Document, Path_, format_path, parse, read_text
+
+DIRECTIVES = ("extends", "width", "depth")
+WIDTH_DIVISOR = 8
+_Located = dict[Path_, tuple[str, tuple[int, int] | None]]
+
+
+def load_document(source: str | Path, sets: Sequence[str] = ()) -> Document:
+    """The resolved spec data of a path, preset name or YAML text, with `--set` overrides applied."""
+    path = resolve_source(source)
+    doc = compose(parse(str(source), "<string>"), Path.cwd(), ()) if path is None else load_file(path, ())
+    return apply_sets(doc, sets) if sets else doc
+
+
+def load_file(path: Path, chain: tuple[Path, ...]) -> Document:
+    return compose(parse(read_text(path), str(path)), path.parent, (*chain, path.resolve()))
+
+
+def compose(doc: Document, folder: Path, chain: tuple[Path, ...]) -> Document:
+    """Resolve one parsed file's directives: its base first, then its own keys, then the multipliers."""
+    if not isinstance(doc.data, dict):
+        return doc  # validation says what is wrong with it
+    data = {key: value for key, value in doc.data.items() if key not in DIRECTIVES}
+    own = Document(doc.source, data, doc.marks)
+    if "extends" in doc.data:
+        base = load_file(_base_path(doc, folder, chain), chain)
+        own = overlay(base, own)
+    return scale(own, doc, doc.data.get("width"), doc.data.get("depth"))
+
+
+def _base_path(doc: Document, folder: Path, chain: tuple[Path, ...]) -> Path:
+    name = doc.data["extends"]
+    if not isinstance(name, str) or not name:
+        raise doc.error(("extends",), f"must be a preset name or a path to a spec file, got {name!r}")
+    if name.endswith(SPEC_SUFFIXES) or "/" in name:
+        path = folder / name
+        if not path.is_file():
+            raise doc.error(("extends",), f"unknown base {name!r}: no file {path}")
+    else:
+        path = preset_dir() / f"{name}.yaml"
+        if not path.is_file():
+            choices = ", ".join(preset_names())
+            raise doc.error(("extends",), f"unknown base {name!r}; choose from {choices}, or a path ending in .yaml")
+    if path.resolve() in chain:
+        cycle = " -> ".join(p.name for p in (*chain[chain.index(path.resolve()) :], path))
+        raise doc.error(("extends",), f"cycle: {cycle}; a spec cannot extend itself, directly or not")
+    return path
+
+
+def overlay(base: Document, layer: Document) -> Document:
+    """`layer` on top of `base` (deep merge), each value keeping the position it came from."""
+    data = deep_merge(base.data, layer.data) if isinstance(base.data, dict) else layer.data
+    replaced = list(_replaced(base.data if isinstance(base.data, dict) else {}, layer.data, ()))
+    located = {path: where for path, where in _locate(base).items() if not any(path[: len(r)] == r for r in replaced)}
+    located.update(_locate(layer))
+    return _document(layer.source, data, located)
+
+
+def _replaced(base: dict[str, Any], layer: dict[str, Any], path: Path_) -> Iterator[Path_]:
+    """Paths whose whole subtree `layer` replaces (where both sides are mappings, the merge goes deeper)."""
+    for key, value in layer.items():
+        if merges(base.get(key), value):
+            yield from _replaced(base[key], value, (*path, key))
+        else:
+            yield (*path, key)
+
+
+def _locate(doc: Document) -> _Located:
+    paths = set(doc.marks) | set(doc.origins)
+    return {path: (doc.origins.get(path, doc.source), doc.marks.get(path)) for path in paths}
+
+
+def _document(source: str, data: Any, located: _Located) -> Document:
+    marks = {path: mark for path, (_, mark) in located.items() if mark is not None}
+    return Document(source, data, marks, {path: origin for path, (origin, _) in located.items()})
+
+
+# --- --set overrides --------------------------------------------------------------------------
+
+_SET_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\[\d+\]")
+
+
+def apply_sets(doc: Document, sets: Sequence[str]) -> Document:
+    """Apply `--set PATH=VALUE` overrides (values read as YAML), then any width/depth they set."""
+    if not isinstance(doc.data, dict):
+        return doc
+    located = _locate(doc)
+    data = copy.deepcopy(doc.data)
+    for text in sets:
+        origin = f"--set {text}"
+        path, value = _parse_set(text, origin)
+        _assign(data, path, value, origin)
+        located = {p: w for p, w in located.items() if p[: len(path)] != path}
+        located[path] = (origin, None)
+    directives = {key: data.pop(key) for key in ("width", "depth") if key in data}
+    result = _document(doc.source, data, located)
+    if "extends" in data:
+        raise result.error(("extends",), "cannot be changed by --set; write a spec file that extends the base")
+    return scale(result, result, directives.get("width"), directives.get("depth")) if directives else result
+
+
+def _parse_set(text: str, origin: str) -> tuple[Path_, Any]:
+    name, sep, raw = text.partition("=")
+    tokens = _SET_PATH.findall(name)
+    rebuilt = "".join(t if t.startswith("[") or i == 0 else f".{t}" for i, t in enumerate(tokens))
+    if not sep or not tokens or rebuilt != name.strip():
+        raise SpecError(f"{origin}: expected PATH=VALUE with a dotted path, such as stages[2].blocks=8")
+    if tokens[0].startswith("["):
+        raise SpecError(f"{origin}: a path starts with a field name, such as stages[2].blocks=8")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise SpecError(f"{origin}: the value is not valid YAML: {' '.join(str(err).split())}") from None
+    path = tuple(int(token[1:-1]) if token.startswith("[") else token for token in tokens)
+    return path, value
+
+
+def _assign(data: dict[str, Any], path: Path_, value: Any, origin: str) -> None:
+    node: Any = data
+    for depth, part in enumerate(path):
+        last = depth == len(path) - 1
+        where = format_path(path[:depth]) or "the spec"
+        if isinstance(part, int):
+            if not isinstance(node, list):
+                raise SpecError(f"{origin}: {where} is not a list, so [{part}] does not apply")
+            if part >= len(node):
+                raise SpecError(f"{origin}: {where} has {len(node)} items (indices 0-{len(node) - 1}); no [{part}]")
+        elif not isinstance(node, dict):
+            raise SpecError(f"{origin}: {where} is not a mapping, so .{part} does not apply")
+        if last:
+            node[part] = value
+        else:
+            if isinstance(node, dict) and part not in node:
+                node[part] = {}  # e.g. a stage's `block` left to the spec's default
+            node = node[part]
+
+
+# --- width and depth multipliers ----------------------------------------------------------------
+
+
+def scaled_width(channels: int, width: float, divisor: int = WIDTH_DIVISOR) -> int:
+    """channels x width, rounded to the nearest multiple of `divisor`, at least `divisor`, and never
+    below 90% of the exact value (the rule of timm's and MobileNet's make_divisible)."""
+    exact = channels * width
+    rounded = max(divisor, int(exact + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * exact else rounded
+
+
+def scaled_depth(blocks: int, depth: float) -> int:
+    """blocks x depth, rounded up (EfficientNet's round_repeats), so no stage disappears."""
+    return max(1, math.ceil(blocks * depth))
+
+
+def stage_divisor(block: dict[str, Any]) -> int:
+    """The multiple of 8 that a stage's channels must be for its block settings to stay valid."""
+    divisor = WIDTH_DIVISOR
+    if block.get("kind") in ("bottleneck", "preact"):
+        expansion, per_group = block.get("expansion", 4), block.get("width_per_group", 64)
+        if isinstance(expansion, int) and isinstance(per_group, int) and expansion > 0 and per_group > 0:
+            divisor = math.lcm(divisor, expansion * 64 // math.gcd(64, per_group))
+    return divisor
+
+
+def scale(doc: Document, directives: Document, width: Any, depth: Any) -> Document:
+    """Apply width and depth multipliers to resolved spec data; errors point at the directive."""
+    for key, value in (("width", width), ("depth", depth)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
+            raise directives.error((key,), f"must be a positive number (a multiplier such as 0.5 or 2), got {value!r}")
+    data = doc.data
+    if (width is None and depth is None) or not isinstance(data, dict) or not isinstance(data.get("stages"), list):
+        return doc
+    located = _locate(doc)
+    data = copy.deepcopy(data)
+    stages = data["stages"]
+
+    def update(path: Path_, value: int, key: str) -> None:
+        container: Any = data
+        for part in path[:-1]:
+            container = container[part]
+        container[path[-1]] = value
+        located[path] = (directives.origins.get((key,), directives.source), directives.marks.get((key,)))
+
+    if width is not None:
+        stem = data.get("stem")
+        for key in ("channels", "width"):
+            if isinstance(stem, dict) and isinstance(stem.get(key), int):
+                update(("stem", key), scaled_width(stem[key], width), "width")
+        default = _mapping(data.get("block"))
+        for index, stage in enumerate(stages):
+            if isinstance(stage, dict) and isinstance(stage.get("channels"), int):
+                own = _mapping(stage.get("block"))
+                same = own.get("kind", default.get("kind")) == default.get("kind")
+                block = deep_merge(default, own) if same else own
+                update(("stages", index, "channels"), scaled_width(stage["channels"], width, stage_divisor(block)),
+                       "width")  # fmt: skip
+    if depth is not None:
+        for index, stage in enumerate(stages):
+            if isinstance(stage, dict) and isinstance(stage.get("blocks"), int):
+                update(("stages", index, "blocks"), scaled_depth(stage["blocks"], depth), "depth")
+    return _document(doc.source, data, located)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,34 @@
+"""Docs (issue 5): the generated spec reference is current, and the guide's examples are valid."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from archspec import load_spec, lower
+from archspec.docs import render
+
+ROOT = Path(__file__).resolve().parents[1]
+GUIDE = ROOT / "docs" / "writing-variants.md"
+EXAMPLES = sorted((ROOT / "docs" / "examples").glob("*.yaml"))
+
+
+def test_spec_reference_is_current() -> None:
+    current = (ROOT / "docs" / "spec-reference.md").read_text()
+    assert current == render(), "docs/spec-reference.md is stale: regenerate it with `python -m archspec.docs`"
+
+
+def test_the_guide_has_three_worked_examples() -> None:
+    linked = set(re.findall(r"\]\((examples/[^)]+\.yaml)\)", GUIDE.read_text()))
+    assert len(EXAMPLES) == 3
+    assert {f"examples/{path.name}" for path in EXAMPLES} == linked
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_examples_validate_and_the_guide_states_their_size(path: Path) -> None:
+    spec = load_spec(path)
+    assert spec.name == path.stem
+    params = lower(spec).params
+    assert f"{params:,} parameters" in GUIDE.read_text(), f"the guide should state {params:,} for {path.name}"
