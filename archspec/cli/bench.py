@@ -1,0 +1,39 @@
+"""Command: bench (throughput of eager and optimised variants, side by side)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+
+from archspec.cli.common import Commands, add_limit_arguments, add_spec_argument, guarded_spec, positive_int
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    spec, _ = guarded_spec(args)
+    import torch
+
+    from archspec.bench import bench_inference, bench_training, format_results
+    from archspec.inference import bf16_is_fast
+
+    shape = f"{spec.input.channels}x{spec.input.height}x{spec.input.width}"
+    print(f"{spec.name} at {shape}, batch {args.batch_size}; {platform.machine()}, {os.cpu_count()} CPUs, "
+          f"torch {torch.__version__} ({torch.get_num_threads()} threads), native bf16: {bf16_is_fast()}")  # fmt: skip
+    bf16 = True if args.bf16 else None
+    results = bench_inference(spec, args.batch_size, args.seconds, compile=args.compile, bf16=bf16)
+    print(format_results(results, "inference (eval mode, inference_mode):"))
+    if args.train:
+        print(format_results(bench_training(spec, args.batch_size, args.seconds, bf16=bf16), "training step (SGD):"))
+    return 0
+
+
+def register(commands: Commands) -> None:
+    p = commands.add("bench", cmd_bench, "Images/s of eager fp32 vs folded, channels_last, bf16 and compiled "
+                     "variants, measured side by side in one run.")  # fmt: skip
+    add_spec_argument(p)
+    add_limit_arguments(p)
+    p.add_argument("--batch-size", type=positive_int, default=64, help="batch size (default 64)")
+    p.add_argument("--seconds", type=float, default=3.0, help="time each variant at least this long (default 3)")
+    p.add_argument("--train", action="store_true", help="also time training steps")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile (compiling takes a while)")
+    p.add_argument("--bf16", action="store_true", help="time bf16 even where the CPU only emulates it")
