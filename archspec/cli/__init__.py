@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from archspec.cli import bench, complexity, inspect, specs
+from archspec.cli import bench, complexity, export, inspect, specs
 from archspec.cli.common import Commands
 from archspec.errors import ArchspecError
 
-GROUPS = (specs, inspect, complexity, bench)
+GROUPS = (specs, inspect, complexity, bench, export)
 
 
 class _Parser(argparse.ArgumentParser):

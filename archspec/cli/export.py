@@ -1,0 +1,37 @@
+"""Command: export (ONNX, TorchScript, torch.export), checked against the eager model."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from archspec.cli.common import Commands, add_spec_argument, spec_from_args
+
+SUFFIXES = {"onnx": ".onnx", "torchscript": ".ts", "exported-program": ".pt2"}
+TOLERANCE = 1e-4  # fp32 re-association in another runtime; logits are O(1)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from archspec.builder import build
+    from archspec.errors import ArchspecError
+    from archspec.export import export, verify
+
+    spec = spec_from_args(args)
+    model = build(spec)
+    source = "random weights (a spec, not a checkpoint)"
+    out = Path(args.out) if args.out else Path(f"{spec.name}{SUFFIXES[args.format]}")
+    export(model, spec, args.format, out)
+    error = verify(model, spec, out, args.format)
+    if error > TOLERANCE:
+        out.unlink()
+        raise ArchspecError(f"{out}: export differs from the eager model by {error:.2e} (> {TOLERANCE}); removed")
+    print(f"wrote {out} ({args.format}, {source}); max |export - eager| = {error:.1e} on batches of 1 and 3")
+    return 0
+
+
+def register(commands: Commands) -> None:
+    p = commands.add("export", cmd_export, "Export a model to ONNX, TorchScript or a torch.export archive, "
+                     "with the spec embedded; checked against the eager model.")  # fmt: skip
+    add_spec_argument(p)
+    p.add_argument("--format", choices=tuple(SUFFIXES), required=True, help="output format")
+    p.add_argument("--out", help="output file (default NAME.onnx / NAME.ts / NAME.pt2)")
