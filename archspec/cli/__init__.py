@@ -11,11 +11,11 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from archspec.cli import inspect, specs
+from archspec.cli import inspect, specs, train
 from archspec.cli.common import Commands
 from archspec.errors import ArchspecError
 
-GROUPS = (specs, inspect)
+GROUPS = (specs, inspect, train)
 
 
 class _Parser(argparse.ArgumentParser):
