@@ -38,6 +38,7 @@ SAMPLE = "sample"
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 _IDX_UBYTE = 0x08
 MAX_FILE_BYTES = 1 << 30
+SYSTEM_DIR = Path("/usr/share/datasets")  # where Debian's dataset-* packages put their files
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ def search_path(name: str, data_dir: str | Path | None = None) -> list[tuple[str
     if env:
         places.append(("$ARCHSPEC_DATA", Path(env)))
     places.append(("cache", cache_dir(name)))
-    places.append(("system", Path("/usr/share/datasets") / name))
+    places.append(("system", SYSTEM_DIR / name))
     return places
 
 

@@ -66,9 +66,10 @@ def fit_input(spec: ResNetSpec, recipe: Recipe) -> ResNetSpec:
     if spec.input.channels != 1:
         raise ArchspecError(f"spec {spec.name} takes {spec.input.channels} input channels; {recipe.dataset} has 1")
     if (spec.input.height, spec.input.width) != (size, size):
+        fix = "null" if spec.input.height == 28 else spec.input.height
         raise ArchspecError(
             f"spec {spec.name} takes {spec.input.height}x{spec.input.width} images but recipe {recipe.name} "
-            f"feeds {size}x{size}; set resize: {spec.input.height} in the recipe (--set resize={spec.input.height})"
+            f"feeds {size}x{size}; set resize: {fix} in the recipe (--set resize={fix})"
         )
     return spec
 

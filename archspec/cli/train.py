@@ -11,23 +11,26 @@ from archspec.errors import ArchspecError
 
 def cmd_train(args: argparse.Namespace) -> int:
     from archspec.recipe import dump_recipe, load_recipe
-    from archspec.runs import DataOptions, resume_run, train_run
     from archspec.spec import dump_spec, load_spec, spec_hash
 
-    options = DataOptions(args.data_dir, args.max_train, args.max_test)
     if args.resume is not None:
+        from archspec.runs import DataOptions, resume_run
+
         if args.recipe is not None:
             raise ArchspecError("--resume continues with the run's own recipe; drop --recipe (use --set to change it)")
         spec = load_spec(args.spec) if args.spec else None
         given = args.data_dir is not None or args.max_train is not None or args.max_test is not None
-        resume_run(args.resume, spec, args.set, options if given else None, args.device, args.quiet)
+        options = DataOptions(args.data_dir, args.max_train, args.max_test) if given else None
+        resume_run(args.resume, spec, args.set, options, args.device, args.quiet)
         return 0
     if args.spec is None:
         raise ArchspecError("train needs a SPEC (a file or preset name), or --resume RUN_DIR")
     spec = load_spec(args.spec)
     recipe = load_recipe(args.recipe or "d2l", args.set)
     print(f"# spec {spec.name} ({spec_hash(spec)})\n{dump_spec(spec)}# recipe {recipe.name}\n{dump_recipe(recipe)}")
-    train_run(spec, recipe, args.out, options, args.device, args.quiet)
+    from archspec.runs import DataOptions, train_run  # torch loads only once the inputs are known to be valid
+
+    train_run(spec, recipe, args.out, DataOptions(args.data_dir, args.max_train, args.max_test), args.device, args.quiet)
     return 0
 
 
