@@ -235,7 +235,9 @@ def locate(name: str, data_dir: str | Path | None = None) -> Path:
     except DataError as err:
         looked = ", ".join(str(folder) for _, folder in places)
         sample = "; or use --data-dir sample for the bundled 5,000-image sample" if sample_dir(name).is_dir() else ""
-        raise DataError(f"{err}. Looked in: {looked}. Put the IDX files in one of those or pass --data-dir{sample}") from None
+        raise DataError(
+            f"{err}. Looked in: {looked}. Put the IDX files in one of those or pass --data-dir{sample}"
+        ) from None
     return target
 
 

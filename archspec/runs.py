@@ -87,7 +87,9 @@ def train_run(
     fit_input(spec, recipe)
     run_dir = out or default_run_dir(spec)
     if (run_dir / "checkpoints").exists():
-        raise ArchspecError(f"{run_dir}: already holds a run; continue it with --resume {run_dir} or pick another --out")
+        raise ArchspecError(
+            f"{run_dir}: already holds a run; continue it with --resume {run_dir} or pick another --out"
+        )
     data = load_dataset(recipe.dataset, data_options.data_dir, data_options.max_train, data_options.max_test)
     device = resolve_device(device_name)
     _write_text(run_dir / "spec.yaml", f"# archspec spec hash: {spec_hash(spec)}\n{dump_spec(spec)}")
@@ -259,7 +261,7 @@ def evaluate_checkpoint(
         raise CheckpointError(f"{path}: weights do not fit the stored spec: {str(err)[:200]}") from None
     model.to(device)
     if recipe.channels_last:
-        model.to(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     dtype, _ = resolve_precision(recipe.precision, device)
     _, prep = preprocessors(recipe, data)
     matrix = confusion_matrix(model, data.test.to(device), prep, recipe.eval_batch_size, device, dtype)

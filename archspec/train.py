@@ -48,7 +48,7 @@ def resolve_device(name: str | None = None) -> torch.device:
 
 def cpu_has_native_bf16() -> bool:
     """True on CPUs with AVX512-BF16 or AMX, where oneDNN runs bf16 convolutions natively."""
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())  # type: ignore[no-untyped-call]
 
 
 def resolve_precision(precision: str, device: torch.device) -> tuple[torch.dtype | None, str]:
@@ -172,7 +172,7 @@ def train_epoch(
             logits = session.forward(x)
             loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
         session.optimizer.zero_grad(set_to_none=True)
-        session.scaler.scale(loss).backward()
+        session.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
         session.scaler.step(session.optimizer)
         session.scaler.update()
         session.scheduler.step()
@@ -181,7 +181,9 @@ def train_epoch(
         seen += int(y.shape[0])
         if not bar.disable and (step % every == every - 1 or step == steps - 1):
             rate = seen / max(time.perf_counter() - start, 1e-9)
-            bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}", ex_s=f"{rate:.0f}")
+            bar.set_postfix(
+                loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}", ex_s=f"{rate:.0f}"
+            )
             bar.update(seen - bar.n)
     bar.close()
     loss_value = loss_sum.item() / n
@@ -242,15 +244,17 @@ def cudnn_benchmark(device: torch.device) -> Iterator[None]:
         torch.backends.cudnn.benchmark = previous
 
 
-def make_session(model: nn.Module, recipe: Recipe, data: Dataset, device: torch.device, steps_per_epoch: int) -> Session:
+def make_session(
+    model: nn.Module, recipe: Recipe, data: Dataset, device: torch.device, steps_per_epoch: int
+) -> Session:
     dtype, _ = resolve_precision(recipe.precision, device)
     model.to(device)
     if recipe.channels_last:
-        model.to(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer = make_optimizer(model, recipe)
     forward: Callable[[torch.Tensor], torch.Tensor] = model
     if recipe.compile:
-        forward = torch.compile(model)  # type: ignore[assignment]
+        forward = torch.compile(model)
     train_prep, test_prep = preprocessors(recipe, data)
     return Session(
         model=model,

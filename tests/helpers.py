@@ -28,7 +28,6 @@ TINY_SETS = [
 ]  # fmt: skip
 
 
-
 def cli_env() -> dict[str, str]:
     # One thread: deterministic CPU kernels, and polite to the other jobs on a 2-core machine.
     return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}

@@ -60,7 +60,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path: Path, tiny_
 def one_epoch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("runs") / "one"
     recipe = load_recipe("d2l", ["resize=null", "epochs=1", "batch_size=50"])
-    train_run(spec_from_text(TINY_SPEC), recipe, run_dir, DataOptions("sample", 200, 100), quiet=True, log=lambda _: None)
+    train_run(
+        spec_from_text(TINY_SPEC), recipe, run_dir, DataOptions("sample", 200, 100), quiet=True, log=lambda _: None
+    )
     return run_dir / "checkpoints" / "last.pt"
 
 
@@ -73,7 +75,7 @@ def test_checkpoint_holds_everything_needed_to_resume(one_epoch: Path) -> None:
 
 def test_spec_hash_mismatch_is_refused(one_epoch: Path, tmp_path: Path) -> None:
     other = spec_from_text(TINY_SPEC.replace("channels: 16", "channels: 24"))
-    with pytest.raises(CheckpointError, match="checkpoint is for spec hash sha256:.* but the spec given is sha256:"):
+    with pytest.raises(CheckpointError, match=r"checkpoint is for spec hash sha256:.* but the spec given is sha256:"):
         checkpoint_spec(load_checkpoint(one_epoch), one_epoch, other)
     spec_file = tmp_path / "other.yaml"
     spec_file.write_text(TINY_SPEC.replace("channels: 16", "channels: 24"))

@@ -125,7 +125,9 @@ def serve_mirror(folder: Path) -> dict[str, str]:
 
 def test_download_verifies_and_writes_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sums = serve_mirror(tmp_path / "mirror")
-    info = D.DatasetInfo("fashion-mnist", D.DATASETS["fashion-mnist"].classes, 0.0, 1.0, (tmp_path / "mirror").as_uri(), sums)
+    info = D.DatasetInfo(
+        "fashion-mnist", D.DATASETS["fashion-mnist"].classes, 0.0, 1.0, (tmp_path / "mirror").as_uri(), sums
+    )
     monkeypatch.setitem(D.DATASETS, "fashion-mnist", info)
     folder = locate("fashion-mnist")  # nothing found anywhere: fetched over file://
     assert folder == tmp_path / "home" / ".cache" / "archspec" / "fashion-mnist"
@@ -136,9 +138,13 @@ def test_download_verifies_and_writes_atomically(tmp_path: Path, monkeypatch: py
 def test_download_with_wrong_checksum_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sums = serve_mirror(tmp_path / "mirror")
     sums["t10k-images-idx3-ubyte"] = "0" * 64
-    info = D.DatasetInfo("fashion-mnist", D.DATASETS["fashion-mnist"].classes, 0.0, 1.0, (tmp_path / "mirror").as_uri(), sums)
+    info = D.DatasetInfo(
+        "fashion-mnist", D.DATASETS["fashion-mnist"].classes, 0.0, 1.0, (tmp_path / "mirror").as_uri(), sums
+    )
     monkeypatch.setitem(D.DATASETS, "fashion-mnist", info)
-    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte\.gz: SHA-256 of the decompressed file is [0-9a-f]{64}, expected 0{64}"):
+    with pytest.raises(
+        DataError, match=r"t10k-images-idx3-ubyte\.gz: SHA-256 of the decompressed file is [0-9a-f]{64}, expected 0{64}"
+    ):
         locate("fashion-mnist")
     cache = tmp_path / "home" / ".cache" / "archspec" / "fashion-mnist"
     assert not (cache / "t10k-images-idx3-ubyte.gz").exists()
@@ -153,7 +159,10 @@ def test_offline_error_names_url_and_alternatives(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(DataError) as info:
         locate("fashion-mnist")
     message = str(info.value)
-    assert "cannot download http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-images-idx3-ubyte.gz" in message
+    assert (
+        "cannot download http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-images-idx3-ubyte.gz"
+        in message
+    )
     assert "Looked in:" in message and "--data-dir sample" in message
 
 

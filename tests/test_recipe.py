@@ -3,10 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import assert_one_line_error, run_cli
 
 from archspec.errors import SpecError
 from archspec.recipe import SGD, AdamW, Cosine, dump_recipe, load_recipe, recipe_from_text, recipe_names
-from helpers import assert_one_line_error, run_cli
 
 GOOD = """\
 name: r

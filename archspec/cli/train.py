@@ -30,7 +30,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"# spec {spec.name} ({spec_hash(spec)})\n{dump_spec(spec)}# recipe {recipe.name}\n{dump_recipe(recipe)}")
     from archspec.runs import DataOptions, train_run  # torch loads only once the inputs are known to be valid
 
-    train_run(spec, recipe, args.out, DataOptions(args.data_dir, args.max_train, args.max_test), args.device, args.quiet)
+    train_run(
+        spec, recipe, args.out, DataOptions(args.data_dir, args.max_train, args.max_test), args.device, args.quiet
+    )
     return 0
 
 
@@ -45,7 +47,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for name, acc, count in result.per_class():
         print(f"  {name:<{width}}  {acc:.3f}  ({count} images)")
     target = args.png or _default_png(args.checkpoint)
-    plot_confusion(result.matrix.tolist(), result.classes, target, f"{result.spec.name}: test acc {result.accuracy:.4f}")
+    plot_confusion(
+        result.matrix.tolist(), result.classes, target, f"{result.spec.name}: test acc {result.accuracy:.4f}"
+    )
     print(f"confusion matrix: {target}")
     return 0
 
@@ -58,14 +62,17 @@ def _default_png(checkpoint: Path) -> Path:
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", metavar="DIR",
-                        help="folder of the IDX files, or 'sample' for the bundled 5,000/1,000-image sample")  # fmt: skip
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="folder of the IDX files, or 'sample' for the bundled 5,000/1,000 sample"
+    )
     parser.add_argument("--max-test", type=positive_int, metavar="N", help="use only the first N test images")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
 
 
 def register(commands: Commands) -> None:
-    p = commands.add("train", cmd_train, "Train a spec with a recipe; writes a run folder with metrics and checkpoints.")
+    p = commands.add(
+        "train", cmd_train, "Train a spec with a recipe; writes a run folder with metrics and checkpoints."
+    )
     p.add_argument("spec", nargs="?", help="a spec file or preset name (optional with --resume)")
     p.add_argument("--recipe", help="a recipe file or bundled recipe name (default d2l)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
