@@ -61,6 +61,7 @@ DATASETS: dict[str, DatasetInfo] = {
         mean=0.2860,
         std=0.3530,
         url="http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        # Computed from Debian's dataset-fashion-mnist files, identical in content to Zalando's.
         sha256={
             "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
             "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
@@ -75,6 +76,7 @@ DATASETS: dict[str, DatasetInfo] = {
         std=0.3081,
         # yann.lecun.com now refuses anonymous downloads; this is the mirror torchvision uses.
         url="https://ossci-datasets.s3.amazonaws.com/mnist/",
+        # As widely pinned for the decompressed files; not re-derived here (no MNIST copy on the dev machine).
         sha256={
             "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
             "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",

@@ -121,7 +121,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=6, help="timed steps per variant")
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--variants", default="seed,fast,fast-bf16", help="comma list: seed,fast,fast-nchw,fast-bf16")
+    parser.add_argument(
+        "--variants", default="seed,fast,fast-bf16", help="comma list of seed, fast, fast-nchw, fast-bf16, fast-compile"
+    )
     parser.add_argument("--accuracy", action="store_true", help="also compare bf16 and fp32 test accuracy")
     args = parser.parse_args()
 
@@ -142,6 +144,9 @@ def main() -> None:
             variants[name] = (fast_step(seed_model(args.spec, args.size, True), None, True), True)
         elif name == "fast-nchw":
             variants[name] = (fast_step(seed_model(args.spec, args.size), None, False), True)
+        elif name == "fast-compile":
+            compiled = torch.compile(seed_model(args.spec, args.size, True))
+            variants[name] = (fast_step(compiled, None, True), True)  # type: ignore[arg-type]
         elif name == "fast-bf16":
             variants[name] = (fast_step(seed_model(args.spec, args.size, True), torch.bfloat16, True), True)
         else:
