@@ -56,7 +56,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _default_png(checkpoint: Path) -> Path:
     if checkpoint.is_dir():
-        return checkpoint / "confusion.png"
+        return checkpoint / "confusion-best.png"
     run = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
     return run / f"confusion-{checkpoint.stem}.png"
 
