@@ -224,6 +224,8 @@ def cache_dir(name: str) -> Path:
 def locate(name: str, data_dir: str | Path | None = None) -> Path:
     """The folder that holds the dataset's four IDX files, downloading into the cache if none does."""
     info = dataset_info(name)
+    if str(data_dir) == SAMPLE and not sample_dir(name).is_dir():
+        raise DataError(f"--data-dir sample: no bundled sample of {name}; only fashion-mnist has one")
     places = search_path(name, data_dir)
     for origin, folder in places:
         if _complete(folder):

@@ -169,3 +169,8 @@ def test_offline_error_names_url_and_alternatives(monkeypatch: pytest.MonkeyPatc
 def test_unknown_dataset_lists_choices() -> None:
     with pytest.raises(DataError, match="unknown dataset 'cifar'; choose from fashion-mnist, mnist"):
         D.dataset_info("cifar")
+
+
+def test_sample_exists_only_for_fashion_mnist() -> None:
+    with pytest.raises(DataError, match="no bundled sample of mnist"):
+        locate("mnist", "sample")
