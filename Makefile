@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(PY) -m archspec summary d2l-resnet18 --depth 2
 	$(PY) -m archspec trace d2l-resnet18
 	@echo "--- a short training run on the bundled Fashion-MNIST sample (not the full dataset) ---"
-	$(PY) -m archspec train fashion-resnet --recipe fashion-best --data-dir sample --max-train 1500 --max-test 500 \
+	$(PY) -m archspec train fashion-resnet --recipe fashion-best --data-dir sample --max-train 1000 --max-test 500 \
 		--set epochs=2 --quiet
 
 lint: $(STAMP)
