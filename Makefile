@@ -17,6 +17,9 @@ run: $(STAMP)
 	$(PY) -m archspec validate archspec/specs/*.yaml
 	$(PY) -m archspec summary d2l-resnet18 --depth 2
 	$(PY) -m archspec trace d2l-resnet18
+	@echo "--- a short training run on the bundled Fashion-MNIST sample (not the full dataset) ---"
+	$(PY) -m archspec train fashion-resnet --recipe fashion-best --data-dir sample --max-train 1000 --max-test 500 \
+		--set epochs=2 --quiet
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

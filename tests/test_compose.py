@@ -98,7 +98,9 @@ def test_every_spec_command_takes_set(capsys: pytest.CaptureFixture[str]) -> Non
     takes_spec = [name for name, sub in commands.items() if any(a.dest == "spec" for a in sub._actions)]
     assert {"show", "summary", "trace"} <= set(takes_spec)
     for name in takes_spec:
-        args = parser.parse_args([name, "cifar-resnet20", "--set", "stages[2].blocks=1", "--set", "head.num_classes=3"])
+        required = ["--format", "onnx"] if name == "export" else []
+        args = parser.parse_args([name, "cifar-resnet20", *required, "--set", "stages[2].blocks=1",
+                                  "--set", "head.num_classes=3"])  # fmt: skip
         spec = spec_from_args(args)
         assert (spec.stages[2].blocks, spec.head.num_classes) == (1, 3), name
     assert main(["show", "cifar-resnet20", "--set", "head.num_classes=3"]) == 0

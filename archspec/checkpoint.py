@@ -1,0 +1,64 @@
+"""Checkpoints: written atomically, read with `torch.load(weights_only=True)`, tied to their spec by hash.
+
+A checkpoint is a plain dict of tensors, numbers and strings (nothing that needs unpickling code):
+model, optimizer and scheduler state, RNG states, the number of completed epochs, the metrics so far,
+and the canonical spec and recipe text with the spec's hash.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from archspec.data import write_atomic
+from archspec.errors import CheckpointError
+from archspec.schema import ResNetSpec
+from archspec.spec import spec_from_text, spec_hash
+
+FORMAT = "archspec-checkpoint/1"
+REQUIRED = ("format", "epoch", "model", "optimizer", "scheduler", "rng", "spec_text", "spec_hash", "recipe_text")
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Serialise in memory, then write to a temporary file and rename it over `path`."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buffer)
+    write_atomic(path, buffer.getvalue(), CheckpointError)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint's dict; CheckpointError (never a traceback) for a missing, truncated or foreign file."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
+        reason = " ".join(str(err).split())[:200]
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {reason}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an archspec checkpoint (expected format {FORMAT!r})")
+    missing = [key for key in REQUIRED if key not in state]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    return state
+
+
+def checkpoint_spec(state: dict[str, Any], path: Path, spec: ResNetSpec | None = None) -> ResNetSpec:
+    """The spec a checkpoint was trained with; refuses a checkpoint whose hash does not match `spec`."""
+    try:
+        stored = spec_from_text(str(state["spec_text"]), f"{path} (stored spec)")
+    except Exception as err:  # a stored spec the current schema rejects
+        raise CheckpointError(f"{path}: stored spec no longer validates: {err}") from None
+    if spec_hash(stored) != state["spec_hash"]:
+        raise CheckpointError(f"{path}: stored spec hash {state['spec_hash']} does not match its own text (edited?)")
+    if spec is not None and spec_hash(spec) != state["spec_hash"]:
+        raise CheckpointError(
+            f"{path}: checkpoint is for spec hash {state['spec_hash']} ({stored.name}), "
+            f"but the spec given is {spec_hash(spec)} ({spec.name}); refusing to load mismatched weights"
+        )
+    return stored

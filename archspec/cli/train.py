@@ -1,0 +1,115 @@
+"""Commands that train and evaluate: train, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from archspec.cli.common import Commands, add_limit_arguments, positive_int
+from archspec.complexity import complexity
+from archspec.errors import ArchspecError
+from archspec.guard import Limits, check
+
+
+def split_overrides(sets: list[str]) -> tuple[list[str], list[str]]:
+    """Route each `--set PATH=VALUE` by its first key: spec fields to the spec, recipe fields to the recipe."""
+    from archspec.compose import DIRECTIVES
+    from archspec.recipe import Recipe
+    from archspec.schema import ResNetSpec
+
+    spec_keys = {*ResNetSpec.model_fields, *DIRECTIVES}
+    spec_sets, recipe_sets = [], []
+    for item in sets:
+        key = re.split(r"[.\[=]", item, maxsplit=1)[0].strip()
+        if key in spec_keys:
+            spec_sets.append(item)
+        elif key in Recipe.model_fields:
+            recipe_sets.append(item)
+        else:
+            known = ", ".join([*Recipe.model_fields, *sorted(spec_keys)])
+            raise ArchspecError(f"--set {item}: {key!r} is neither a recipe nor a spec field; choose from {known}")
+    return spec_sets, recipe_sets
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from archspec.recipe import dump_recipe, load_recipe
+    from archspec.spec import dump_spec, load_spec, spec_hash
+
+    spec_sets, recipe_sets = split_overrides(args.sets)
+    limits = Limits.resolve(args.max_params, args.max_macs, args.max_activation_bytes)
+    if args.resume is not None:
+        if args.recipe is not None:
+            raise ArchspecError("--resume continues with the run's own recipe; drop --recipe (use --set to change it)")
+        spec = load_spec(args.spec, spec_sets) if args.spec else None
+        from archspec.runs import DataOptions, resume_run
+
+        given = args.data_dir is not None or args.max_train is not None or args.max_test is not None
+        options = DataOptions(args.data_dir, args.max_train, args.max_test) if given else None
+        resume_run(args.resume, spec, recipe_sets, options, args.device, args.quiet, limits=limits)
+        return 0
+    if args.spec is None:
+        raise ArchspecError("train needs a SPEC (a file or preset name), or --resume RUN_DIR")
+    spec = load_spec(args.spec, spec_sets)
+    recipe = load_recipe(args.recipe or "d2l", recipe_sets)
+    check(complexity(spec, batch_size=recipe.batch_size), limits)  # before torch is imported
+    print(f"# spec {spec.name} ({spec_hash(spec)})\n{dump_spec(spec)}# recipe {recipe.name}\n{dump_recipe(recipe)}")
+    from archspec.runs import DataOptions, train_run  # torch loads only once the inputs are known to be valid
+
+    options = DataOptions(args.data_dir, args.max_train, args.max_test)
+    train_run(spec, recipe, args.out, options, args.device, args.quiet, limits=limits)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from archspec.plots import plot_confusion
+    from archspec.runs import DataOptions, evaluate_checkpoint
+
+    result = evaluate_checkpoint(args.checkpoint, DataOptions(args.data_dir, None, args.max_test), args.device)
+    print(f"data: {result.data.describe()}")
+    print(f"test acc {result.accuracy:.4f} ({int(result.matrix.trace())}/{int(result.matrix.sum())})")
+    width = max(len(name) for name in result.classes)
+    for name, acc, count in result.per_class():
+        print(f"  {name:<{width}}  {acc:.3f}  ({count} images)")
+    target = args.png or _default_png(args.checkpoint)
+    plot_confusion(
+        result.matrix.tolist(), result.classes, target, f"{result.spec.name}: test acc {result.accuracy:.4f}"
+    )
+    print(f"confusion matrix: {target}")
+    return 0
+
+
+def _default_png(checkpoint: Path) -> Path:
+    if checkpoint.is_dir():
+        return checkpoint / "confusion-best.png"
+    run = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+    return run / f"confusion-{checkpoint.stem}.png"
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="folder of the IDX files, or 'sample' for the bundled 5,000/1,000 sample"
+    )
+    parser.add_argument("--max-test", type=positive_int, metavar="N", help="use only the first N test images")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+
+
+def register(commands: Commands) -> None:
+    p = commands.add(
+        "train", cmd_train, "Train a spec with a recipe; writes a run folder with metrics and checkpoints."
+    )
+    p.add_argument("spec", nargs="?", help="a spec file or preset name (optional with --resume)")
+    p.add_argument("--recipe", help="a recipe file or bundled recipe name (default d2l)")
+    p.add_argument("--set", action="append", default=[], dest="sets", metavar="PATH=VALUE",
+                   help="override a recipe field (--set epochs=2 --set optimizer.lr=0.1) or a spec field "
+                   "(--set stages[2].blocks=1); routed by the first key; repeatable")  # fmt: skip
+    p.add_argument("--out", type=Path, metavar="DIR", help="run folder (default runs/<spec>-<timestamp>)")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last complete epoch")
+    p.add_argument("--max-train", type=positive_int, metavar="N", help="use only the first N training images")
+    p.add_argument("--quiet", action="store_true", help="no progress bars: one plain line per epoch")
+    _add_data_arguments(p)
+    add_limit_arguments(p)
+    p = commands.add("evaluate", cmd_evaluate, "Test accuracy, per-class accuracy and a confusion-matrix PNG.")
+    p.add_argument("checkpoint", type=Path, help="a checkpoint file, or a run folder (uses its best.pt)")
+    p.add_argument("--png", type=Path, help="where to write the confusion matrix (default: in the run folder)")
+    _add_data_arguments(p)

@@ -1,0 +1,177 @@
+"""Training recipes: Pydantic models read from YAML exactly like specs (file:line:col errors). No torch import.
+
+A recipe says how to train (data, schedule, optimizer, precision); the spec says what to train.
+`--set key=value` overrides are applied one at a time, and each is validated on its own so that
+an error names the override that caused it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+
+from archspec.errors import SpecError
+from archspec.schema import fail
+from archspec.schema_block import Model
+from archspec.spec import preset_dir, resolve_source
+from archspec.yamlio import Document, parse, read_text, validate
+
+
+class SGD(Model):
+    kind: Literal["sgd"] = Field(description="Stochastic gradient descent (d2l trains with plain SGD).")
+    lr: PositiveFloat = Field(description="Peak learning rate.")
+    momentum: float = Field(0.0, ge=0.0, lt=1.0, description="Momentum factor; 0 is d2l's plain SGD.")
+    nesterov: bool = Field(False, description="Nesterov momentum (needs momentum > 0).")
+    weight_decay: NonNegativeFloat = Field(0.0, description="L2 penalty added to the gradient.")
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> SGD:
+        if self.nesterov and self.momentum == 0:
+            fail(("nesterov",), "needs momentum > 0 (torch refuses Nesterov without momentum)")
+        return self
+
+
+class AdamW(Model):
+    kind: Literal["adamw"] = Field(description="Adam with decoupled weight decay.")
+    lr: PositiveFloat = Field(description="Peak learning rate.")
+    betas: tuple[float, float] = Field(
+        (0.9, 0.999), strict=False, description="Adam's running-average coefficients (a YAML list of two)."
+    )
+    weight_decay: NonNegativeFloat = Field(0.01, description="Decoupled weight decay.")
+
+    @model_validator(mode="after")
+    def _betas_in_range(self) -> AdamW:
+        for i, beta in enumerate(self.betas):
+            if not 0.0 <= beta < 1.0:
+                fail(("betas", i), f"must be in [0, 1), got {beta}")
+        return self
+
+
+Optimizer = Annotated[SGD | AdamW, Field(discriminator="kind")]
+
+
+class Constant(Model):
+    kind: Literal["constant"] = Field(description="The optimizer's lr throughout (after any warmup).")
+    warmup_epochs: NonNegativeFloat = Field(0.0, description="Linear warmup from 0 over this many epochs.")
+
+
+class Cosine(Model):
+    kind: Literal["cosine"] = Field(description="Cosine decay from lr to min_lr over the run, per step.")
+    warmup_epochs: NonNegativeFloat = Field(0.0, description="Linear warmup from 0 over this many epochs.")
+    min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0, description="Final lr as a fraction of the peak lr.")
+
+
+class OneCycle(Model):
+    kind: Literal["onecycle"] = Field(description="Smith's one-cycle: cosine up to lr, then cosine down, per step.")
+    pct_start: float = Field(0.25, gt=0.0, lt=1.0, description="Fraction of the steps spent rising.")
+    div_factor: PositiveFloat = Field(25.0, description="Starting lr is lr / div_factor.")
+    final_div_factor: PositiveFloat = Field(1e4, description="Final lr is lr / (div_factor * final_div_factor).")
+
+
+Schedule = Annotated[Constant | Cosine | OneCycle, Field(discriminator="kind")]
+
+
+class Augment(Model):
+    crop_padding: NonNegativeInt = Field(
+        0, description="Random crop after zero padding by this many source pixels on each side; 0 for none."
+    )
+    flip: bool = Field(False, description="Random horizontal flip with probability 1/2.")
+    erasing: float = Field(
+        0.0, ge=0.0, le=1.0, description="Probability of random erasing (Zhong et al. 2017) of one rectangle per image."
+    )
+
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+
+class Recipe(Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100, description="Short identifier.")
+    description: str = Field("", description="Free text.")
+    dataset: Literal["fashion-mnist", "mnist"] = Field("fashion-mnist", description="Training and test data.")
+    resize: PositiveInt | None = Field(
+        None, description="Resize images to this square size (bilinear, as d2l's Resize); null keeps 28x28."
+    )
+    normalize: bool = Field(False, description="Subtract the dataset mean and divide by its std (d2l does not).")
+    epochs: PositiveInt = Field(description="Passes over the training set.")
+    batch_size: PositiveInt = Field(description="Training batch size.")
+    eval_batch_size: PositiveInt = Field(512, description="Batch size for the test set (no gradients).")
+    optimizer: Optimizer = Field(description="Optimizer and its settings.")
+    schedule: Schedule = Field(default_factory=lambda: Constant(kind="constant"), description="Learning-rate schedule.")
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="Cross-entropy label smoothing.")
+    augment: Augment = Field(default_factory=Augment, description="Training-time augmentation, on whole batches.")
+    seed: NonNegativeInt = Field(0, description="Seeds initialisation, shuffling and augmentation.")
+    precision: Precision = Field(
+        "auto",
+        description="Autocast dtype: auto is bf16 where the device computes it natively (CUDA with bf16, a CPU "
+        "with AVX512-BF16 or AMX), else fp32; fp16 uses a gradient scaler on CUDA.",
+    )
+    channels_last: bool = Field(True, description="NHWC memory format (faster convolutions in oneDNN and cuDNN).")
+    compile: bool = Field(False, description="torch.compile the model (slow first step; needs a C++ compiler on CPU).")
+    init: Literal["xavier", "default"] = Field(
+        "xavier", description="xavier: Xavier-uniform conv and linear weights as d2l; default: PyTorch's own."
+    )
+
+    @model_validator(mode="after")
+    def _resize_not_tiny(self) -> Recipe:
+        if self.resize is not None and self.resize < 8:
+            fail(("resize",), f"must be at least 8 pixels, got {self.resize}")
+        return self
+
+
+def recipe_dir() -> Path:
+    return preset_dir() / "recipes"
+
+
+def recipe_names() -> list[str]:
+    return sorted(p.stem for p in recipe_dir().glob("*.yaml"))
+
+
+def load_recipe(source: str | Path = "d2l", overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """A recipe from a path or a bundled name, with `key=value` overrides applied and validated."""
+    path = resolve_source(source, "recipe", recipe_dir())
+    doc = parse(str(source), "<string>") if path is None else parse(read_text(path), str(path))
+    recipe = validate(doc, Recipe, "recipe")
+    return apply_overrides(recipe, overrides)
+
+
+def recipe_from_text(text: str, source: str = "<string>") -> Recipe:
+    return validate(parse(text, source), Recipe, "recipe")
+
+
+def apply_overrides(recipe: Recipe, overrides: list[str] | tuple[str, ...]) -> Recipe:
+    """Apply `dotted.key=yaml-value` overrides in order; SpecError names the `--set` at fault."""
+    data = recipe.model_dump(mode="json")
+    for item in overrides:
+        where = f"--set {item}"
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise SpecError(f"{where}: expected key=value, e.g. epochs=2 or optimizer.lr=0.1")
+        value = parse(text, where).data if text.strip() else None
+        _set(data, key.split("."), value, where)
+        recipe = validate(Document(where, data), Recipe, "recipe")
+        data = recipe.model_dump(mode="json")
+    return recipe
+
+
+def _set(data: dict[str, Any], keys: list[str], value: Any, where: str) -> None:
+    node = data
+    for depth, key in enumerate(keys[:-1]):
+        child = node.get(key)
+        if not isinstance(child, dict):
+            path = ".".join(keys[: depth + 1])
+            raise SpecError(f"{where}: {path} is not a group of settings; allowed top-level keys: {', '.join(data)}")
+        node = child
+    if keys[-1] == "kind" and len(keys) > 1 and value != node.get("kind"):
+        # A new kind starts from its own defaults; only the learning rate carries over.
+        kept = {"lr": node["lr"]} if "lr" in node else {}
+        node.clear()
+        node.update(kept)
+    node[keys[-1]] = value
+
+
+def dump_recipe(recipe: Recipe) -> str:
+    """The canonical YAML of a recipe: every field resolved, in schema order."""
+    return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, default_flow_style=None, width=100)

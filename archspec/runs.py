@@ -1,0 +1,281 @@
+"""A training run on disk: its folder, metrics files, curves, checkpoints, and resuming from them.
+
+    RUN/spec.yaml            the resolved spec (with its hash)
+    RUN/recipe.yaml          the resolved recipe (overrides applied)
+    RUN/run.json             data source, device, precision, versions
+    RUN/metrics.jsonl|.csv   one row per epoch
+    RUN/curves.png           train loss, train acc, test acc against epochs
+    RUN/checkpoints/last.pt  after every epoch; best.pt when the test accuracy is the best so far
+
+Every file is written whole to a temporary file and renamed, so a killed run leaves no half-written file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from archspec.builder import build
+from archspec.checkpoint import checkpoint_spec, load_checkpoint, save_checkpoint
+from archspec.complexity import complexity
+from archspec.data import Dataset, load_dataset, write_atomic
+from archspec.errors import ArchspecError, CheckpointError
+from archspec.guard import Limits, check
+from archspec.plots import plot_curves
+from archspec.recipe import Recipe, apply_overrides, dump_recipe, recipe_from_text
+from archspec.schema import ResNetSpec
+from archspec.spec import dump_spec, spec_hash
+from archspec.train import (
+    Log,
+    accuracy,
+    confusion_matrix,
+    cudnn_benchmark,
+    init_weights,
+    make_session,
+    preprocessors,
+    resolve_device,
+    resolve_precision,
+    restore_session,
+    session_state,
+    train_epoch,
+)
+
+COLUMNS = ("epoch", "train_loss", "train_acc", "test_acc", "examples_per_sec", "wall_seconds", "lr")
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    data_dir: str | None = None
+    max_train: int | None = None
+    max_test: int | None = None
+
+
+def default_run_dir(spec: ResNetSpec) -> Path:
+    return Path("runs") / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def fit_input(spec: ResNetSpec, recipe: Recipe) -> ResNetSpec:
+    """The spec must take the recipe's images: 1 channel, the recipe's size (28 when it does not resize)."""
+    size = recipe.resize or 28
+    if spec.input.channels != 1:
+        raise ArchspecError(f"spec {spec.name} takes {spec.input.channels} input channels; {recipe.dataset} has 1")
+    if (spec.input.height, spec.input.width) != (size, size):
+        fix = "null" if spec.input.height == 28 else spec.input.height
+        raise ArchspecError(
+            f"spec {spec.name} takes {spec.input.height}x{spec.input.width} images but recipe {recipe.name} "
+            f"feeds {size}x{size}; set resize: {fix} in the recipe (--set resize={fix})"
+        )
+    return spec
+
+
+def train_run(
+    spec: ResNetSpec,
+    recipe: Recipe,
+    out: Path | None = None,
+    data_options: DataOptions = DataOptions(),
+    device_name: str | None = None,
+    quiet: bool = False,
+    log: Log = print,
+    limits: Limits | None = None,
+) -> Path:
+    """Train `spec` with `recipe` into a new run folder; returns the folder.
+
+    Refuses (ResourceError) a spec over `limits` for the recipe's batch before loading any data.
+    """
+    fit_input(spec, recipe)
+    check(complexity(spec, batch_size=recipe.batch_size), limits)
+    run_dir = out or default_run_dir(spec)
+    if (run_dir / "checkpoints").exists():
+        raise ArchspecError(
+            f"{run_dir}: already holds a run; continue it with --resume {run_dir} or pick another --out"
+        )
+    data = load_dataset(recipe.dataset, data_options.data_dir, data_options.max_train, data_options.max_test)
+    device = resolve_device(device_name)
+    _write_text(run_dir / "spec.yaml", f"# archspec spec hash: {spec_hash(spec)}\n{dump_spec(spec)}")
+    _write_text(run_dir / "recipe.yaml", dump_recipe(recipe))
+    _write_text(run_dir / "run.json", json.dumps(_run_info(data, data_options, device, recipe), indent=2) + "\n")
+    return _fit(spec, recipe, data, run_dir, device, None, quiet, log, limits)
+
+
+def resume_run(
+    run_dir: Path,
+    spec: ResNetSpec | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    data_options: DataOptions | None = None,
+    device_name: str | None = None,
+    quiet: bool = False,
+    log: Log = print,
+    limits: Limits | None = None,
+) -> Path:
+    """Continue a run from its last complete epoch; the data options are those the run was started with."""
+    path = run_dir / "checkpoints" / "last.pt"
+    state = load_checkpoint(path)
+    spec = checkpoint_spec(state, path, spec)
+    recipe = apply_overrides(recipe_from_text(str(state["recipe_text"]), f"{path} (stored recipe)"), overrides)
+    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+    stored = info.get("data_options", {})
+    options = data_options or DataOptions(stored.get("data_dir"), stored.get("max_train"), stored.get("max_test"))
+    data = load_dataset(recipe.dataset, options.data_dir, options.max_train, options.max_test)
+    if overrides:
+        _write_text(run_dir / "recipe.yaml", dump_recipe(recipe))
+    log(f"resuming {run_dir} after epoch {state['epoch']} of {recipe.epochs}")
+    check(complexity(spec, batch_size=recipe.batch_size), limits)
+    return _fit(spec, recipe, data, run_dir, resolve_device(device_name), state, quiet, log, limits)
+
+
+def _fit(
+    spec: ResNetSpec,
+    recipe: Recipe,
+    data: Dataset,
+    run_dir: Path,
+    device: torch.device,
+    state: dict[str, Any] | None,
+    quiet: bool,
+    log: Log,
+    limits: Limits | None = None,
+) -> Path:
+    torch.manual_seed(recipe.seed)
+    model = build(spec, limits=limits, batch_size=recipe.batch_size)
+    init_weights(model, recipe.init)
+    steps_per_epoch = -(-len(data.train) // recipe.batch_size)
+    session = make_session(model, recipe, data, device, steps_per_epoch)
+    start = restore_session(session, state) if state is not None else 0
+    _, precision = resolve_precision(recipe.precision, device)
+    log(f"data: {data.describe()}")
+    if data.is_sample:
+        log("NOTICE: training on the bundled sample; accuracies are NOT full Fashion-MNIST results")
+    log(f"device: {device}, {precision}, channels_last={recipe.channels_last}, compile={recipe.compile}")
+    train_split, test_split = data.train.to(device), data.test.to(device)
+    spec_text = dump_spec(spec)
+    best = max((row["test_acc"] for row in session.history), default=-1.0)
+    examples, train_seconds = 0, 0.0
+    with cudnn_benchmark(device):
+        for epoch in range(start, recipe.epochs):
+            lr = session.optimizer.param_groups[0]["lr"]
+            began = time.perf_counter()
+            label = f"epoch {epoch + 1}/{recipe.epochs}"
+            loss, train_acc, count = train_epoch(session, train_split, epoch, quiet, label)
+            trained = time.perf_counter() - began
+            matrix = confusion_matrix(
+                model, test_split, session.test_prep, recipe.eval_batch_size, device, session.dtype
+            )
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": loss,
+                "train_acc": train_acc,
+                "test_acc": accuracy(matrix),
+                "examples_per_sec": count / trained,
+                "wall_seconds": time.perf_counter() - began,
+                "lr": lr,
+            }
+            session.history.append(row)
+            examples, train_seconds = examples + count, train_seconds + trained
+            checkpoint = {
+                **session_state(session, epoch + 1),
+                "spec_text": spec_text,
+                "spec_hash": spec_hash(spec),
+                "recipe_text": dump_recipe(recipe),
+                "dataset": data.describe(),
+            }
+            save_checkpoint(run_dir / "checkpoints" / "last.pt", checkpoint)
+            if row["test_acc"] > best:
+                best = row["test_acc"]
+                save_checkpoint(run_dir / "checkpoints" / "best.pt", checkpoint)
+            write_metrics(run_dir, session.history, f"{spec.name} / {recipe.name}")
+            log(
+                f"{label}: loss {loss:.3f}, train acc {train_acc:.3f}, test acc {row['test_acc']:.3f}, "
+                f"{row['examples_per_sec']:.1f} examples/sec, {row['wall_seconds']:.1f} s"
+            )
+    write_metrics(run_dir, session.history, f"{spec.name} / {recipe.name}")
+    if session.history:
+        last = session.history[-1]
+        log(f"loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, test acc {last['test_acc']:.3f}")
+    if examples:
+        log(f"{examples / train_seconds:.1f} examples/sec on {device}")
+    log(f"run: {run_dir} (curves: {run_dir / 'curves.png'})")
+    return run_dir
+
+
+def write_metrics(run_dir: Path, rows: list[dict[str, Any]], title: str) -> None:
+    lines = "".join(json.dumps({key: row[key] for key in COLUMNS}) + "\n" for row in rows)
+    _write_text(run_dir / "metrics.jsonl", lines)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    _write_text(run_dir / "metrics.csv", buffer.getvalue())
+    if rows:
+        plot_curves(rows, run_dir / "curves.png", title)
+
+
+def _write_text(path: Path, text: str) -> None:
+    write_atomic(path, text.encode(), ArchspecError)
+
+
+def _run_info(data: Dataset, options: DataOptions, device: torch.device, recipe: Recipe) -> dict[str, Any]:
+    return {
+        "data": data.describe(),
+        "is_sample": data.is_sample,
+        "data_options": {"data_dir": options.data_dir, "max_train": options.max_train, "max_test": options.max_test},
+        "device": str(device),
+        "precision": resolve_precision(recipe.precision, device)[1],
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+    }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    spec: ResNetSpec
+    matrix: torch.Tensor
+    classes: tuple[str, ...]
+    data: Dataset
+
+    @property
+    def accuracy(self) -> float:
+        return accuracy(self.matrix)
+
+    def per_class(self) -> list[tuple[str, float, int]]:
+        totals = self.matrix.sum(1)
+        return [
+            (name, float(self.matrix[i, i]) / max(int(totals[i]), 1), int(totals[i]))
+            for i, name in enumerate(self.classes)
+        ]
+
+
+def evaluate_checkpoint(
+    path: Path, data_options: DataOptions = DataOptions(), device_name: str | None = None
+) -> Evaluation:
+    """Test-set confusion matrix of a checkpoint (a .pt file, or a run folder: its best.pt)."""
+    if path.is_dir():
+        path = path / "checkpoints" / "best.pt"
+    state = load_checkpoint(path)
+    spec = checkpoint_spec(state, path)
+    recipe = recipe_from_text(str(state["recipe_text"]), f"{path} (stored recipe)")
+    device = resolve_device(device_name)
+    data = load_dataset(recipe.dataset, data_options.data_dir, None, data_options.max_test)
+    model = build(spec)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: weights do not fit the stored spec: {str(err)[:200]}") from None
+    model.to(device)
+    if recipe.channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    dtype, _ = resolve_precision(recipe.precision, device)
+    _, prep = preprocessors(recipe, data)
+    matrix = confusion_matrix(model, data.test.to(device), prep, recipe.eval_batch_size, device, dtype)
+    return Evaluation(spec, matrix, data.info.classes, data)
+
+
+__all__ = ["DataOptions", "Evaluation", "evaluate_checkpoint", "resume_run", "train_run"]

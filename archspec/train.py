@@ -1,0 +1,300 @@
+"""The training loop: a client of the builder, driven by a recipe.
+
+Fast-path choices, each measured in docs/benchmarks.md:
+- the dataset lives on the training device as uint8 and each batch is prepared there (preprocess.py);
+- loss and accuracy are summed on the device and read back only at a progress update (about 20 per
+  epoch) and at the end of the epoch, not once per batch as d2l's Accumulator does;
+- channels_last memory format, autocast to bf16/fp16 where the device computes it natively,
+  `inference_mode` for evaluation, cudnn.benchmark on CUDA.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from archspec.data import Dataset, Split
+from archspec.errors import ArchspecError
+from archspec.preprocess import Preprocess
+from archspec.recipe import SGD, Constant, Cosine, OneCycle, Recipe
+
+Log = Callable[[str], None]
+
+
+# --- devices and precision ----------------------------------------------------------------------
+
+
+def resolve_device(name: str | None = None) -> torch.device:
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ArchspecError(f"--device {name}: {err}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ArchspecError(f"--device {name}: CUDA is not available on this machine")
+    return device
+
+
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs with AVX512-BF16 or AMX, where oneDNN runs bf16 convolutions natively."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())  # type: ignore[no-untyped-call]
+
+
+def resolve_precision(precision: str, device: torch.device) -> tuple[torch.dtype | None, str]:
+    """The autocast dtype (None: plain fp32) and a one-line reason."""
+    if precision == "fp32":
+        return None, "fp32"
+    if precision == "bf16":
+        return torch.bfloat16, "bf16 autocast"
+    if precision == "fp16":
+        return torch.float16, "fp16 autocast" + (" with gradient scaling" if device.type == "cuda" else "")
+    if device.type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return torch.bfloat16, "bf16 autocast (auto: the GPU supports bf16)"
+        return None, "fp32 (auto: the GPU has no bf16)"
+    if cpu_has_native_bf16():
+        return torch.bfloat16, "bf16 autocast (auto: the CPU has native bf16)"
+    return None, "fp32 (auto: this CPU has no native bf16, where bf16 would be emulated and slower)"
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+# --- model, optimizer, schedule -----------------------------------------------------------------
+
+
+def init_weights(model: nn.Module, kind: str) -> None:
+    """d2l's train_ch6 init: Xavier-uniform weights of every conv and linear layer, biases as PyTorch left them."""
+    if kind != "xavier":
+        return
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d | nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    opt = recipe.optimizer
+    if isinstance(opt, SGD):
+        return torch.optim.SGD(
+            model.parameters(), lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov, weight_decay=opt.weight_decay
+        )
+    return torch.optim.AdamW(model.parameters(), lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay)
+
+
+def lr_factor(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
+    """The learning rate at optimizer step `step`, as a fraction of the recipe's lr. Pure function of the step."""
+    schedule = recipe.schedule
+    total = max(recipe.epochs * steps_per_epoch, 1)
+    if isinstance(schedule, OneCycle):
+        rise = max(int(schedule.pct_start * total), 1)
+        start = 1.0 / schedule.div_factor
+        end = start / schedule.final_div_factor
+        if step < rise:
+            return start + (1.0 - start) * (1 - math.cos(math.pi * step / rise)) / 2
+        t = min((step - rise) / max(total - rise, 1), 1.0)
+        return end + (1.0 - end) * (1 + math.cos(math.pi * t)) / 2
+    warmup = int(schedule.warmup_epochs * steps_per_epoch)
+    if step < warmup:
+        return (step + 1) / warmup
+    if isinstance(schedule, Constant):
+        return 1.0
+    assert isinstance(schedule, Cosine)
+    t = min((step - warmup) / max(total - warmup, 1), 1.0)
+    return schedule.min_lr_ratio + (1.0 - schedule.min_lr_ratio) * (1 + math.cos(math.pi * t)) / 2
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(recipe, step, steps_per_epoch))
+
+
+# --- one epoch ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    """Everything one training run holds between epochs."""
+
+    model: nn.Module
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    recipe: Recipe
+    device: torch.device
+    dtype: torch.dtype | None
+    train_prep: Preprocess
+    test_prep: Preprocess
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def epoch_generator(recipe: Recipe, epoch: int, device: torch.device) -> torch.Generator:
+    """Shuffling and augmentation randomness of one epoch: a function of (seed, epoch) only, so resume repeats it."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(recipe.seed * 1_000_003 + epoch)
+    return generator
+
+
+def train_epoch(
+    session: Session, split: Split, epoch: int, quiet: bool = False, label: str = ""
+) -> tuple[float, float, int]:
+    """One pass over `split`; returns (mean loss, accuracy, examples). Syncs with the device ~20 times."""
+    recipe, device = session.recipe, session.device
+    session.model.train()
+    generator = epoch_generator(recipe, epoch, device)
+    n = len(split)
+    order = torch.randperm(n, device=device, generator=generator)
+    steps = math.ceil(n / recipe.batch_size)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    every = max(1, steps // 20)
+    bar = tqdm(total=n, desc=label, unit="ex", leave=True, disable=quiet or not sys.stderr.isatty(), dynamic_ncols=True)
+    start = time.perf_counter()
+    seen = 0
+    for step in range(steps):
+        index = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
+        x = session.train_prep(split.images[index], generator)
+        y = split.labels[index]
+        with autocast(device, session.dtype):
+            logits = session.forward(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
+        session.optimizer.zero_grad(set_to_none=True)
+        session.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+        session.scaler.step(session.optimizer)
+        session.scaler.update()
+        session.scheduler.step()
+        loss_sum += loss.detach().float() * y.shape[0]
+        correct += (logits.detach().argmax(1) == y).sum()
+        seen += int(y.shape[0])
+        if not bar.disable and (step % every == every - 1 or step == steps - 1):
+            rate = seen / max(time.perf_counter() - start, 1e-9)
+            bar.set_postfix(
+                loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}", ex_s=f"{rate:.0f}"
+            )
+            bar.update(seen - bar.n)
+    bar.close()
+    loss_value = loss_sum.item() / n
+    if not math.isfinite(loss_value):
+        raise ArchspecError(f"epoch {epoch + 1}: training loss is {loss_value}; lower optimizer.lr or use fp32")
+    return loss_value, correct.item() / n, n
+
+
+def confusion_matrix(
+    model: nn.Module, split: Split, prep: Preprocess, batch_size: int, device: torch.device, dtype: torch.dtype | None
+) -> torch.Tensor:
+    """(classes, classes) counts, rows true, columns predicted; accumulated on the device, one sync at the end."""
+    classes = 10
+    counts = torch.zeros(classes * classes, dtype=torch.long, device=device)
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode(), autocast(device, dtype):
+        for begin in range(0, len(split), batch_size):
+            x = prep(split.images[begin : begin + batch_size])
+            y = split.labels[begin : begin + batch_size]
+            predicted = model(x).argmax(1)
+            counts += torch.bincount(y * classes + predicted, minlength=classes * classes)
+    model.train(was_training)
+    return counts.view(classes, classes).cpu()
+
+
+def accuracy(matrix: torch.Tensor) -> float:
+    return float(matrix.diagonal().sum()) / max(int(matrix.sum()), 1)
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def preprocessors(recipe: Recipe, data: Dataset) -> tuple[Preprocess, Preprocess]:
+    """(train, test) transforms; only the training one augments."""
+    mean, std = (data.info.mean, data.info.std) if recipe.normalize else (None, None)
+    test = Preprocess(size=recipe.resize, mean=mean, std=std, channels_last=recipe.channels_last)
+    aug = recipe.augment
+    train = Preprocess(
+        size=recipe.resize,
+        mean=mean,
+        std=std,
+        crop_padding=aug.crop_padding,
+        flip=aug.flip,
+        erasing=aug.erasing,
+        channels_last=recipe.channels_last,
+    )
+    return train, test
+
+
+@contextmanager
+def cudnn_benchmark(device: torch.device) -> Iterator[None]:
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
+
+
+def make_session(
+    model: nn.Module, recipe: Recipe, data: Dataset, device: torch.device, steps_per_epoch: int
+) -> Session:
+    dtype, _ = resolve_precision(recipe.precision, device)
+    model.to(device)
+    if recipe.channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    optimizer = make_optimizer(model, recipe)
+    forward: Callable[[torch.Tensor], torch.Tensor] = model
+    if recipe.compile:
+        forward = torch.compile(model)
+    train_prep, test_prep = preprocessors(recipe, data)
+    return Session(
+        model=model,
+        forward=forward,
+        optimizer=optimizer,
+        scheduler=make_scheduler(optimizer, recipe, steps_per_epoch),
+        scaler=torch.amp.GradScaler(device.type, enabled=dtype == torch.float16),
+        recipe=recipe,
+        device=device,
+        dtype=dtype,
+        train_prep=train_prep,
+        test_prep=test_prep,
+    )
+
+
+def session_state(session: Session, epoch: int) -> dict[str, Any]:
+    """The resumable part of a session after `epoch` complete epochs."""
+    rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if session.device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(session.device)
+    return {
+        "epoch": epoch,
+        "model": session.model.state_dict(),
+        "optimizer": session.optimizer.state_dict(),
+        "scheduler": session.scheduler.state_dict(),
+        "scaler": session.scaler.state_dict(),
+        "rng": rng,
+        "metrics": list(session.history),
+    }
+
+
+def restore_session(session: Session, state: dict[str, Any]) -> int:
+    """Load a checkpoint's state into a fresh session; returns the number of completed epochs."""
+    session.model.load_state_dict(state["model"])
+    session.optimizer.load_state_dict(state["optimizer"])
+    session.scheduler.load_state_dict(state["scheduler"])
+    if state.get("scaler"):
+        session.scaler.load_state_dict(state["scaler"])
+    torch.set_rng_state(state["rng"]["torch"])
+    if session.device.type == "cuda" and "cuda" in state["rng"]:
+        torch.cuda.set_rng_state(state["rng"]["cuda"], session.device)
+    session.history = [dict(row) for row in state.get("metrics", [])]
+    return int(state["epoch"])

@@ -1,0 +1,187 @@
+"""Train-step throughput of archspec's training path against the seed's own fp32 loop, side by side.
+
+    python benchmarks/train_throughput.py                      # d2l-resnet18, 96x96, batch 64
+    python benchmarks/train_throughput.py --accuracy           # also: bf16 vs fp32 test accuracy, short run
+
+Every variant trains the same spec on the same uint8 batches of real Fashion-MNIST (the bundled sample),
+one after another in this process, warm-up steps first. The reference loop is written here in the seed's
+style (d2l's train_ch6): a plain fp32 NCHW model, SGD, and per-batch `loss.item()`-style metrics as
+d2l's Accumulator does. "step" timings use batches already resized; "with data" times include turning
+uint8 images into model inputs, for the seed per image (d2l's Resize runs per image in its DataLoader).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from archspec.builder import build
+from archspec.data import load_dataset
+from archspec.preprocess import Preprocess
+from archspec.recipe import load_recipe
+from archspec.runs import DataOptions, train_run
+from archspec.spec import load_spec, with_input
+from archspec.train import autocast, cpu_has_native_bf16, init_weights
+
+Step = Callable[[torch.Tensor, torch.Tensor], None]
+
+
+def seed_model(spec_name: str, size: int, channels_last: bool = False) -> nn.Module:
+    torch.manual_seed(0)
+    model = build(with_input(load_spec(spec_name), 1, size, size))
+    init_weights(model, "xavier")
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    model.train()
+    return model
+
+
+def reference_step(model: nn.Module) -> Step:
+    """d2l's train_ch6 inner loop: fp32, then metric.add(l * X.shape[0], d2l.accuracy(y_hat, y), X.shape[0])."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    metric = [0.0, 0.0, 0.0]
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> None:
+        optimizer.zero_grad()
+        y_hat = model(x)
+        loss = F.cross_entropy(y_hat, y)
+        loss.backward()  # type: ignore[no-untyped-call]
+        optimizer.step()
+        with torch.no_grad():
+            metric[0] += float(loss.item()) * x.shape[0]  # host sync every batch
+            metric[1] += float((y_hat.argmax(1) == y).sum().item())
+            metric[2] += x.shape[0]
+
+    return step
+
+
+def fast_step(model: nn.Module, dtype: torch.dtype | None, channels_last: bool) -> Step:
+    """archspec's loop body (train.train_epoch): autocast, metrics summed on the device, no per-batch sync."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    loss_sum = torch.zeros(())
+    correct = torch.zeros((), dtype=torch.long)
+    device = torch.device("cpu")
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> None:
+        nonlocal loss_sum, correct
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device, dtype):
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        optimizer.step()
+        loss_sum += loss.detach().float() * y.shape[0]
+        correct += (logits.detach().argmax(1) == y).sum()
+
+    return step
+
+
+def per_image_resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """The seed's data path: each image resized on its own (d2l's transforms.Resize in the DataLoader)."""
+    out = [F.interpolate(image[None, None].float() / 255, size=(size, size), mode="bilinear") for image in images]
+    return torch.cat(out)
+
+
+def time_steps(step: Step, batches: list[tuple[torch.Tensor, torch.Tensor]], warmup: int) -> float:
+    for x, y in batches[:warmup]:
+        step(x, y)
+    start = time.perf_counter()
+    for x, y in batches[warmup:]:
+        step(x, y)
+    return time.perf_counter() - start
+
+
+def machine() -> str:
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines()[:10]
+    nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip()
+    return "\n".join(
+        [
+            *lscpu,
+            f"nproc: {nproc}, torch threads: {torch.get_num_threads()}",
+            f"torch {torch.__version__}, python {platform.python_version()}",
+            f"native bf16 (AVX512-BF16/AMX): {cpu_has_native_bf16()}",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spec", default="d2l-resnet18")
+    parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=6, help="timed steps per variant")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument(
+        "--variants", default="seed,fast,fast-bf16", help="comma list of seed, fast, fast-nchw, fast-bf16, fast-compile"
+    )
+    parser.add_argument("--accuracy", action="store_true", help="also compare bf16 and fp32 test accuracy")
+    args = parser.parse_args()
+
+    print(machine(), "\n")
+    data = load_dataset("fashion-mnist", "sample")
+    count = args.warmup + args.steps
+    generator = torch.Generator().manual_seed(0)
+    index = torch.randperm(len(data.train), generator=generator)[: count * args.batch_size].view(count, -1)
+    raw = [(data.train.images[i], data.train.labels[i]) for i in index]
+    prep = Preprocess(size=args.size)
+    ready = [(prep(images), labels) for images, labels in raw]
+
+    variants: dict[str, tuple[Step, bool]] = {}
+    for name in args.variants.split(","):
+        if name == "seed":
+            variants[name] = (reference_step(seed_model(args.spec, args.size)), False)
+        elif name == "fast":
+            variants[name] = (fast_step(seed_model(args.spec, args.size, True), None, True), True)
+        elif name == "fast-nchw":
+            variants[name] = (fast_step(seed_model(args.spec, args.size), None, False), True)
+        elif name == "fast-compile":
+            compiled = torch.compile(seed_model(args.spec, args.size, True))
+            variants[name] = (fast_step(compiled, None, True), True)  # type: ignore[arg-type]
+        elif name == "fast-bf16":
+            variants[name] = (fast_step(seed_model(args.spec, args.size, True), torch.bfloat16, True), True)
+        else:
+            raise SystemExit(f"unknown variant {name!r}")
+
+    print(f"{args.spec} at {args.size}x{args.size}, batch {args.batch_size}, {args.steps} timed steps after "
+          f"{args.warmup} warm-up steps")  # fmt: skip
+    print(f"{'variant':<11} {'step ex/s':>10} {'vs seed':>8} {'with data ex/s':>15} {'vs seed':>8}")
+    base: tuple[float, float] | None = None
+    examples = args.steps * args.batch_size
+    for name, (step, batched) in variants.items():
+        step_rate = examples / time_steps(step, ready, args.warmup)
+        if batched:
+
+            def prepared(x: torch.Tensor, y: torch.Tensor, step: Step = step) -> None:
+                step(prep(x), y)
+        else:
+
+            def prepared(x: torch.Tensor, y: torch.Tensor, step: Step = step) -> None:
+                step(per_image_resize(x, args.size), y)
+
+        data_rate = examples / time_steps(prepared, raw, args.warmup)
+        base = base or (step_rate, data_rate)
+        ratios = f"{step_rate / base[0]:>7.2f}x {data_rate:>15.1f} {data_rate / base[1]:>7.2f}x"
+        print(f"{name:<11} {step_rate:>10.1f} {ratios}")
+
+    if args.accuracy:
+        print("\nbf16 vs fp32 accuracy: fashion-resnet, 3 epochs on the bundled sample (5,000 / 1,000 images)")
+        for precision in ("fp32", "bf16"):
+            recipe = load_recipe("fashion-best", ["epochs=3", f"precision={precision}"])
+            out = Path("runs") / f"bench-accuracy-{precision}-{time.strftime('%Y%m%d-%H%M%S')}"
+            lines: list[str] = []
+            train_run(load_spec("fashion-resnet"), recipe, out, DataOptions("sample"), quiet=True, log=lines.append)
+            print(f"  {precision}: {next(line for line in reversed(lines) if line.startswith('loss '))}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Helpers shared by the tests: a tiny 28x28 spec and a runner for the real `archspec` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+# Small enough that an epoch over 2,000 images takes a second or two on one core.
+TINY_SPEC = """\
+name: tiny
+input: {channels: 1, height: 28, width: 28}
+stem: {channels: 8, kernel_size: 3, stride: 1}
+block: {kind: basic}
+stages:
+  - {channels: 8, blocks: 1}
+  - {channels: 16, blocks: 1, stride: 2}
+head: {num_classes: 10}
+"""
+
+# A recipe for the tiny spec that learns within two short epochs (momentum SGD, no resize).
+TINY_SETS = [
+    "--set", "resize=null",
+    "--set", "batch_size=32",
+    "--set", "optimizer.momentum=0.9",
+    "--set", "optimizer.lr=0.05",
+]  # fmt: skip
+
+
+def cli_env() -> dict[str, str]:
+    # One thread: deterministic CPU kernels, and polite to the other jobs on a 2-core machine.
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+def run_cli(*args: str | Path, check: bool = False) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "archspec", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=300,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"archspec {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """Exit code 2, one line on stderr naming every fragment, no traceback."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import TINY_SPEC
+
+from archspec.cli import main
+from archspec.errors import ArchspecError
+from archspec.plots import CONFUSION_SIZE, CURVES_SIZE, png_size
+from archspec.preprocess import Preprocess
+from archspec.recipe import load_recipe
+from archspec.runs import COLUMNS, DataOptions, train_run
+from archspec.spec import load_spec, spec_from_text
+from archspec.train import lr_factor
+
+TINY_RECIPE = ["resize=null", "batch_size=32", "optimizer.momentum=0.9", "optimizer.lr=0.05", "epochs=2"]
+# Chance on 10 balanced classes is 0.10; with 500 test images its standard deviation is about 0.013,
+# so 0.30 is far outside chance while leaving room below the ~0.45-0.55 these two short epochs reach.
+BEATS_CHANCE = 0.30
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """Two epochs of the tiny spec on 2,000 images of the bundled sample, trained once for the module."""
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    lines: list[str] = []
+    spec = spec_from_text(TINY_SPEC)
+    recipe = load_recipe("d2l", TINY_RECIPE)
+    train_run(spec, recipe, run_dir, DataOptions("sample", 2000, 500), quiet=True, log=lines.append)
+    return run_dir, lines
+
+
+def test_tiny_spec_clearly_beats_chance(tiny_run: tuple[Path, list[str]]) -> None:
+    run_dir, lines = tiny_run
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1, 2]
+    assert rows[-1]["test_acc"] > BEATS_CHANCE, rows
+    assert rows[-1]["train_loss"] < math.log(10)  # below the loss of a uniform guess
+    assert any("NOTICE: training on the bundled sample" in line for line in lines)
+
+
+def test_run_folder_layout(tiny_run: tuple[Path, list[str]]) -> None:
+    run_dir, lines = tiny_run
+    names = {p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")}
+    expected = {"spec.yaml", "recipe.yaml", "run.json", "metrics.jsonl", "metrics.csv", "curves.png", "checkpoints"}
+    assert names == expected | {"checkpoints/last.pt", "checkpoints/best.pt"}
+    assert (run_dir / "metrics.csv").read_text().splitlines()[0] == ",".join(COLUMNS)
+    assert load_spec(run_dir / "spec.yaml") == spec_from_text(TINY_SPEC)
+    assert json.loads((run_dir / "run.json").read_text())["is_sample"] is True
+    assert lines[-3].startswith("loss ") and ", train acc " in lines[-3] and ", test acc " in lines[-3]
+    assert lines[-2].endswith(" examples/sec on cpu")
+
+
+def test_curves_png_is_a_valid_image_of_the_declared_size(tiny_run: tuple[Path, list[str]]) -> None:
+    assert png_size(tiny_run[0] / "curves.png") == CURVES_SIZE
+
+
+def test_evaluate_prints_per_class_and_writes_confusion_png(
+    tiny_run: tuple[Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    png = tmp_path / "confusion.png"
+    assert main(["evaluate", str(tiny_run[0]), "--data-dir", "sample", "--max-test", "500", "--png", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "test acc " in out and "ankle boot" in out and "t-shirt" in out
+    best = max(json.loads(line)["test_acc"] for line in (tiny_run[0] / "metrics.jsonl").read_text().splitlines())
+    assert f"test acc {best:.4f}" in out  # evaluate reproduces the best epoch's figure
+    assert png_size(png) == CONFUSION_SIZE
+
+
+def test_existing_run_is_not_overwritten(tiny_run: tuple[Path, list[str]]) -> None:
+    with pytest.raises(ArchspecError, match="already holds a run; continue it with --resume"):
+        train_run(spec_from_text(TINY_SPEC), load_recipe("d2l", TINY_RECIPE), tiny_run[0], DataOptions("sample"))
+
+
+def test_input_size_must_match_the_recipe() -> None:
+    with pytest.raises(ArchspecError, match=r"takes 28x28 images but recipe d2l feeds 96x96; .*--set resize=null"):
+        train_run(spec_from_text(TINY_SPEC), load_recipe("d2l"), Path("unused"), DataOptions("sample"))
+
+
+def test_schedules() -> None:
+    onecycle = load_recipe("d2l", ["epochs=4", "schedule={kind: onecycle, pct_start: 0.25, div_factor: 10}"])
+    assert lr_factor(onecycle, 0, 10) == pytest.approx(0.1)
+    assert lr_factor(onecycle, 10, 10) == pytest.approx(1.0)
+    assert lr_factor(onecycle, 40, 10) == pytest.approx(0.1 / 1e4)
+    cosine = load_recipe("d2l", ["epochs=4", "schedule={kind: cosine, warmup_epochs: 1}"])
+    assert [lr_factor(cosine, s, 10) for s in (0, 9)] == pytest.approx([0.1, 1.0])
+    assert lr_factor(cosine, 25, 10) == pytest.approx(0.5)
+    assert lr_factor(cosine, 40, 10) == pytest.approx(0.0)
+    assert lr_factor(load_recipe("d2l"), 123, 10) == 1.0
+
+
+def test_preprocess_shapes_and_augmentation_are_batchwise_and_seeded() -> None:
+    images = torch.randint(0, 256, (16, 28, 28), dtype=torch.uint8)
+    plain = Preprocess(size=96)(images)
+    assert plain.shape == (16, 1, 96, 96) and float(plain.min()) >= 0.0 and float(plain.max()) <= 1.0
+    eval_only = Preprocess(crop_padding=4, flip=True, erasing=1.0)
+    assert torch.equal(eval_only(images), images.unsqueeze(1).float() / 255)  # no generator: no augmentation
+    a = eval_only(images, torch.Generator().manual_seed(1))
+    b = eval_only(images, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == (16, 1, 28, 28)
+    assert (a == 0).sum() > (images == 0).sum()  # erasing and crop padding add zeros
+    flipped = Preprocess(flip=True)(images, torch.Generator().manual_seed(2))
+    for x, source in zip(flipped[:, 0], images.float() / 255, strict=True):
+        assert torch.equal(x, source) or torch.equal(x, source.flip(1))
+    normalised = Preprocess(mean=0.5, std=0.25, channels_last=True)(images)
+    assert normalised.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(normalised, (images.unsqueeze(1).float() / 255 - 0.5) / 0.25)
