@@ -110,6 +110,11 @@ class Recipe(Model):
     )
     channels_last: bool = Field(True, description="NHWC memory format (faster convolutions in oneDNN and cuDNN).")
     compile: bool = Field(False, description="torch.compile the model (slow first step; needs a C++ compiler on CPU).")
+    sync_batchnorm: bool = Field(
+        False,
+        description="Under torchrun, normalise over the whole global batch (SyncBatchNorm; GPUs only) instead of "
+        "each process's share.",
+    )
     init: Literal["xavier", "default"] = Field(
         "xavier", description="xavier: Xavier-uniform conv and linear weights as d2l; default: PyTorch's own."
     )

@@ -27,6 +27,7 @@ from archspec.builder import build
 from archspec.checkpoint import checkpoint_spec, load_checkpoint, save_checkpoint
 from archspec.complexity import complexity
 from archspec.data import Dataset, load_dataset, write_atomic
+from archspec.distributed import World
 from archspec.errors import ArchspecError, CheckpointError
 from archspec.guard import Limits, check
 from archspec.plots import plot_curves
@@ -92,17 +93,25 @@ def train_run(
     """
     fit_input(spec, recipe)
     check(complexity(spec, batch_size=recipe.batch_size), limits)
-    run_dir = out or default_run_dir(spec)
-    if (run_dir / "checkpoints").exists():
-        raise ArchspecError(
-            f"{run_dir}: already holds a run; continue it with --resume {run_dir} or pick another --out"
-        )
-    data = load_dataset(recipe.dataset, data_options.data_dir, data_options.max_train, data_options.max_test)
     device = resolve_device(device_name)
-    _write_text(run_dir / "spec.yaml", f"# archspec spec hash: {spec_hash(spec)}\n{dump_spec(spec)}")
-    _write_text(run_dir / "recipe.yaml", dump_recipe(recipe))
-    _write_text(run_dir / "run.json", json.dumps(_run_info(data, data_options, device, recipe), indent=2) + "\n")
-    return _fit(spec, recipe, data, run_dir, device, None, quiet, log, limits)
+    world = World.from_environment(device)  # torchrun: join the other processes
+    try:
+        device = world.device(device)
+        _check_world(recipe, world)
+        run_dir = world.broadcast(out or default_run_dir(spec))  # one folder, named by rank 0
+        if (run_dir / "checkpoints").exists():
+            raise ArchspecError(
+                f"{run_dir}: already holds a run; continue it with --resume {run_dir} or pick another --out"
+            )
+        data = load_dataset(recipe.dataset, data_options.data_dir, data_options.max_train, data_options.max_test)
+        if world.is_main:
+            info = _run_info(data, data_options, device, recipe, world)
+            _write_text(run_dir / "spec.yaml", f"# archspec spec hash: {spec_hash(spec)}\n{dump_spec(spec)}")
+            _write_text(run_dir / "recipe.yaml", dump_recipe(recipe))
+            _write_text(run_dir / "run.json", json.dumps(info, indent=2) + "\n")
+        return _fit(spec, recipe, data, run_dir, device, None, quiet, log if world.is_main else _silent, limits, world)
+    finally:
+        world.close()
 
 
 def resume_run(
@@ -120,15 +129,23 @@ def resume_run(
     state = load_checkpoint(path)
     spec = checkpoint_spec(state, path, spec)
     recipe = apply_overrides(recipe_from_text(str(state["recipe_text"]), f"{path} (stored recipe)"), overrides)
+    check(complexity(spec, batch_size=recipe.batch_size), limits)
     info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
     stored = info.get("data_options", {})
     options = data_options or DataOptions(stored.get("data_dir"), stored.get("max_train"), stored.get("max_test"))
-    data = load_dataset(recipe.dataset, options.data_dir, options.max_train, options.max_test)
-    if overrides:
-        _write_text(run_dir / "recipe.yaml", dump_recipe(recipe))
-    log(f"resuming {run_dir} after epoch {state['epoch']} of {recipe.epochs}")
-    check(complexity(spec, batch_size=recipe.batch_size), limits)
-    return _fit(spec, recipe, data, run_dir, resolve_device(device_name), state, quiet, log, limits)
+    device = resolve_device(device_name)
+    world = World.from_environment(device)
+    try:
+        device = world.device(device)
+        _check_world(recipe, world)
+        data = load_dataset(recipe.dataset, options.data_dir, options.max_train, options.max_test)
+        if overrides and world.is_main:
+            _write_text(run_dir / "recipe.yaml", dump_recipe(recipe))
+        log = log if world.is_main else _silent
+        log(f"resuming {run_dir} after epoch {state['epoch']} of {recipe.epochs}")
+        return _fit(spec, recipe, data, run_dir, device, state, quiet, log, limits, world)
+    finally:
+        world.close()
 
 
 def _fit(
@@ -141,18 +158,21 @@ def _fit(
     quiet: bool,
     log: Log,
     limits: Limits | None = None,
+    world: World | None = None,
 ) -> Path:
-    torch.manual_seed(recipe.seed)
+    world = world or World()
+    torch.manual_seed(recipe.seed)  # every rank starts from the same weights
     model = build(spec, limits=limits, batch_size=recipe.batch_size)
     init_weights(model, recipe.init)
     steps_per_epoch = -(-len(data.train) // recipe.batch_size)
-    session = make_session(model, recipe, data, device, steps_per_epoch)
+    session = make_session(model, recipe, data, device, steps_per_epoch, world)
     start = restore_session(session, state) if state is not None else 0
     _, precision = resolve_precision(recipe.precision, device)
     log(f"data: {data.describe()}")
     if data.is_sample:
         log("NOTICE: training on the bundled sample; accuracies are NOT full Fashion-MNIST results")
-    log(f"device: {device}, {precision}, channels_last={recipe.channels_last}, compile={recipe.compile}")
+    processes = f", {world.size} processes (batch {recipe.batch_size // world.size} each)" if world.size > 1 else ""
+    log(f"device: {device}, {precision}, channels_last={recipe.channels_last}, compile={recipe.compile}{processes}")
     train_split, test_split = data.train.to(device), data.test.to(device)
     spec_text = dump_spec(spec)
     best = max((row["test_acc"] for row in session.history), default=-1.0)
@@ -165,7 +185,7 @@ def _fit(
             loss, train_acc, count = train_epoch(session, train_split, epoch, quiet, label)
             trained = time.perf_counter() - began
             matrix = confusion_matrix(
-                model, test_split, session.test_prep, recipe.eval_batch_size, device, session.dtype
+                model, test_split, session.test_prep, recipe.eval_batch_size, device, session.dtype, world
             )
             row = {
                 "epoch": epoch + 1,
@@ -178,6 +198,8 @@ def _fit(
             }
             session.history.append(row)
             examples, train_seconds = examples + count, train_seconds + trained
+            if not world.is_main:
+                continue  # rank 0 writes checkpoints, metrics and plots
             checkpoint = {
                 **session_state(session, epoch + 1),
                 "spec_text": spec_text,
@@ -194,7 +216,8 @@ def _fit(
                 f"{label}: loss {loss:.3f}, train acc {train_acc:.3f}, test acc {row['test_acc']:.3f}, "
                 f"{row['examples_per_sec']:.1f} examples/sec, {row['wall_seconds']:.1f} s"
             )
-    write_metrics(run_dir, session.history, f"{spec.name} / {recipe.name}")
+    if world.is_main:
+        write_metrics(run_dir, session.history, f"{spec.name} / {recipe.name}")
     if session.history:
         last = session.history[-1]
         log(f"loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, test acc {last['test_acc']:.3f}")
@@ -220,8 +243,23 @@ def _write_text(path: Path, text: str) -> None:
     write_atomic(path, text.encode(), ArchspecError)
 
 
-def _run_info(data: Dataset, options: DataOptions, device: torch.device, recipe: Recipe) -> dict[str, Any]:
+def _silent(message: str) -> None:
+    """The log of ranks other than 0."""
+
+
+def _check_world(recipe: Recipe, world: World) -> None:
+    if recipe.batch_size % world.size:
+        raise ArchspecError(
+            f"batch_size {recipe.batch_size} does not split evenly over {world.size} processes; "
+            f"use a multiple of {world.size} (--set batch_size=...)"
+        )
+
+
+def _run_info(
+    data: Dataset, options: DataOptions, device: torch.device, recipe: Recipe, world: World
+) -> dict[str, Any]:
     return {
+        "processes": world.size,
         "data": data.describe(),
         "is_sample": data.is_sample,
         "data_options": {"data_dir": options.data_dir, "max_train": options.max_train, "max_test": options.max_test},

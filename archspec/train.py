@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from archspec.data import Dataset, Split
+from archspec.distributed import World
 from archspec.errors import ArchspecError
 from archspec.preprocess import Preprocess
 from archspec.recipe import SGD, Constant, Cosine, OneCycle, Recipe
@@ -138,6 +139,7 @@ class Session:
     dtype: torch.dtype | None
     train_prep: Preprocess
     test_prep: Preprocess
+    world: World = field(default_factory=World)
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -151,8 +153,11 @@ def epoch_generator(recipe: Recipe, epoch: int, device: torch.device) -> torch.G
 def train_epoch(
     session: Session, split: Split, epoch: int, quiet: bool = False, label: str = ""
 ) -> tuple[float, float, int]:
-    """One pass over `split`; returns (mean loss, accuracy, examples). Syncs with the device ~20 times."""
-    recipe, device = session.recipe, session.device
+    """One pass over `split`; returns (mean loss, accuracy, examples). Syncs with the device ~20 times.
+
+    Under torchrun every rank prepares the same global batch and trains on its share of it.
+    """
+    recipe, device, world = session.recipe, session.device, session.world
     session.model.train()
     generator = epoch_generator(recipe, epoch, device)
     n = len(split)
@@ -161,13 +166,14 @@ def train_epoch(
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     every = max(1, steps // 20)
-    bar = tqdm(total=n, desc=label, unit="ex", leave=True, disable=quiet or not sys.stderr.isatty(), dynamic_ncols=True)
+    hidden = quiet or not sys.stderr.isatty() or not world.is_main
+    bar = tqdm(total=n, desc=label, unit="ex", leave=True, disable=hidden, dynamic_ncols=True)
     start = time.perf_counter()
     seen = 0
     for step in range(steps):
         index = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
-        x = session.train_prep(split.images[index], generator)
-        y = split.labels[index]
+        x = world.shard(session.train_prep(split.images[index], generator))
+        y = world.shard(split.labels[index])
         with autocast(device, session.dtype):
             logits = session.forward(x)
             loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
@@ -178,7 +184,7 @@ def train_epoch(
         session.scheduler.step()
         loss_sum += loss.detach().float() * y.shape[0]
         correct += (logits.detach().argmax(1) == y).sum()
-        seen += int(y.shape[0])
+        seen += int(y.shape[0]) * world.size  # for the progress rate only
         if not bar.disable and (step % every == every - 1 or step == steps - 1):
             rate = seen / max(time.perf_counter() - start, 1e-9)
             bar.set_postfix(
@@ -186,6 +192,8 @@ def train_epoch(
             )
             bar.update(seen - bar.n)
     bar.close()
+    world.sum(loss_sum)
+    world.sum(correct)
     loss_value = loss_sum.item() / n
     if not math.isfinite(loss_value):
         raise ArchspecError(f"epoch {epoch + 1}: training loss is {loss_value}; lower optimizer.lr or use fp32")
@@ -193,10 +201,21 @@ def train_epoch(
 
 
 def confusion_matrix(
-    model: nn.Module, split: Split, prep: Preprocess, batch_size: int, device: torch.device, dtype: torch.dtype | None
+    model: nn.Module,
+    split: Split,
+    prep: Preprocess,
+    batch_size: int,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    world: World | None = None,
 ) -> torch.Tensor:
-    """(classes, classes) counts, rows true, columns predicted; accumulated on the device, one sync at the end."""
+    """(classes, classes) counts, rows true, columns predicted; accumulated on the device, one sync at the end.
+
+    Under torchrun each rank evaluates its strided share of the split and the counts are summed.
+    """
     classes = 10
+    world = world or World()
+    split = Split(world.shard(split.images), world.shard(split.labels))
     counts = torch.zeros(classes * classes, dtype=torch.long, device=device)
     was_training = model.training
     model.eval()
@@ -207,7 +226,7 @@ def confusion_matrix(
             predicted = model(x).argmax(1)
             counts += torch.bincount(y * classes + predicted, minlength=classes * classes)
     model.train(was_training)
-    return counts.view(classes, classes).cpu()
+    return world.sum(counts).view(classes, classes).cpu()
 
 
 def accuracy(matrix: torch.Tensor) -> float:
@@ -245,16 +264,23 @@ def cudnn_benchmark(device: torch.device) -> Iterator[None]:
 
 
 def make_session(
-    model: nn.Module, recipe: Recipe, data: Dataset, device: torch.device, steps_per_epoch: int
+    model: nn.Module,
+    recipe: Recipe,
+    data: Dataset,
+    device: torch.device,
+    steps_per_epoch: int,
+    world: World | None = None,
 ) -> Session:
+    world = world or World()
     dtype, _ = resolve_precision(recipe.precision, device)
     model.to(device)
     if recipe.channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    trained = world.wrap(model, device, recipe.sync_batchnorm)  # DistributedDataParallel under torchrun
     optimizer = make_optimizer(model, recipe)
-    forward: Callable[[torch.Tensor], torch.Tensor] = model
+    forward: Callable[[torch.Tensor], torch.Tensor] = trained
     if recipe.compile:
-        forward = torch.compile(model)
+        forward = torch.compile(trained)
     train_prep, test_prep = preprocessors(recipe, data)
     return Session(
         model=model,
@@ -267,6 +293,7 @@ def make_session(
         dtype=dtype,
         train_prep=train_prep,
         test_prep=test_prep,
+        world=world,
     )
 
 

@@ -1,0 +1,88 @@
+"""torchrun data-parallel training: a real 2-process gloo job agrees with one process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import cli_env
+
+from archspec import ArchspecError, build
+from archspec.distributed import World
+from archspec.spec import spec_from_text
+
+# No normalisation: then N processes at batch B/N compute exactly the gradient of one process at batch B
+# (up to float summation order), so the two runs must agree to rounding. With batch norm each process
+# normalises its own share, which changes the numbers by design (docs/distributed.md).
+NORM_FREE = """\
+name: tiny-norm-free
+input: {channels: 1, height: 28, width: 28}
+stem: {channels: 8, kernel_size: 3, stride: 1, norm: none}
+block: {kind: basic, norm: none, conv_bias: true}
+stages:
+  - {channels: 8, blocks: 1}
+  - {channels: 16, blocks: 1, stride: 2}
+head: {num_classes: 10}
+"""
+SETS = ["--set", "resize=null", "--set", "batch_size=32", "--set", "optimizer.momentum=0.9",
+        "--set", "optimizer.lr=0.05", "--set", "channels_last=false"]  # fmt: skip
+DATA = ["--data-dir", "sample", "--max-train", "640", "--max-test", "256", "--quiet"]
+
+
+def train(spec: Path, out: Path, processes: int, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`archspec train` into `out`, or with --resume `out`, under torchrun when `processes` > 1."""
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(processes),
+                "--standalone"] if processes > 1 else [sys.executable]  # fmt: skip
+    where = [] if "--resume" in extra else ["--out", str(out)]
+    command = [*launcher, "-m", "archspec", "train", str(spec), *SETS, *DATA, *where, *extra]
+    done = subprocess.run(command, capture_output=True, text=True, env=cli_env(), timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def metrics(run: Path) -> list[dict[str, float]]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def assert_same_training(a: list[dict[str, float]], b: list[dict[str, float]], examples: int) -> None:
+    assert len(a) == len(b)
+    for left, right in zip(a, b, strict=True):
+        # float sums in another order: 1e-4 relative on the loss; accuracies may differ by one example
+        assert left["train_loss"] == pytest.approx(right["train_loss"], rel=1e-4)
+        assert abs(left["train_acc"] - right["train_acc"]) <= 1 / examples
+        assert abs(left["test_acc"] - right["test_acc"]) <= 1 / 256
+
+
+def test_two_gloo_processes_match_one_process_and_resume(tmp_path: Path) -> None:
+    spec = tmp_path / "norm-free.yaml"
+    spec.write_text(NORM_FREE)
+    one = train(spec, tmp_path / "one", 1, "--set", "epochs=2")
+    two = train(spec, tmp_path / "two", 2, "--set", "epochs=2")
+    single, double = metrics(tmp_path / "one"), metrics(tmp_path / "two")
+    assert double[-1]["train_loss"] < double[0]["train_loss"]  # it learns
+    assert_same_training(single, double, 640)
+    assert "2 processes (batch 16 each)" in two.stdout
+    assert two.stdout.count("test acc") == one.stdout.count("test acc")  # only rank 0 prints
+    assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
+
+    # stop after one epoch, resume with two processes: the same as the uninterrupted two-process run
+    train(spec, tmp_path / "resumed", 2, "--set", "epochs=1")
+    train(spec, tmp_path / "resumed", 2, "--resume", str(tmp_path / "resumed"), "--set", "epochs=2")
+    assert_same_training(metrics(tmp_path / "resumed"), double, 640)
+
+
+def test_sync_batchnorm_on_cpu_is_a_clear_error() -> None:
+    model = build(spec_from_text(NORM_FREE))
+    with pytest.raises(ArchspecError, match="SyncBatchNorm runs only on GPUs"):
+        World(rank=0, size=2).wrap(model, torch.device("cpu"), sync_batchnorm=True)
+
+
+def test_one_process_world_is_a_no_op() -> None:
+    world = World()
+    batch = torch.arange(6)
+    assert world.shard(batch) is batch and world.broadcast("x") == "x"
+    assert torch.equal(World(rank=1, size=2).shard(batch), torch.tensor([1, 3, 5]))
