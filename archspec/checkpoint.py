@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from archspec.data import write_atomic
 from archspec.errors import CheckpointError
@@ -62,3 +63,17 @@ def checkpoint_spec(state: dict[str, Any], path: Path, spec: ResNetSpec | None =
             f"but the spec given is {spec_hash(spec)} ({spec.name}); refusing to load mismatched weights"
         )
     return stored
+
+
+def checkpoint_model(path: Path, state: dict[str, Any] | None = None) -> tuple[nn.Module, ResNetSpec]:
+    """The model a checkpoint holds, built from its stored spec, with its weights loaded (eval mode)."""
+    from archspec.builder import build
+
+    state = state if state is not None else load_checkpoint(path)
+    spec = checkpoint_spec(state, path)
+    model = build(spec)
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as err:
+        raise CheckpointError(f"{path}: weights do not fit the stored spec: {str(err)[:200]}") from None
+    return model.eval(), spec

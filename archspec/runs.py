@@ -24,11 +24,11 @@ from typing import Any
 import torch
 
 from archspec.builder import build
-from archspec.checkpoint import checkpoint_spec, load_checkpoint, save_checkpoint
+from archspec.checkpoint import checkpoint_model, checkpoint_spec, load_checkpoint, save_checkpoint
 from archspec.complexity import complexity
 from archspec.data import Dataset, load_dataset, write_atomic
 from archspec.distributed import World
-from archspec.errors import ArchspecError, CheckpointError
+from archspec.errors import ArchspecError
 from archspec.guard import Limits, check
 from archspec.plots import plot_curves
 from archspec.recipe import Recipe, apply_overrides, dump_recipe, recipe_from_text
@@ -298,15 +298,10 @@ def evaluate_checkpoint(
     if path.is_dir():
         path = path / "checkpoints" / "best.pt"
     state = load_checkpoint(path)
-    spec = checkpoint_spec(state, path)
+    model, spec = checkpoint_model(path, state)
     recipe = recipe_from_text(str(state["recipe_text"]), f"{path} (stored recipe)")
     device = resolve_device(device_name)
     data = load_dataset(recipe.dataset, data_options.data_dir, None, data_options.max_test)
-    model = build(spec)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not fit the stored spec: {str(err)[:200]}") from None
     model.to(device)
     if recipe.channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]

@@ -48,3 +48,29 @@ def test_export_command_checks_the_result(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert out.exists() and "max |export - eager|" in done.stdout
+
+
+def test_export_from_a_checkpoint_keeps_its_weights(tmp_path: Path) -> None:
+    from helpers import TINY_SETS, TINY_SPEC, run_cli
+
+    from archspec.checkpoint import checkpoint_model
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY_SPEC)
+    run = tmp_path / "run"
+    args = ["--data-dir", "sample", "--max-train", "128", "--max-test", "64", "--set", "epochs=1", "--quiet"]
+    run_cli("train", spec, *TINY_SETS, *args, "--out", run, check=True)
+    out = tmp_path / "net.ts"
+    done = run_cli("export", run, "--format", "torchscript", "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert f"weights of {run}" in done.stdout
+    model, _ = checkpoint_model(run / "checkpoints" / "best.pt")
+    exported, _ = load_exported(out, "torchscript")
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(exported(x), model(x), rtol=1e-4, atol=1e-5)
+
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    done = run_cli("export", broken, "--format", "torchscript")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

@@ -16,9 +16,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     from archspec.errors import ArchspecError
     from archspec.export import export, verify
 
-    spec = spec_from_args(args)
-    model = build(spec)
-    source = "random weights (a spec, not a checkpoint)"
+    if _is_checkpoint(args.spec):
+        from archspec.checkpoint import checkpoint_model
+
+        model, spec = checkpoint_model(_checkpoint_path(Path(args.spec)))
+        source = f"weights of {args.spec}"
+    else:
+        spec = spec_from_args(args)
+        model = build(spec)
+        source = "random weights (a spec, not a checkpoint)"
     out = Path(args.out) if args.out else Path(f"{spec.name}{SUFFIXES[args.format]}")
     export(model, spec, args.format, out)
     error = verify(model, spec, out, args.format)
@@ -29,9 +35,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_checkpoint(source: str) -> bool:
+    path = Path(source)
+    return path.suffix == ".pt" or (path.is_dir() and (path / "checkpoints").is_dir())
+
+
+def _checkpoint_path(path: Path) -> Path:
+    return path / "checkpoints" / "best.pt" if path.is_dir() else path
+
+
 def register(commands: Commands) -> None:
     p = commands.add("export", cmd_export, "Export a model to ONNX, TorchScript or a torch.export archive, "
                      "with the spec embedded; checked against the eager model.")  # fmt: skip
-    add_spec_argument(p)
+    add_spec_argument(p)  # a spec, or a checkpoint (*.pt) or run folder (its best.pt)
     p.add_argument("--format", choices=tuple(SUFFIXES), required=True, help="output format")
     p.add_argument("--out", help="output file (default NAME.onnx / NAME.ts / NAME.pt2)")
