@@ -22,8 +22,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from archspec.errors import SpecError
 from archspec.schema import deep_merge, merges
 from archspec.spec import SPEC_SUFFIXES, preset_dir, preset_names, resolve_source
@@ -120,7 +118,8 @@ def apply_sets(doc: Document, sets: Sequence[str]) -> Document:
         path, value = _parse_set(text, origin)
         _assign(data, path, value, origin)
         located = {p: w for p, w in located.items() if p[: len(path)] != path}
-        located[path] = (origin, None)
+        for end in range(1, len(path) + 1):  # a path the file lacks is the --set's, down from where it starts
+            located.setdefault(path[:end], (origin, None))
     directives = {key: data.pop(key) for key in ("width", "depth") if key in data}
     result = _document(doc.source, data, located)
     if "extends" in data:
@@ -136,10 +135,7 @@ def _parse_set(text: str, origin: str) -> tuple[Path_, Any]:
         raise SpecError(f"{origin}: expected PATH=VALUE with a dotted path, such as stages[2].blocks=8")
     if tokens[0].startswith("["):
         raise SpecError(f"{origin}: a path starts with a field name, such as stages[2].blocks=8")
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError as err:
-        raise SpecError(f"{origin}: the value is not valid YAML: {' '.join(str(err).split())}") from None
+    value = parse(raw, origin).data  # the same hardened reader as files: no tags, no duplicate keys
     path = tuple(int(token[1:-1]) if token.startswith("[") else token for token in tokens)
     return path, value
 

@@ -157,12 +157,13 @@ def parse_idx(raw: bytes, ndim: int, source: str) -> torch.Tensor:
 
 def _read_bytes(path: Path) -> bytes:
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise DataError(f"{path}: {size:,} bytes is too large for an MNIST-style IDX file")
-        return path.read_bytes()
+        with path.open("rb") as handle:  # bounded: a device or pipe cannot make us read forever
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as err:
         raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise DataError(f"{path}: over {MAX_FILE_BYTES:,} bytes, too large for an MNIST-style IDX file")
+    return data
 
 
 def _decompress(raw: bytes, source: str) -> bytes:

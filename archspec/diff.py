@@ -14,7 +14,7 @@ from archspec.yamlio import format_path
 @dataclass(frozen=True)
 class FieldChange:
     path: str
-    before: Any  # None where the field is absent on that side
+    before: Any  # ABSENT where the field is absent on that side
     after: Any
 
 
@@ -23,13 +23,13 @@ def field_changes(a: ResNetSpec, b: ResNetSpec) -> list[FieldChange]:
     left, right = _leaves(canonical_data(a)), _leaves(canonical_data(b))
     paths = [*left, *(path for path in right if path not in left)]
     return [
-        FieldChange(format_path(path), left.get(path), right.get(path))
+        FieldChange(format_path(path), left.get(path, ABSENT), right.get(path, ABSENT))
         for path in paths
-        if left.get(path, _MISSING) != right.get(path, _MISSING)
+        if left.get(path, ABSENT) != right.get(path, ABSENT)
     ]
 
 
-_MISSING = object()
+ABSENT = object()  # a field one side does not have (a null value is None)
 
 
 def _leaves(value: Any, path: tuple[str | int, ...] = ()) -> dict[tuple[str | int, ...], Any]:
@@ -86,4 +86,6 @@ def _count(pair: tuple[int, int] | None, index: int) -> str:
 
 
 def _show(value: Any) -> str:
-    return "(absent)" if value is None else repr(value) if isinstance(value, str) else str(value)
+    if value is ABSENT:
+        return "(absent)"
+    return "null" if value is None else repr(value) if isinstance(value, str) else str(value)

@@ -39,9 +39,12 @@ def export(model: nn.Module, spec: ResNetSpec, fmt: Format, out: Path) -> Path:
     model = model.eval()
     example = torch.randn(2, spec.input.channels, spec.input.height, spec.input.width)
     meta = {SPEC_KEY: dump_spec(spec), HASH_KEY: spec_hash(spec)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # same suffix as the target: torch.export.save insists on .pt2
-    handle, temp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # same suffix as the target: torch.export.save insists on .pt2
+        handle, temp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
+    except OSError as err:
+        raise ExportError(f"{out}: cannot write here: {err.strerror or err}") from None
     os.close(handle)
     try:
         with torch.no_grad():

@@ -69,8 +69,8 @@ def parse_count(text: str, what: str) -> int:
         value = float(cleaned) * scale
     except ValueError:
         raise ResourceError(f"{what}: expected a count such as 2e9 or 16GiB, got {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise ResourceError(f"{what}: expected a positive count, got {text!r}")
+    if not value >= 1 or value == float("inf"):  # also refuses NaN, and 0.5 (which int() would make 0)
+        raise ResourceError(f"{what}: expected a count of at least 1, got {text!r}")
     return int(value)
 
 

@@ -15,7 +15,9 @@ from torch import nn
 
 def bf16_is_fast() -> bool:
     """Whether this CPU has native bf16 matrix instructions (AVX-512 BF16 or AMX); elsewhere bf16 is emulated."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    from archspec.train import cpu_has_native_bf16
+
+    return cpu_has_native_bf16()
 
 
 M = TypeVar("M", bound=nn.Module)

@@ -209,6 +209,10 @@ def lower(spec: ResNetSpec) -> Plan:
     stem = _Chain(input_shape, ("stem",))
     reduction = _lower_stem(stem, spec.stem)
     shape = stem.shape
+    if spec.output_stride is not None and spec.output_stride < reduction:
+        raise PlanError(
+            ("output_stride",), f"must be at least the stem's stride ({reduction}), got {spec.output_stride}"
+        )
 
     total = sum(stage.blocks for stage in spec.stages)
     counted = 0

@@ -7,6 +7,7 @@ an error names the override that caused it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -180,3 +181,34 @@ def _set(data: dict[str, Any], keys: list[str], value: Any, where: str) -> None:
 def dump_recipe(recipe: Recipe) -> str:
     """The canonical YAML of a recipe: every field resolved, in schema order."""
     return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, default_flow_style=None, width=100)
+
+
+def split_overrides(sets: list[str]) -> tuple[list[str], list[str]]:
+    """Route each `--set PATH=VALUE` by its first key: spec fields to the spec, recipe fields to the recipe."""
+    from archspec.compose import DIRECTIVES
+    from archspec.schema import ResNetSpec
+
+    spec_keys = {*ResNetSpec.model_fields, *DIRECTIVES}
+    spec_sets: list[str] = []
+    recipe_sets: list[str] = []
+    for item in sets:
+        for prefix, target in (("spec.", spec_sets), ("recipe.", recipe_sets)):  # explicit: spec.name=...
+            if item.startswith(prefix):
+                target.append(item.removeprefix(prefix))
+                break
+        else:
+            _route(item, spec_keys, spec_sets, recipe_sets)
+    return spec_sets, recipe_sets
+
+
+def _route(item: str, spec_keys: set[str], spec_sets: list[str], recipe_sets: list[str]) -> None:
+    key = re.split(r"[.\[=]", item, maxsplit=1)[0].strip()
+    if key in spec_keys and key in Recipe.model_fields:
+        raise SpecError(f"--set {item}: both the spec and the recipe have {key!r}; write spec.{item} or recipe.{item}")
+    if key in spec_keys:
+        spec_sets.append(item)
+    elif key in Recipe.model_fields:
+        recipe_sets.append(item)
+    else:
+        known = ", ".join(sorted({*Recipe.model_fields, *spec_keys}))
+        raise SpecError(f"--set {item}: {key!r} is neither a recipe nor a spec field; choose from {known}")

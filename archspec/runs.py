@@ -128,11 +128,21 @@ def resume_run(
     path = run_dir / "checkpoints" / "last.pt"
     state = load_checkpoint(path)
     spec = checkpoint_spec(state, path, spec)
-    recipe = apply_overrides(recipe_from_text(str(state["recipe_text"]), f"{path} (stored recipe)"), overrides)
+    stored_recipe = recipe_from_text(str(state["recipe_text"]), f"{path} (stored recipe)")
+    recipe = apply_overrides(stored_recipe, overrides)
+    for part in ("optimizer", "schedule"):  # the checkpoint's optimizer and scheduler state would win silently
+        if getattr(recipe, part) != getattr(stored_recipe, part):
+            raise ArchspecError(f"--set {part}...: the {part} of a run is fixed when it starts; "
+                                "start a new run (with --out) to change it")  # fmt: skip
+    fit_input(spec, recipe)
     check(complexity(spec, batch_size=recipe.batch_size), limits)
-    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
-    stored = info.get("data_options", {})
-    options = data_options or DataOptions(stored.get("data_dir"), stored.get("max_train"), stored.get("max_test"))
+    stored = _stored_data_options(run_dir)
+    given = data_options or DataOptions()
+    options = DataOptions(  # each option given now wins; the others are the run's own
+        given.data_dir if given.data_dir is not None else stored.data_dir,
+        given.max_train if given.max_train is not None else stored.max_train,
+        given.max_test if given.max_test is not None else stored.max_test,
+    )
     device = resolve_device(device_name)
     world = World.from_environment(device)
     try:
@@ -241,6 +251,17 @@ def write_metrics(run_dir: Path, rows: list[dict[str, Any]], title: str) -> None
 
 def _write_text(path: Path, text: str) -> None:
     write_atomic(path, text.encode(), ArchspecError)
+
+
+def _stored_data_options(run_dir: Path) -> DataOptions:
+    path = run_dir / "run.json"
+    if not path.is_file():
+        return DataOptions()
+    try:
+        stored = json.loads(path.read_text()).get("data_options", {})
+        return DataOptions(stored.get("data_dir"), stored.get("max_train"), stored.get("max_test"))
+    except (OSError, ValueError, AttributeError) as err:
+        raise ArchspecError(f"{path}: unreadable run record ({err}); pass --data-dir/--max-train/--max-test") from None
 
 
 def _silent(message: str) -> None:

@@ -86,6 +86,12 @@ def stem_settings(draw: st.DrawFn) -> dict[str, Any]:
     return stem
 
 
+def _stem_stride(stem: dict[str, Any]) -> int:
+    """The stem's total stride: output_stride may not be smaller."""
+    pool = stem.get("pool")
+    return int(stem.get("stride", 1)) * (int(pool["stride"]) if pool else 1)
+
+
 @st.composite
 def spec_data(draw: st.DrawFn, max_stages: int = 3, max_blocks: int = 2, max_size: int = 40) -> dict[str, Any]:
     """A valid spec as plain data (what `yaml.safe_load` of a spec file returns)."""
@@ -117,7 +123,7 @@ def spec_data(draw: st.DrawFn, max_stages: int = 3, max_blocks: int = 2, max_siz
         "stem": stem,
         "block": block,
         "stages": stages,
-        "output_stride": draw(st.sampled_from([None, 2, 4, 8])),
+        "output_stride": draw(st.sampled_from([None, *(n for n in (2, 4, 8) if n >= _stem_stride(stem))])),
         "head": {
             "pool": draw(st.sampled_from(["avg", "max"])),
             "dropout": draw(st.sampled_from([0.0, 0.25])),

@@ -72,12 +72,12 @@ def format_path(path: Path_) -> str:
 def read_text(path: Path) -> str:
     """Read a small UTF-8 text file, or raise SpecError naming it."""
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise SpecError(f"{path}: file is {size:,} bytes; specs and recipes are limited to {MAX_BYTES:,}")
-        raw = path.read_bytes()
+        with path.open("rb") as handle:  # read at most one byte past the limit: /dev/zero or a pipe ends too
+            raw = handle.read(MAX_BYTES + 1)
     except OSError as err:
         raise SpecError(f"{path}: cannot read: {err.strerror or err}") from None
+    if len(raw) > MAX_BYTES:
+        raise SpecError(f"{path}: file is over {MAX_BYTES:,} bytes, the limit for specs and recipes")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -83,3 +83,13 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
     assert_user_error(run("trace", str(tmp_path / "missing.yaml")), "cannot read")
     assert_user_error(run("frobnicate"), "invalid choice")
     assert_user_error(run("show", "resnet18", "--input-size", "3", "1", "1", "--bogus"), "unrecognized arguments")
+
+
+def test_a_device_or_pipe_is_refused_without_reading_it_all() -> None:
+    assert_user_error(run("validate", "/dev/zero"), "/dev/zero: file is over 1,048,576 bytes")
+
+
+def test_set_values_go_through_the_same_strict_yaml_reader() -> None:
+    assert_user_error(run("show", "resnet18", "--set", "stem={channels: 8, channels: 16}"), "duplicate key 'channels'")
+    assert_user_error(run("show", "resnet18", "--set", "foo.bar=1"), "--set foo.bar=1: foo: unknown field 'foo'")
+    assert_user_error(run("show", "resnet18", "--set", "output_stride=2"), "must be at least the stem's stride (4)")

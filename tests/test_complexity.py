@@ -160,3 +160,16 @@ def test_refusal_happens_before_torch_is_imported(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr  # refused, and torch never imported (that would be 12)
     assert "--max-params or ARCHSPEC_MAX_PARAMS" in done.stderr
+
+
+def test_limits_below_one_are_refused() -> None:
+    with pytest.raises(ResourceError, match="at least 1"):
+        parse_count("0.5", "--max-params")
+
+
+def test_diff_tells_null_from_absent() -> None:
+    from archspec.diff import diff_report
+
+    text = diff_report(load_spec("resnet50"), load_spec("seresnet50"))
+    assert "block.squeeze_excite: null -> (absent)" in text
+    assert "block.squeeze_excite.ratio: (absent) -> 0.0625" in text

@@ -19,6 +19,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if _is_checkpoint(args.spec):
         from archspec.checkpoint import checkpoint_model
 
+        if args.sets or args.input_size:
+            raise ArchspecError(f"{args.spec}: a checkpoint's spec is fixed; --set and --input-size apply to specs")
         model, spec = checkpoint_model(_checkpoint_path(Path(args.spec)))
         source = f"weights of {args.spec}"
     else:
@@ -27,10 +29,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         source = "random weights (a spec, not a checkpoint)"
     out = Path(args.out) if args.out else Path(f"{spec.name}{SUFFIXES[args.format]}")
     export(model, spec, args.format, out)
-    error = verify(model, spec, out, args.format)
-    if error > TOLERANCE:
-        out.unlink()
-        raise ArchspecError(f"{out}: export differs from the eager model by {error:.2e} (> {TOLERANCE}); removed")
+    try:
+        error = verify(model, spec, out, args.format)
+        if error > TOLERANCE:
+            raise ArchspecError(f"{out}: export differs from the eager model by {error:.2e} (> {TOLERANCE}); removed")
+    except BaseException:
+        out.unlink(missing_ok=True)  # never leave an unchecked export behind
+        raise
     print(f"wrote {out} ({args.format}, {source}); max |export - eager| = {error:.1e} on batches of 1 and 3")
     return 0
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from archspec.cli.common import Commands, add_limit_arguments, positive_int
@@ -12,28 +11,8 @@ from archspec.errors import ArchspecError
 from archspec.guard import Limits, check
 
 
-def split_overrides(sets: list[str]) -> tuple[list[str], list[str]]:
-    """Route each `--set PATH=VALUE` by its first key: spec fields to the spec, recipe fields to the recipe."""
-    from archspec.compose import DIRECTIVES
-    from archspec.recipe import Recipe
-    from archspec.schema import ResNetSpec
-
-    spec_keys = {*ResNetSpec.model_fields, *DIRECTIVES}
-    spec_sets, recipe_sets = [], []
-    for item in sets:
-        key = re.split(r"[.\[=]", item, maxsplit=1)[0].strip()
-        if key in spec_keys:
-            spec_sets.append(item)
-        elif key in Recipe.model_fields:
-            recipe_sets.append(item)
-        else:
-            known = ", ".join([*Recipe.model_fields, *sorted(spec_keys)])
-            raise ArchspecError(f"--set {item}: {key!r} is neither a recipe nor a spec field; choose from {known}")
-    return spec_sets, recipe_sets
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from archspec.recipe import dump_recipe, load_recipe
+    from archspec.recipe import dump_recipe, load_recipe, split_overrides
     from archspec.spec import dump_spec, load_spec, spec_hash
 
     spec_sets, recipe_sets = split_overrides(args.sets)
@@ -41,11 +20,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume is not None:
         if args.recipe is not None:
             raise ArchspecError("--resume continues with the run's own recipe; drop --recipe (use --set to change it)")
+        if spec_sets and not args.spec:
+            raise ArchspecError(f"--set {spec_sets[0]}: changing the spec on --resume needs the SPEC argument too")
         spec = load_spec(args.spec, spec_sets) if args.spec else None
         from archspec.runs import DataOptions, resume_run
 
-        given = args.data_dir is not None or args.max_train is not None or args.max_test is not None
-        options = DataOptions(args.data_dir, args.max_train, args.max_test) if given else None
+        options = DataOptions(args.data_dir, args.max_train, args.max_test)  # None fields: the run's own
         resume_run(args.resume, spec, recipe_sets, options, args.device, args.quiet, limits=limits)
         return 0
     if args.spec is None:
