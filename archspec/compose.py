@@ -117,7 +117,8 @@ def apply_sets(doc: Document, sets: Sequence[str]) -> Document:
         origin = f"--set {text}"
         path, value = _parse_set(text, origin)
         _assign(data, path, value, origin)
-        located = {p: w for p, w in located.items() if p[: len(path)] != path}
+        scope = path[:-1] if path[-1] == "kind" and len(path) > 1 else path  # a new kind replaces its mapping
+        located = {p: w for p, w in located.items() if p[: len(scope)] != scope}
         for end in range(1, len(path) + 1):  # a path the file lacks is the --set's, down from where it starts
             located.setdefault(path[:end], (origin, None))
     directives = {key: data.pop(key) for key in ("width", "depth") if key in data}
@@ -153,6 +154,8 @@ def _assign(data: dict[str, Any], path: Path_, value: Any, origin: str) -> None:
         elif not isinstance(node, dict):
             raise SpecError(f"{origin}: {where} is not a mapping, so .{part} does not apply")
         if last:
+            if part == "kind" and isinstance(node, dict) and node.get("kind") != value:
+                node.clear()  # another kind starts from its own defaults, as with `extends` and stage overrides
             node[part] = value
         else:
             if isinstance(node, dict) and part not in node:

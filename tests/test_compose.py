@@ -140,3 +140,11 @@ def test_rounding_rules() -> None:
     assert [scaled_depth(b, 0.5) for b in (1, 2, 3, 23)] == [1, 1, 2, 12]
     assert stage_divisor({"kind": "bottleneck", "expansion": 4, "width_per_group": 4}) == 64
     assert stage_divisor({"kind": "basic"}) == 8
+
+
+def test_set_to_another_kind_starts_from_that_kinds_defaults() -> None:
+    spec = load_spec("resnet50", ["block.kind=basic"])
+    assert spec.block.kind == "basic" and spec.stages[0].block.kind == "basic"
+    with pytest.raises(SpecError, match=r"^--set stem.kind=deep: stem.channels: required field is missing"):
+        load_spec("resnet18", ["stem.kind=deep"])
+    assert load_spec("resnet18", ["stem={kind: deep, channels: 64}"]).stem.kind == "deep"
