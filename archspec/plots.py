@@ -39,8 +39,11 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> 
     ax.plot(epochs, [row["test_acc"] for row in rows], "g-.", label="test acc")
     ax.set_xlabel("epoch")
     ax.set_xlim(0.5, max(epochs[-1] if epochs else 1, 1) + 0.5)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="center right")
+    ax.legend(loc="best")  # where it hides the fewest points: the loss may cross the right edge mid-height
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     _save(fig, path)
