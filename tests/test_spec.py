@@ -97,7 +97,7 @@ def test_canonical_yaml_is_plain_yaml() -> None:
 def test_oversized_file_is_refused_without_parsing(tmp_path: Path) -> None:
     path = tmp_path / "big.yaml"
     path.write_text("# " + "x" * MAX_BYTES + "\n")
-    with pytest.raises(SpecError, match="limited to"):
+    with pytest.raises(SpecError, match="is over 1,048,576 bytes, the limit for specs and recipes"):
         load_spec(path)
 
 
