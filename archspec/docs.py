@@ -106,9 +106,7 @@ def render() -> str:
 
 def _type(info: FieldInfo) -> str:
     text = _annotation(info.annotation)
-    bounds = [
-        f"{symbol} {getattr(m, attr)}" for m in info.metadata for cls, attr, symbol in _BOUNDS if isinstance(m, cls)
-    ]
+    bounds = _bounds(info.metadata)
     return f"{text} ({', '.join(bounds)})" if bounds else text
 
 
@@ -126,10 +124,7 @@ def _annotation(annotation: Any) -> str:
         return " \\| ".join(f"`{arg}`" for arg in args)
     if origin is typing.Annotated:
         inner = _annotation(args[0])
-        bounds = [
-            f"{symbol} {getattr(m, attr)}" for m in args[1:] for cls, attr, symbol in _BOUNDS if isinstance(m, cls)
-        ]
-        return f"{inner} {' '.join(bounds)}".strip()
+        return f"{inner} {' '.join(_bounds(args[1:]))}".strip()
     if origin is list:
         return f"list of {_annotation(args[0])}"
     if args:  # a union

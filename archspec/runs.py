@@ -30,6 +30,7 @@ from archspec.data import Dataset, load_dataset, write_atomic
 from archspec.distributed import World
 from archspec.errors import ArchspecError
 from archspec.guard import Limits, check
+from archspec.inference import to_channels_last
 from archspec.plots import plot_curves
 from archspec.recipe import Recipe, apply_overrides, dump_recipe, recipe_from_text
 from archspec.schema import ResNetSpec
@@ -325,7 +326,7 @@ def evaluate_checkpoint(
     data = load_dataset(recipe.dataset, data_options.data_dir, None, data_options.max_test)
     model.to(device)
     if recipe.channels_last:
-        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        to_channels_last(model)
     dtype, _ = resolve_precision(recipe.precision, device)
     _, prep = preprocessors(recipe, data)
     matrix = confusion_matrix(model, data.test.to(device), prep, recipe.eval_batch_size, device, dtype)

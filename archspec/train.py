@@ -26,6 +26,7 @@ from tqdm import tqdm
 from archspec.data import Dataset, Split
 from archspec.distributed import World
 from archspec.errors import ArchspecError
+from archspec.inference import to_channels_last
 from archspec.preprocess import Preprocess
 from archspec.recipe import SGD, Constant, Cosine, OneCycle, Recipe
 
@@ -275,7 +276,7 @@ def make_session(
     dtype, _ = resolve_precision(recipe.precision, device)
     model.to(device)
     if recipe.channels_last:
-        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        to_channels_last(model)
     trained = world.wrap(model, device, recipe.sync_batchnorm)  # DistributedDataParallel under torchrun
     optimizer = make_optimizer(model, recipe)
     forward: Callable[[torch.Tensor], torch.Tensor] = trained
