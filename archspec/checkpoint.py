@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from archspec.data import write_atomic
-from archspec.errors import CheckpointError
+from archspec.errors import ArchspecError, CheckpointError
 from archspec.schema import ResNetSpec
 from archspec.spec import spec_from_text, spec_hash
 
@@ -53,7 +53,7 @@ def checkpoint_spec(state: dict[str, Any], path: Path, spec: ResNetSpec | None =
     """The spec a checkpoint was trained with; refuses a checkpoint whose hash does not match `spec`."""
     try:
         stored = spec_from_text(str(state["spec_text"]), f"{path} (stored spec)")
-    except Exception as err:  # a stored spec the current schema rejects
+    except ArchspecError as err:  # a stored spec the current schema rejects
         raise CheckpointError(f"{path}: stored spec no longer validates: {err}") from None
     if spec_hash(stored) != state["spec_hash"]:
         raise CheckpointError(f"{path}: stored spec hash {state['spec_hash']} does not match its own text (edited?)")
