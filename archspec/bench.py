@@ -15,6 +15,8 @@ from archspec.builder import build
 from archspec.inference import bf16_is_fast, optimize_for_inference, to_channels_last
 from archspec.schema import ResNetSpec
 
+EMULATED = "this CPU emulates bf16 (no AVX-512 BF16/AMX)"
+
 
 @dataclass(frozen=True)
 class Result:
@@ -43,7 +45,7 @@ def inference_variants(model: nn.Module, compile: bool, bf16: bool | None) -> It
     yield "folded + channels_last", optimize_for_inference(model), ""
     use_bf16 = bf16_is_fast() if bf16 is None else bf16
     if use_bf16:
-        note = "" if bf16_is_fast() else "this CPU emulates bf16 (no AVX-512 BF16/AMX)"
+        note = "" if bf16_is_fast() else EMULATED
         yield "folded + channels_last + bf16", optimize_for_inference(model, bf16=True), note
     if compile:
         yield "folded + channels_last + compile", optimize_for_inference(model, compile=True), ""
@@ -78,7 +80,7 @@ def bench_training(spec: ResNetSpec, batch_size: int, seconds: float = 3.0, bf16
         y = torch.randint(0, spec.head.num_classes, (batch_size,))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
         step = functools.partial(_train_step, model, optimizer, x, y, autocast)
-        note = "" if not autocast or bf16_is_fast() else "this CPU emulates bf16 (no AVX-512 BF16/AMX)"
+        note = "" if not autocast or bf16_is_fast() else EMULATED
         results.append(Result(name, measure(step, batch_size, seconds), note))
     return results
 

@@ -49,6 +49,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
+def checkpoint_file(path: Path) -> Path:
+    """A checkpoint file as given, or a run folder's best checkpoint."""
+    return path / "checkpoints" / "best.pt" if path.is_dir() else path
+
+
 def checkpoint_spec(state: dict[str, Any], path: Path, spec: ResNetSpec | None = None) -> ResNetSpec:
     """The spec a checkpoint was trained with; refuses a checkpoint whose hash does not match `spec`."""
     try:

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from archspec.builder import build
-from archspec.checkpoint import checkpoint_model, checkpoint_spec, load_checkpoint, save_checkpoint
+from archspec.checkpoint import checkpoint_file, checkpoint_model, checkpoint_spec, load_checkpoint, save_checkpoint
 from archspec.complexity import complexity
 from archspec.data import Dataset, load_dataset, write_atomic
 from archspec.distributed import World
@@ -317,8 +317,7 @@ def evaluate_checkpoint(
     path: Path, data_options: DataOptions = DataOptions(), device_name: str | None = None
 ) -> Evaluation:
     """Test-set confusion matrix of a checkpoint (a .pt file, or a run folder: its best.pt)."""
-    if path.is_dir():
-        path = path / "checkpoints" / "best.pt"
+    path = checkpoint_file(path)
     state = load_checkpoint(path)
     model, spec = checkpoint_model(path, state)
     recipe = recipe_from_text(str(state["recipe_text"]), f"{path} (stored recipe)")

@@ -17,11 +17,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from archspec.export import export, verify
 
     if _is_checkpoint(args.spec):
-        from archspec.checkpoint import checkpoint_model
+        from archspec.checkpoint import checkpoint_file, checkpoint_model
 
         if args.sets or args.input_size:
             raise ArchspecError(f"{args.spec}: a checkpoint's spec is fixed; --set and --input-size apply to specs")
-        model, spec = checkpoint_model(_checkpoint_path(Path(args.spec)))
+        model, spec = checkpoint_model(checkpoint_file(Path(args.spec)))
         source = f"weights of {args.spec}"
     else:
         spec = spec_from_args(args)
@@ -43,10 +43,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 def _is_checkpoint(source: str) -> bool:
     path = Path(source)
     return path.suffix == ".pt" or (path.is_dir() and (path / "checkpoints").is_dir())
-
-
-def _checkpoint_path(path: Path) -> Path:
-    return path / "checkpoints" / "best.pt" if path.is_dir() else path
 
 
 def register(commands: Commands) -> None:
