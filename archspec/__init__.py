@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from archspec.arch.plan import Plan, lower
+from archspec.arch.validate import load_spec
 from archspec.errors import ArchspecError, CheckpointError, DataError, ResourceError, SpecError
-from archspec.plan import Plan, lower
-from archspec.schema import ResNetSpec
-from archspec.spec import dump_spec, load_spec, preset_names, spec_hash
+from archspec.spec.io import dump_spec, spec_hash
+from archspec.spec.presets import preset_names
+from archspec.spec.schema import ResNetSpec
 
 if TYPE_CHECKING:
-    from archspec.builder import Features, build
+    from archspec.nn.build import Features, build
 
 __all__ = [
     "ArchspecError",
@@ -33,7 +35,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # torch is imported only when a model is built, so `archspec validate` stays fast.
     if name in ("build", "Features"):
-        from archspec import builder
+        from archspec.nn import build as module
 
-        return getattr(builder, name)
+        return getattr(module, name)
     raise AttributeError(f"module 'archspec' has no attribute {name!r}")

@@ -17,7 +17,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from archspec.schema import BLOCK_KINDS, STEM_KINDS, ResNetSpec
+from archspec.spec.schema import BLOCK_KINDS, STEM_KINDS, ResNetSpec
 
 ACTIVATIONS = ("relu", "silu", "gelu")
 NORMS = ("batch", "group", "none")

@@ -18,8 +18,8 @@ import torch
 import torchinfo
 
 from archspec import build, load_spec
-from archspec.complexity import complexity
-from archspec.guard import check
+from archspec.arch.complexity import complexity
+from archspec.arch.guard import check
 
 
 def best_of(repeat: int, fn: Callable[[], object]) -> float:

@@ -23,13 +23,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from archspec.builder import build
-from archspec.data import load_dataset
-from archspec.preprocess import Preprocess
-from archspec.recipe import load_recipe
-from archspec.runs import DataOptions, train_run
-from archspec.spec import load_spec, with_input
-from archspec.train import autocast, cpu_has_native_bf16, init_weights
+from archspec.arch.validate import load_spec, with_input
+from archspec.nn.build import build
+from archspec.runtime import autocast, cpu_has_native_bf16
+from archspec.train.data import load_dataset
+from archspec.train.loop import init_weights
+from archspec.train.preprocess import Preprocess
+from archspec.train.recipe import load_recipe
+from archspec.train.runs import DataOptions, train_run
 
 Step = Callable[[torch.Tensor, torch.Tensor], None]
 

@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from archspec import build, load_spec, preset_names
-from archspec.spec import with_input
+from archspec.arch.validate import with_input
 
 
 class D2LResidual(nn.Module):

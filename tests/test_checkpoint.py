@@ -12,11 +12,11 @@ import pytest
 import torch
 from helpers import TINY_SETS, TINY_SPEC, assert_one_line_error, cli_env, run_cli
 
-from archspec.checkpoint import checkpoint_spec, load_checkpoint, save_checkpoint
+from archspec.arch.validate import spec_from_text
 from archspec.errors import CheckpointError
-from archspec.recipe import load_recipe
-from archspec.runs import DataOptions, train_run
-from archspec.spec import spec_from_text
+from archspec.train.checkpoint import checkpoint_spec, load_checkpoint, save_checkpoint
+from archspec.train.recipe import load_recipe
+from archspec.train.runs import DataOptions, train_run
 
 TIMING = ("examples_per_sec", "wall_seconds")
 # 3 epochs of 1,500 images: each epoch takes a second or more on one core, long enough to be killed inside.

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 from archspec import ResNetSpec, ResourceError, build, load_spec, preset_names
-from archspec.complexity import complexity
-from archspec.guard import Limits, check, parse_count
-from archspec.spec import spec_from_text, with_input
+from archspec.arch.complexity import complexity
+from archspec.arch.guard import Limits, check, parse_count
+from archspec.arch.validate import spec_from_text, with_input
 from archspec.testing import specs
 
 
@@ -168,7 +168,7 @@ def test_limits_below_one_are_refused() -> None:
 
 
 def test_diff_tells_null_from_absent() -> None:
-    from archspec.diff import diff_report
+    from archspec.arch.diff import diff_report
 
     text = diff_report(load_spec("resnet50"), load_spec("seresnet50"))
     assert "block.squeeze_excite: null -> (absent)" in text

@@ -9,7 +9,7 @@ import pytest
 from archspec import SpecError, load_spec, lower
 from archspec.cli import main, make_parser
 from archspec.cli.common import spec_from_args
-from archspec.compose import scaled_depth, scaled_width, stage_divisor
+from archspec.spec.compose import scaled_depth, scaled_width, stage_divisor
 
 
 def write(folder: Path, name: str, text: str) -> Path:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from archspec import data as D
-from archspec.data import FILES, DataError, load_dataset, load_split, locate, read_idx
+from archspec.train import data as D
+from archspec.train.data import FILES, DataError, load_dataset, load_split, locate, read_idx
 
 
 def idx_bytes(values: torch.Tensor) -> bytes:

@@ -12,8 +12,8 @@ import torch
 from helpers import cli_env
 
 from archspec import ArchspecError, build
-from archspec.distributed import World
-from archspec.spec import spec_from_text
+from archspec.arch.validate import spec_from_text
+from archspec.train.distributed import World
 
 # No normalisation: then N processes at batch B/N compute exactly the gradient of one process at batch B
 # (up to float summation order), so the two runs must agree to rounding. With batch norm each process

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from archspec import build, load_spec, spec_hash
+from archspec.arch.validate import spec_from_text, with_input
+from archspec.deploy.export import FORMATS, HASH_KEY, SPEC_KEY, export, load_exported
 from archspec.errors import ArchspecError
-from archspec.export import FORMATS, HASH_KEY, SPEC_KEY, export, load_exported
-from archspec.spec import spec_from_text, with_input
 
 SUFFIX = {"onnx": ".onnx", "torchscript": ".ts", "exported-program": ".pt2"}
 
@@ -53,7 +53,7 @@ def test_export_command_checks_the_result(tmp_path: Path) -> None:
 def test_export_from_a_checkpoint_keeps_its_weights(tmp_path: Path) -> None:
     from helpers import TINY_SETS, TINY_SPEC, run_cli
 
-    from archspec.checkpoint import checkpoint_model
+    from archspec.train.checkpoint import checkpoint_model
 
     spec = tmp_path / "tiny.yaml"
     spec.write_text(TINY_SPEC)

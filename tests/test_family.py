@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from torch import nn
 
 from archspec import SpecError, build, dump_spec, load_spec, lower
-from archspec.plan import DropPath, SqueezeExcite, ZeroPad
-from archspec.spec import spec_from_text
+from archspec.arch.plan import DropPath, SqueezeExcite, ZeroPad
+from archspec.arch.validate import spec_from_text
 from archspec.testing import specs
 
 GOLDEN = load()

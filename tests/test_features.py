@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 
 from archspec import build, load_spec, lower
-from archspec.builder import Features
+from archspec.nn.build import Features
 from archspec.testing import specs
 
 

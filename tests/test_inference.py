@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from torch import nn
 
 from archspec import ResNetSpec, build, load_spec
-from archspec.inference import fold_batchnorm, optimize_for_inference
-from archspec.spec import with_input
+from archspec.arch.validate import with_input
+from archspec.deploy.inference import fold_batchnorm, optimize_for_inference
 from archspec.testing import specs
 
 

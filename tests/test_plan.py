@@ -9,8 +9,8 @@ import sys
 from hypothesis import given, settings
 
 from archspec import ResNetSpec, load_spec, lower
-from archspec.plan import Conv, Pool, Shape
-from archspec.spec import with_input
+from archspec.arch.plan import Conv, Pool, Shape
+from archspec.arch.validate import with_input
 from archspec.testing import specs
 
 

@@ -10,9 +10,9 @@ import yaml
 from hypothesis import given, settings
 
 from archspec import SpecError, dump_spec, load_spec, preset_names, spec_hash
-from archspec.spec import spec_from_text, with_input
+from archspec.arch.validate import spec_from_text, with_input
+from archspec.config.document import MAX_BYTES
 from archspec.testing import specs
-from archspec.yamlio import MAX_BYTES
 
 SEED_YAML = """\
 name: d2l-resnet18

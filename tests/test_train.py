@@ -8,14 +8,14 @@ import pytest
 import torch
 from helpers import TINY_SPEC
 
+from archspec.arch.validate import load_spec, spec_from_text
 from archspec.cli import main
 from archspec.errors import ArchspecError
-from archspec.plots import CONFUSION_SIZE, CURVES_SIZE, png_size
-from archspec.preprocess import Preprocess
-from archspec.recipe import load_recipe
-from archspec.runs import COLUMNS, DataOptions, train_run
-from archspec.spec import load_spec, spec_from_text
-from archspec.train import lr_factor
+from archspec.train.loop import lr_factor
+from archspec.train.plots import CONFUSION_SIZE, CURVES_SIZE, png_size
+from archspec.train.preprocess import Preprocess
+from archspec.train.recipe import load_recipe
+from archspec.train.runs import COLUMNS, DataOptions, train_run
 
 TINY_RECIPE = ["resize=null", "batch_size=32", "optimizer.momentum=0.9", "optimizer.lr=0.05", "epochs=2"]
 # Chance on 10 balanced classes is 0.10; with 500 test images its standard deviation is about 0.013,

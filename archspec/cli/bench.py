@@ -13,8 +13,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     spec, _ = guarded_spec(args)
     import torch
 
-    from archspec.bench import bench_inference, bench_training, format_results
-    from archspec.inference import bf16_is_fast
+    from archspec.deploy.bench import bench_inference, bench_training, format_results
+    from archspec.runtime import bf16_is_fast
 
     shape = f"{spec.input.channels}x{spec.input.height}x{spec.input.width}"
     print(f"{spec.name} at {shape}, batch {args.batch_size}; {platform.machine()}, {os.cpu_count()} CPUs, "

@@ -6,11 +6,11 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from archspec.complexity import complexity
+from archspec.arch.complexity import complexity
+from archspec.arch.guard import LIMITS, Limits, check, parse_count
+from archspec.arch.validate import load_spec, with_input
 from archspec.errors import ArchspecError
-from archspec.guard import LIMITS, Limits, check, parse_count
-from archspec.schema import ResNetSpec
-from archspec.spec import load_spec, with_input
+from archspec.spec.schema import ResNetSpec
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -7,10 +7,10 @@ import csv
 import json
 import sys
 
+from archspec.arch.complexity import Complexity, complexity
+from archspec.arch.diff import diff_report
+from archspec.arch.validate import load_spec
 from archspec.cli.common import Commands, add_spec_argument, positive_int, spec_from_args
-from archspec.complexity import Complexity, complexity
-from archspec.diff import diff_report
-from archspec.spec import load_spec
 
 
 def cmd_complexity(args: argparse.Namespace) -> int:

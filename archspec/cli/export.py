@@ -12,12 +12,12 @@ TOLERANCE = 1e-4  # fp32 re-association in another runtime; logits are O(1)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from archspec.builder import build
+    from archspec.deploy.export import export, verify
     from archspec.errors import ArchspecError
-    from archspec.export import export, verify
+    from archspec.nn.build import build
 
     if _is_checkpoint(args.spec):
-        from archspec.checkpoint import checkpoint_file, checkpoint_model
+        from archspec.train.checkpoint import checkpoint_file, checkpoint_model
 
         if args.sets or args.input_size:
             raise ArchspecError(f"{args.spec}: a checkpoint's spec is fixed; --set and --input-size apply to specs")

@@ -9,8 +9,8 @@ from archspec.cli.common import Commands, add_limit_arguments, add_spec_argument
 
 def cmd_summary(args: argparse.Namespace) -> int:
     spec, limits = guarded_spec(args)  # refused specs never import torch
-    from archspec.builder import build
-    from archspec.summary import summarize
+    from archspec.nn.build import build
+    from archspec.nn.summary import summarize
 
     print(
         summarize(
@@ -22,8 +22,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     spec, limits = guarded_spec(args)
-    from archspec.builder import build
-    from archspec.summary import format_trace, trace
+    from archspec.nn.build import build
+    from archspec.nn.summary import format_trace, trace
 
     print(format_trace(trace(build(spec, limits=limits), spec)))
     return 0

@@ -6,11 +6,13 @@ import argparse
 import json
 import sys
 
+from archspec.arch.plan import lower
+from archspec.arch.validate import load_spec
 from archspec.cli.common import Commands, add_spec_argument, spec_from_args
 from archspec.errors import ArchspecError
-from archspec.plan import lower
-from archspec.schema import json_schema
-from archspec.spec import dump_spec, load_spec, preset_names, spec_hash
+from archspec.spec.io import dump_spec, spec_hash
+from archspec.spec.presets import preset_names
+from archspec.spec.schema import json_schema
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from archspec.arch.complexity import complexity
+from archspec.arch.guard import Limits, check
 from archspec.cli.common import Commands, add_limit_arguments, positive_int
-from archspec.complexity import complexity
 from archspec.errors import ArchspecError
-from archspec.guard import Limits, check
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from archspec.recipe import dump_recipe, load_recipe, split_overrides
-    from archspec.spec import dump_spec, load_spec, spec_hash
+    from archspec.arch.validate import load_spec
+    from archspec.spec.io import dump_spec, spec_hash
+    from archspec.train.recipe import dump_recipe, load_recipe, split_overrides
 
     spec_sets, recipe_sets = split_overrides(args.sets)
     limits = Limits.resolve(args.max_params, args.max_macs, args.max_activation_bytes)
@@ -23,7 +24,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if spec_sets and not args.spec:
             raise ArchspecError(f"--set {spec_sets[0]}: changing the spec on --resume needs the SPEC argument too")
         spec = load_spec(args.spec, spec_sets) if args.spec else None
-        from archspec.runs import DataOptions, resume_run
+        from archspec.train.runs import DataOptions, resume_run
 
         options = DataOptions(args.data_dir, args.max_train, args.max_test)  # None fields: the run's own
         resume_run(args.resume, spec, recipe_sets, options, args.device, args.quiet, limits=limits)
@@ -34,7 +35,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe or "d2l", recipe_sets)
     check(complexity(spec, batch_size=recipe.batch_size), limits)  # before torch is imported
     print(f"# spec {spec.name} ({spec_hash(spec)})\n{dump_spec(spec)}# recipe {recipe.name}\n{dump_recipe(recipe)}")
-    from archspec.runs import DataOptions, train_run  # torch loads only once the inputs are known to be valid
+    from archspec.train.runs import DataOptions, train_run  # torch loads only once the inputs are known to be valid
 
     options = DataOptions(args.data_dir, args.max_train, args.max_test)
     train_run(spec, recipe, args.out, options, args.device, args.quiet, limits=limits)
@@ -42,8 +43,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from archspec.plots import plot_confusion
-    from archspec.runs import DataOptions, evaluate_checkpoint
+    from archspec.train.plots import plot_confusion
+    from archspec.train.runs import DataOptions, evaluate_checkpoint
 
     result = evaluate_checkpoint(args.checkpoint, DataOptions(args.data_dir, None, args.max_test), args.device)
     print(f"data: {result.data.describe()}")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from archspec.complexity import Complexity, complexity
-from archspec.schema import ResNetSpec
-from archspec.spec import canonical_data
-from archspec.yamlio import format_path
+from archspec.arch.complexity import Complexity, complexity
+from archspec.config.document import format_path
+from archspec.spec.io import canonical_data
+from archspec.spec.schema import ResNetSpec
 
 
 @dataclass(frozen=True)

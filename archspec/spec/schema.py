@@ -3,12 +3,12 @@
 Conventions: every model forbids unknown keys and is frozen; every field has a
 description (the JSON Schema and docs read it); cross-field rules raise through
 `fail(loc, message)` so the error points at the offending field. The block family
-(block kinds, shortcuts, per-block options) lives in schema_block.py.
+(block kinds, shortcuts, per-block options) lives in spec/blocks.py.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -17,9 +17,10 @@ from pydantic import (
     PositiveInt,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
-from archspec.schema_block import (
+from archspec.config.merge import overlay
+from archspec.config.model import Loc, Model, fail
+from archspec.spec.blocks import (
     BLOCK_KINDS,
     Activation,
     AnyBlockSpec,
@@ -27,14 +28,12 @@ from archspec.schema_block import (
     BlockSpec,
     BottleneckBlockSpec,
     BottleneckFields,
-    Model,
     NormKind,
     PreactBlockSpec,
     ShortcutSpec,
     SqueezeExciteSpec,
 )
 
-Loc = tuple[str | int, ...]
 StemActivation = Literal["relu", "silu", "gelu", "none"]
 
 __all__ = [
@@ -60,16 +59,9 @@ __all__ = [
     "SqueezeExciteSpec",
     "StageSpec",
     "StemSpec",
-    "deep_merge",
     "fail",
     "json_schema",
-    "merges",
 ]
-
-
-def fail(loc: Loc, message: str) -> NoReturn:
-    """Raise a validation error located at `loc`, relative to the model being validated."""
-    raise PydanticCustomError("archspec", message, {"archspec_loc": loc})
 
 
 class InputSpec(Model):
@@ -221,47 +213,17 @@ class ResNetSpec(Model):
                 override = stage.get("block", {})
                 if isinstance(override, BaseModel):
                     override = override.model_dump()
-                if isinstance(override, dict):
-                    kind = override.get("kind", default.get("kind"))
-                    base = default if kind == default.get("kind") else {}
-                    stage = {**stage, "block": deep_merge(base, override)}
+                if isinstance(override, dict):  # the one kind-switch rule: another kind starts afresh
+                    stage = {**stage, "block": overlay(default, override)}
             stages.append(stage)
         return {**data, "stages": stages}
 
     @model_validator(mode="after")
-    def _lowers(self) -> ResNetSpec:
+    def _output_stride_power_of_two(self) -> ResNetSpec:
+        # Shapes are checked by lowering (archspec.arch.plan), the one place that owns shape arithmetic.
         if self.output_stride is not None and self.output_stride & (self.output_stride - 1):
             fail(("output_stride",), f"must be a power of two (8, 16, 32), got {self.output_stride}")
-        # Shapes are checked by lowering the spec into a plan: one place owns shape arithmetic.
-        from archspec.plan import PlanError, lower
-
-        try:
-            lower(self)
-        except PlanError as err:
-            fail(err.loc, err.message)
         return self
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """`override` on top of `base`: mappings merge key by key, anything else (lists included) is replaced.
-
-    A mapping that names a different `kind` from the one below it replaces it whole: fields of one
-    kind do not carry over to another (a deep stem has no kernel_size).
-    """
-    merged = dict(base)
-    for key, value in override.items():
-        if merges(merged.get(key), value):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def merges(base: Any, override: Any) -> bool:
-    """Whether deep_merge merges `override` into `base` key by key (rather than replacing it)."""
-    if not (isinstance(base, dict) and isinstance(override, dict)):
-        return False
-    return "kind" not in override or override["kind"] == base.get("kind")
 
 
 def json_schema() -> dict[str, Any]:
@@ -273,7 +235,7 @@ def json_schema() -> dict[str, Any]:
         "description": stage["properties"]["block"]["description"],
         "type": "object",
     }
-    # Composition keys (archspec/compose.py) are read before validation but belong in a spec file.
+    # Composition keys (archspec/spec/compose.py) are read before validation but belong in a spec file.
     schema["properties"]["extends"] = {"type": "string", "description": "A preset name or a path to base this spec on."}
     for key, what in (("width", "channels"), ("depth", "block counts")):
         schema["properties"][key] = {"type": "number", "exclusiveMinimum": 0, "description": f"Multiplier of {what}."}

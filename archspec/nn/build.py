@@ -8,11 +8,11 @@ from typing import Literal, overload
 import torch
 from torch import nn
 
-from archspec.blocks import BLOCKS, make_sequential
-from archspec.complexity import plan_complexity
-from archspec.guard import Limits, check
-from archspec.plan import Plan, Stage, lower
-from archspec.schema import ResNetSpec
+from archspec.arch.complexity import plan_complexity
+from archspec.arch.guard import Limits, check
+from archspec.arch.plan import Plan, Stage, lower
+from archspec.nn.layers import BLOCKS, make_sequential
+from archspec.spec.schema import ResNetSpec
 
 
 class Features(nn.Module):

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import Field, PositiveInt
+
+from archspec.config.model import Model
 
 Activation = Literal["relu", "silu", "gelu"]
 NormKind = Literal["batch", "group", "none"]
-
-
-class Model(BaseModel):
-    # strict: YAML already gives typed scalars, so `true` or "64" for a count is a mistake, not a 1 or 64.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ShortcutSpec(Model):

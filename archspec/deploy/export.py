@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from archspec.errors import ArchspecError
-from archspec.schema import ResNetSpec
-from archspec.spec import dump_spec, spec_hash
+from archspec.spec.io import dump_spec, spec_hash
+from archspec.spec.schema import ResNetSpec
 
 Format = Literal["onnx", "torchscript", "exported-program"]
 FORMATS: tuple[Format, ...] = ("onnx", "torchscript", "exported-program")

@@ -1,24 +1,28 @@
 """Training recipes: Pydantic models read from YAML exactly like specs (file:line:col errors). No torch import.
 
 A recipe says how to train (data, schedule, optimizer, precision); the spec says what to train.
-`--set key=value` overrides are applied one at a time, and each is validated on its own so that
-an error names the override that caused it.
+`--set PATH=VALUE` overrides use the one grammar of archspec.config.overrides: each value remembers
+the override it came from, so an error names the override that caused it.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
+from archspec.config.diagnostics import validate
+from archspec.config.document import parse, read_text
+from archspec.config.model import Model, fail
+from archspec.config.overrides import apply_overrides, parse_override
+from archspec.config.sources import resolve_source
 from archspec.errors import SpecError
-from archspec.schema import fail
-from archspec.schema_block import Model
-from archspec.spec import preset_dir, resolve_source
-from archspec.yamlio import Document, parse, read_text, validate
+from archspec.spec.compose import DIRECTIVES
+from archspec.spec.presets import recipe_dir
+from archspec.spec.schema import ResNetSpec
 
 
 class SGD(Model):
@@ -127,55 +131,16 @@ class Recipe(Model):
         return self
 
 
-def recipe_dir() -> Path:
-    return preset_dir() / "recipes"
-
-
-def recipe_names() -> list[str]:
-    return sorted(p.stem for p in recipe_dir().glob("*.yaml"))
-
-
-def load_recipe(source: str | Path = "d2l", overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
-    """A recipe from a path or a bundled name, with `key=value` overrides applied and validated."""
-    path = resolve_source(source, "recipe", recipe_dir())
+def load_recipe(source: str | Path = "d2l", overrides: Sequence[str] = ()) -> Recipe:
+    """A recipe from a path, a bundled name or YAML text, with `PATH=VALUE` overrides applied, then validated."""
+    path = resolve_source(source, recipe_dir(), "recipe")
     doc = parse(str(source), "<string>") if path is None else parse(read_text(path), str(path))
-    recipe = validate(doc, Recipe, "recipe")
-    return apply_overrides(recipe, overrides)
+    return validate(apply_overrides(doc, overrides), Recipe, "recipe")
 
 
-def recipe_from_text(text: str, source: str = "<string>") -> Recipe:
-    return validate(parse(text, source), Recipe, "recipe")
-
-
-def apply_overrides(recipe: Recipe, overrides: list[str] | tuple[str, ...]) -> Recipe:
-    """Apply `dotted.key=yaml-value` overrides in order; SpecError names the `--set` at fault."""
-    data = recipe.model_dump(mode="json")
-    for item in overrides:
-        where = f"--set {item}"
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise SpecError(f"{where}: expected key=value, e.g. epochs=2 or optimizer.lr=0.1")
-        value = parse(text, where).data if text.strip() else None
-        _set(data, key.split("."), value, where)
-        recipe = validate(Document(where, data), Recipe, "recipe")
-        data = recipe.model_dump(mode="json")
-    return recipe
-
-
-def _set(data: dict[str, Any], keys: list[str], value: Any, where: str) -> None:
-    node = data
-    for depth, key in enumerate(keys[:-1]):
-        child = node.get(key)
-        if not isinstance(child, dict):
-            path = ".".join(keys[: depth + 1])
-            raise SpecError(f"{where}: {path} is not a group of settings; allowed top-level keys: {', '.join(data)}")
-        node = child
-    if keys[-1] == "kind" and len(keys) > 1 and value != node.get("kind"):
-        # A new kind starts from its own defaults; only the learning rate carries over.
-        kept = {"lr": node["lr"]} if "lr" in node else {}
-        node.clear()
-        node.update(kept)
-    node[keys[-1]] = value
+def recipe_from_text(text: str, source: str = "<string>", overrides: Sequence[str] = ()) -> Recipe:
+    """A recipe from its YAML text (a checkpoint's stored recipe, say), with overrides applied."""
+    return validate(apply_overrides(parse(text, source), overrides), Recipe, "recipe")
 
 
 def dump_recipe(recipe: Recipe) -> str:
@@ -185,9 +150,6 @@ def dump_recipe(recipe: Recipe) -> str:
 
 def split_overrides(sets: list[str]) -> tuple[list[str], list[str]]:
     """Route each `--set PATH=VALUE` by its first key: spec fields to the spec, recipe fields to the recipe."""
-    from archspec.compose import DIRECTIVES
-    from archspec.schema import ResNetSpec
-
     spec_keys = {*ResNetSpec.model_fields, *DIRECTIVES}
     spec_sets: list[str] = []
     recipe_sets: list[str] = []
@@ -202,7 +164,7 @@ def split_overrides(sets: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _route(item: str, spec_keys: set[str], spec_sets: list[str], recipe_sets: list[str]) -> None:
-    key = re.split(r"[.\[=]", item, maxsplit=1)[0].strip()
+    key = str(parse_override(item).path[0])
     if key in spec_keys and key in Recipe.model_fields:
         raise SpecError(f"--set {item}: both the spec and the recipe have {key!r}; write spec.{item} or recipe.{item}")
     if key in spec_keys:

@@ -15,10 +15,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from archspec.data import write_atomic
+from archspec.arch.validate import spec_from_text
+from archspec.config.files import write_atomic
 from archspec.errors import ArchspecError, CheckpointError
-from archspec.schema import ResNetSpec
-from archspec.spec import spec_from_text, spec_hash
+from archspec.spec.io import spec_hash
+from archspec.spec.schema import ResNetSpec
 
 FORMAT = "archspec-checkpoint/1"
 REQUIRED = ("format", "epoch", "model", "optimizer", "scheduler", "rng", "spec_text", "spec_hash", "recipe_text")
@@ -74,7 +75,7 @@ def checkpoint_spec(state: dict[str, Any], path: Path, spec: ResNetSpec | None =
 
 def checkpoint_model(path: Path, state: dict[str, Any] | None = None) -> tuple[nn.Module, ResNetSpec]:
     """The model a checkpoint holds, built from its stored spec, with its weights loaded (eval mode)."""
-    from archspec.builder import build
+    from archspec.nn.build import build
 
     state = state if state is not None else load_checkpoint(path)
     spec = checkpoint_spec(state, path)

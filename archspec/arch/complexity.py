@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from archspec import plan as P
-from archspec.schema import ResNetSpec
+from archspec.arch import plan as P
+from archspec.spec.schema import ResNetSpec
 
 FP32_BYTES = 4
 INDEX_BYTES = 8  # max-pool indices are int64
@@ -121,7 +121,7 @@ class Complexity:
 def complexity(spec: ResNetSpec, input_size: tuple[int, int, int] | None = None, batch_size: int = 1) -> Complexity:
     """The cost report of `spec` (at `input_size` = (C, H, W) if given) for a batch of `batch_size`."""
     if input_size is not None:
-        from archspec.spec import with_input
+        from archspec.arch.validate import with_input
 
         spec = with_input(spec, *input_size)
     return plan_complexity(P.lower(spec), batch_size)

@@ -7,25 +7,11 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Iterator
-from typing import TypeVar
 
 import torch
 from torch import nn
 
-
-def bf16_is_fast() -> bool:
-    """Whether this CPU has native bf16 matrix instructions (AVX-512 BF16 or AMX); elsewhere bf16 is emulated."""
-    from archspec.train import cpu_has_native_bf16
-
-    return cpu_has_native_bf16()
-
-
-M = TypeVar("M", bound=nn.Module)
-
-
-def to_channels_last(model: M) -> M:
-    """`model.to(memory_format=torch.channels_last)`: NHWC convolutions, faster with oneDNN on CPUs."""
-    return model.to(memory_format=torch.channels_last)  # type: ignore[call-overload, no-any-return]
+from archspec.runtime import to_channels_last
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:

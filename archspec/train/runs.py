@@ -23,32 +23,36 @@ from typing import Any
 
 import torch
 
-from archspec.builder import build
-from archspec.checkpoint import checkpoint_file, checkpoint_model, checkpoint_spec, load_checkpoint, save_checkpoint
-from archspec.complexity import complexity
-from archspec.data import Dataset, load_dataset, write_atomic
-from archspec.distributed import World
+from archspec.arch.complexity import complexity
+from archspec.arch.guard import Limits, check
+from archspec.config.files import write_atomic
 from archspec.errors import ArchspecError
-from archspec.guard import Limits, check
-from archspec.inference import to_channels_last
-from archspec.plots import plot_curves
-from archspec.recipe import Recipe, apply_overrides, dump_recipe, recipe_from_text
-from archspec.schema import ResNetSpec
-from archspec.spec import dump_spec, spec_hash
-from archspec.train import (
+from archspec.nn.build import build
+from archspec.runtime import cudnn_benchmark, resolve_device, resolve_precision, to_channels_last
+from archspec.spec.io import dump_spec, spec_hash
+from archspec.spec.schema import ResNetSpec
+from archspec.train.checkpoint import (
+    checkpoint_file,
+    checkpoint_model,
+    checkpoint_spec,
+    load_checkpoint,
+    save_checkpoint,
+)
+from archspec.train.data import Dataset, load_dataset
+from archspec.train.distributed import World
+from archspec.train.loop import (
     Log,
     accuracy,
     confusion_matrix,
-    cudnn_benchmark,
     init_weights,
     make_session,
     preprocessors,
-    resolve_device,
-    resolve_precision,
     restore_session,
     session_state,
     train_epoch,
 )
+from archspec.train.plots import plot_curves
+from archspec.train.recipe import Recipe, dump_recipe, recipe_from_text
 
 COLUMNS = ("epoch", "train_loss", "train_acc", "test_acc", "examples_per_sec", "wall_seconds", "lr")
 
@@ -130,7 +134,7 @@ def resume_run(
     state = load_checkpoint(path)
     spec = checkpoint_spec(state, path, spec)
     stored_recipe = recipe_from_text(str(state["recipe_text"]), f"{path} (stored recipe)")
-    recipe = apply_overrides(stored_recipe, overrides)
+    recipe = recipe_from_text(str(state["recipe_text"]), f"{path} (stored recipe)", overrides)
     for part in ("optimizer", "schedule"):  # the checkpoint's optimizer and scheduler state would win silently
         if getattr(recipe, part) != getattr(stored_recipe, part):
             raise ArchspecError(f"--set {part}...: the {part} of a run is fixed when it starts; "

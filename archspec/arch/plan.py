@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from archspec.primitives import (
+from archspec.arch.primitives import (
     Act,
     Conv,
     Dropout,
@@ -27,9 +27,12 @@ from archspec.primitives import (
     SqueezeExcite,
     ZeroPad,
 )
+from archspec.config.document import format_path
+from archspec.errors import SpecError
 
 if TYPE_CHECKING:
-    from archspec.schema import AnyBlockSpec, Loc, ResNetSpec, StageSpec, StemSpec
+    from archspec.config.model import Loc
+    from archspec.spec.schema import AnyBlockSpec, ResNetSpec, StageSpec, StemSpec
 
 __all__ = [
     "Act",
@@ -54,11 +57,11 @@ __all__ = [
 ]
 
 
-class PlanError(Exception):
+class PlanError(SpecError):
     """A spec that cannot be lowered; `loc` is the field path to blame."""
 
     def __init__(self, loc: Loc, message: str) -> None:
-        super().__init__(message)
+        super().__init__(f"{format_path(loc)}: {message}" if loc else message)
         self.loc = loc
         self.message = message
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,55 +22,14 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from archspec.data import Dataset, Split
-from archspec.distributed import World
 from archspec.errors import ArchspecError
-from archspec.inference import to_channels_last
-from archspec.preprocess import Preprocess
-from archspec.recipe import SGD, Constant, Cosine, OneCycle, Recipe
+from archspec.runtime import autocast, resolve_precision, to_channels_last
+from archspec.train.data import Dataset, Split
+from archspec.train.distributed import World
+from archspec.train.preprocess import Preprocess
+from archspec.train.recipe import SGD, Constant, Cosine, OneCycle, Recipe
 
 Log = Callable[[str], None]
-
-
-# --- devices and precision ----------------------------------------------------------------------
-
-
-def resolve_device(name: str | None = None) -> torch.device:
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise ArchspecError(f"--device {name}: {err}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ArchspecError(f"--device {name}: CUDA is not available on this machine")
-    return device
-
-
-def cpu_has_native_bf16() -> bool:
-    """True on CPUs with AVX512-BF16 or AMX, where oneDNN runs bf16 convolutions natively."""
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())  # type: ignore[no-untyped-call]
-
-
-def resolve_precision(precision: str, device: torch.device) -> tuple[torch.dtype | None, str]:
-    """The autocast dtype (None: plain fp32) and a one-line reason."""
-    if precision == "fp32":
-        return None, "fp32"
-    if precision == "bf16":
-        return torch.bfloat16, "bf16 autocast"
-    if precision == "fp16":
-        return torch.float16, "fp16 autocast" + (" with gradient scaling" if device.type == "cuda" else "")
-    if device.type == "cuda":
-        if torch.cuda.is_bf16_supported():
-            return torch.bfloat16, "bf16 autocast (auto: the GPU supports bf16)"
-        return None, "fp32 (auto: the GPU has no bf16)"
-    if cpu_has_native_bf16():
-        return torch.bfloat16, "bf16 autocast (auto: the CPU has native bf16)"
-    return None, "fp32 (auto: this CPU has no native bf16, where bf16 would be emulated and slower)"
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
-    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 
 # --- model, optimizer, schedule -----------------------------------------------------------------
@@ -252,16 +210,6 @@ def preprocessors(recipe: Recipe, data: Dataset) -> tuple[Preprocess, Preprocess
         channels_last=recipe.channels_last,
     )
     return train, test
-
-
-@contextmanager
-def cudnn_benchmark(device: torch.device) -> Iterator[None]:
-    previous = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = device.type == "cuda"
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.benchmark = previous
 
 
 def make_session(

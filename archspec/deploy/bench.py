@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from archspec.builder import build
-from archspec.inference import bf16_is_fast, optimize_for_inference, to_channels_last
-from archspec.schema import ResNetSpec
+from archspec.deploy.inference import optimize_for_inference
+from archspec.nn.build import build
+from archspec.runtime import bf16_is_fast, to_channels_last
+from archspec.spec.schema import ResNetSpec
 
 EMULATED = "this CPU emulates bf16 (no AVX-512 BF16/AMX)"
 

@@ -22,7 +22,6 @@ import gzip
 import hashlib
 import math
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -32,7 +31,8 @@ from pathlib import Path
 
 import torch
 
-from archspec.errors import ArchspecError, DataError
+from archspec.config.files import read_bounded, write_atomic
+from archspec.errors import DataError
 
 SAMPLE = "sample"
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -132,7 +132,7 @@ def sample_dir(name: str = "fashion-mnist") -> Path:
 
 def read_idx(path: Path, ndim: int) -> torch.Tensor:
     """An IDX file of unsigned bytes (gzip or raw) as a uint8 tensor; DataError naming the file if it is bad."""
-    return parse_idx(_read_bytes(path), ndim, str(path))
+    return parse_idx(read_bounded(path, MAX_FILE_BYTES, DataError, "an MNIST-style IDX file"), ndim, str(path))
 
 
 def parse_idx(raw: bytes, ndim: int, source: str) -> torch.Tensor:
@@ -153,17 +153,6 @@ def parse_idx(raw: bytes, ndim: int, source: str) -> torch.Tensor:
     if not all(dims):
         raise DataError(f"{source}: empty IDX file (shape {dims})")
     return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).reshape(dims)
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        with path.open("rb") as handle:  # bounded: a device or pipe cannot make us read forever
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as err:
-        raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise DataError(f"{path}: over {MAX_FILE_BYTES:,} bytes, too large for an MNIST-style IDX file")
-    return data
 
 
 def _decompress(raw: bytes, source: str) -> bytes:
@@ -280,22 +269,4 @@ def download(info: DatasetInfo, target: Path, base_url: str | None = None) -> No
         digest = hashlib.sha256(_decompress(raw, url)).hexdigest()
         if digest != info.sha256[name]:
             raise DataError(f"{url}: SHA-256 of the decompressed file is {digest}, expected {info.sha256[name]}")
-        write_atomic(target / f"{name}.gz", raw)
-
-
-def write_atomic(path: Path, data: bytes, error: type[ArchspecError] = DataError) -> None:
-    """Write to a temporary file in the same folder, then rename: readers see the old file or the new one."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as err:
-        raise error(f"{path}: cannot write: {err.strerror or err}") from None
+        write_atomic(target / f"{name}.gz", raw, DataError)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from archspec.complexity import Complexity
+from archspec.arch.complexity import Complexity
 from archspec.errors import ResourceError
 
 GIB = 1 << 30

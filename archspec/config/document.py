@@ -1,4 +1,4 @@
-"""Safe YAML reading with source positions, for specs and recipes alike.
+"""Safe YAML reading with source positions: specs, recipes, sweep files and --set values alike.
 
 PyYAML's safe loader is used to parse (no Python tags, ever), but we walk its node
 graph ourselves so that we can: refuse duplicate keys (PyYAML keeps the last one
@@ -8,14 +8,13 @@ line and column of every value so that a validation error can point at it.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
 
+from archspec.config.files import read_bounded
 from archspec.errors import SpecError
 
 MAX_BYTES = 1 << 20
@@ -33,7 +32,6 @@ _MAP = "tag:yaml.org,2002:map"
 _MERGE = "tag:yaml.org,2002:merge"
 
 Path_ = tuple[str | int, ...]
-M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -71,13 +69,7 @@ def format_path(path: Path_) -> str:
 
 def read_text(path: Path) -> str:
     """Read a small UTF-8 text file, or raise SpecError naming it."""
-    try:
-        with path.open("rb") as handle:  # read at most one byte past the limit: /dev/zero or a pipe ends too
-            raw = handle.read(MAX_BYTES + 1)
-    except OSError as err:
-        raise SpecError(f"{path}: cannot read: {err.strerror or err}") from None
-    if len(raw) > MAX_BYTES:
-        raise SpecError(f"{path}: file is over {MAX_BYTES:,} bytes, the limit for specs and recipes")
+    raw = read_bounded(path, MAX_BYTES, SpecError, "specs and recipes")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -170,134 +162,3 @@ class _Walker:
         if not isinstance(node, yaml.ScalarNode) or node.tag not in _PLAIN_TAGS:
             raise self.fail(node, "mapping keys must be plain scalars")
         return self.scalars.construct_object(node)
-
-
-def validate(doc: Document, model: type[M], what: str) -> M:
-    """Validate a parsed document against a Pydantic model; errors point at file:line:col."""
-    if doc.data is None:
-        raise SpecError(f"{doc.source}: empty {what}: expected a mapping of {', '.join(model.model_fields)}")
-    if not isinstance(doc.data, dict):
-        raise doc.error((), f"a {what} must be a mapping of fields, got {type(doc.data).__name__}")
-    try:
-        return model.model_validate(doc.data)
-    except ValidationError as err:
-        # A typo gives both "unknown field" and "missing field"; the unknown one says what to fix.
-        errors = sorted(err.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
-        path, message = describe_error(doc.data, errors[0], model)
-        # a bad value in the spec's `block` also fails in every stage that inherits it: count it once
-        distinct = {(e["type"], e["msg"], repr(e.get("input"))) for e in errors}
-        more = f" (and {len(distinct) - 1} more)" if len(distinct) > 1 else ""
-        raise doc.error(path, message + more) from None
-
-
-def describe_error(data: Any, error: Any, model: type[BaseModel]) -> tuple[Path_, str]:
-    """Turn one Pydantic error into (path in the data, readable message)."""
-    path = _data_path(data, tuple(error["loc"]), _kind_tags(model))
-    ctx = error.get("ctx") or {}
-    if "archspec_loc" in ctx:
-        return (*path, *ctx["archspec_loc"]), error["msg"]
-    kind = error["type"]
-    value = error.get("input")
-    if kind == "extra_forbidden":
-        field_name = path[-1]
-        allowed = _allowed_fields(model, data, path[:-1])
-        hint = difflib.get_close_matches(str(field_name), allowed, n=1)
-        suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
-        return path, f"unknown field '{field_name}'{suggestion} (allowed: {', '.join(allowed)})"
-    if kind == "missing":
-        return path, "required field is missing"
-    if kind == "union_tag_invalid":
-        tags = ctx.get("expected_tags", "").replace("'", "")
-        tag = ctx.get("discriminator", "kind").strip("'")
-        named = [part for part in path if isinstance(part, str)]
-        what = f"{named[-1]} {tag}" if named else tag
-        given = value.get(tag) if isinstance(value, dict) else value
-        return (*path, tag), f"unknown {what} {given!r}; choose from {tags}"
-    if kind == "union_tag_not_found":
-        return path, "needs a 'kind' field"
-    msg = error["msg"]
-    for old in ("Input should", "Value should", "String should", "List should"):
-        msg = msg.replace(old, "must")
-    return path, f"{msg}, got {value!r}"
-
-
-def _data_path(data: Any, loc: tuple[Any, ...], tags: frozenset[str] = frozenset()) -> Path_:
-    """Drop the parts of a Pydantic location that are not in the data (union tags, 'function-after')."""
-    path: list[str | int] = []
-    node = data
-    for part in loc:
-        if part in tags and not (isinstance(node, dict) and part in node):
-            continue  # the tag of a union member whose `kind` the data left to a default
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, dict) and not isinstance(part, int) and node.get("kind") == part:
-            continue
-        elif isinstance(part, str) and ("[" in part or "-" in part):
-            continue
-        else:
-            path.append(part)
-            node = None
-    return tuple(path)
-
-
-def _kind_tags(model: type[BaseModel]) -> frozenset[str]:
-    """Every value of a `kind` field in the model's tree: the tags Pydantic puts in union locations."""
-    import typing
-
-    tags: set[str] = set()
-    seen: set[type[BaseModel]] = set()
-    todo = [model]
-    while todo:
-        current = todo.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        for name, info in current.model_fields.items():
-            if name == "kind":
-                tags.update(str(arg) for arg in typing.get_args(info.annotation))
-            todo.extend(_flatten(info.annotation, typing))
-    return frozenset(tags)
-
-
-def _allowed_fields(model: type[BaseModel], data: Any, path: Path_) -> list[str]:
-    """Field names of the (sub)model found at `path`, following the data for unions."""
-    current: Any = model
-    node = data
-    for part in path:
-        node = node.get(part) if isinstance(node, dict) else node[part] if isinstance(node, list) else None  # type: ignore[index]
-        current = _field_model(current, part, node)
-        if current is None:
-            return []
-    return list(current.model_fields) if current is not None else []
-
-
-def _field_model(model: Any, part: str | int, node: Any) -> Any:
-    import typing
-
-    if isinstance(part, int):
-        return model
-    if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
-        return None
-    annotation = model.model_fields[part].annotation
-    candidates = _flatten(annotation, typing)
-    for candidate in candidates:
-        kind_field = candidate.model_fields.get("kind")
-        if kind_field is None or not isinstance(node, dict):
-            return candidate
-        if node.get("kind") in typing.get_args(kind_field.annotation):
-            return candidate
-    return candidates[0] if candidates else None
-
-
-def _flatten(annotation: Any, typing: Any) -> list[type[BaseModel]]:
-    args = typing.get_args(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    out: list[type[BaseModel]] = []
-    for arg in args:
-        out.extend(_flatten(arg, typing))
-    return out

@@ -8,7 +8,7 @@ import torch
 import torchinfo
 from torch import nn
 
-from archspec.schema import ResNetSpec
+from archspec.spec.schema import ResNetSpec
 
 
 def summarize(model: nn.Module, spec: ResNetSpec, depth: int = 3, batch_size: int = 1) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from archspec.data import write_atomic
+from archspec.config.files import write_atomic
 
 CURVES_SIZE = (640, 400)  # pixels
 CONFUSION_SIZE = (720, 640)

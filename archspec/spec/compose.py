@@ -17,24 +17,23 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from archspec.errors import SpecError
-from archspec.schema import deep_merge, merges
-from archspec.spec import SPEC_SUFFIXES, preset_dir, preset_names, resolve_source
-from archspec.yamlio import Document, Path_, format_path, parse, read_text
+from archspec.config.document import Document, Path_, parse, read_text
+from archspec.config.merge import deep_merge, merges, overlay
+from archspec.config.overrides import apply_overrides, locate, located_document
+from archspec.config.sources import SUFFIXES, resolve_source
+from archspec.spec.presets import preset_dir, preset_names
 
 DIRECTIVES = ("extends", "width", "depth")
 WIDTH_DIVISOR = 8
-_Located = dict[Path_, tuple[str, tuple[int, int] | None]]
 
 
 def load_document(source: str | Path, sets: Sequence[str] = ()) -> Document:
     """The resolved spec data of a path, preset name or YAML text, with `--set` overrides applied."""
-    path = resolve_source(source)
+    path = resolve_source(source, preset_dir(), "spec")
     doc = compose(parse(str(source), "<string>"), Path.cwd(), ()) if path is None else load_file(path, ())
     return apply_sets(doc, sets) if sets else doc
 
@@ -51,7 +50,7 @@ def compose(doc: Document, folder: Path, chain: tuple[Path, ...]) -> Document:
     own = Document(doc.source, data, doc.marks)
     if "extends" in doc.data:
         base = load_file(_base_path(doc, folder, chain), chain)
-        own = overlay(base, own)
+        own = overlay_documents(base, own)
     return scale(own, doc, doc.data.get("width"), doc.data.get("depth"))
 
 
@@ -59,7 +58,7 @@ def _base_path(doc: Document, folder: Path, chain: tuple[Path, ...]) -> Path:
     name = doc.data["extends"]
     if not isinstance(name, str) or not name:
         raise doc.error(("extends",), f"must be a preset name or a path to a spec file, got {name!r}")
-    if name.endswith(SPEC_SUFFIXES) or "/" in name:
+    if name.endswith(SUFFIXES) or "/" in name:
         path = folder / name
         if not path.is_file():
             raise doc.error(("extends",), f"unknown base {name!r}: no file {path}")
@@ -74,13 +73,13 @@ def _base_path(doc: Document, folder: Path, chain: tuple[Path, ...]) -> Path:
     return path
 
 
-def overlay(base: Document, layer: Document) -> Document:
+def overlay_documents(base: Document, layer: Document) -> Document:
     """`layer` on top of `base` (deep merge), each value keeping the position it came from."""
     data = deep_merge(base.data, layer.data) if isinstance(base.data, dict) else layer.data
     replaced = list(_replaced(base.data if isinstance(base.data, dict) else {}, layer.data, ()))
-    located = {path: where for path, where in _locate(base).items() if not any(path[: len(r)] == r for r in replaced)}
-    located.update(_locate(layer))
-    return _document(layer.source, data, located)
+    located = {path: where for path, where in locate(base).items() if not any(path[: len(r)] == r for r in replaced)}
+    located.update(locate(layer))
+    return located_document(layer.source, data, located)
 
 
 def _replaced(base: dict[str, Any], layer: dict[str, Any], path: Path_) -> Iterator[Path_]:
@@ -92,75 +91,20 @@ def _replaced(base: dict[str, Any], layer: dict[str, Any], path: Path_) -> Itera
             yield (*path, key)
 
 
-def _locate(doc: Document) -> _Located:
-    paths = set(doc.marks) | set(doc.origins)
-    return {path: (doc.origins.get(path, doc.source), doc.marks.get(path)) for path in paths}
-
-
-def _document(source: str, data: Any, located: _Located) -> Document:
-    marks = {path: mark for path, (_, mark) in located.items() if mark is not None}
-    return Document(source, data, marks, {path: origin for path, (origin, _) in located.items()})
-
-
 # --- --set overrides --------------------------------------------------------------------------
-
-_SET_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\[\d+\]")
 
 
 def apply_sets(doc: Document, sets: Sequence[str]) -> Document:
-    """Apply `--set PATH=VALUE` overrides (values read as YAML), then any width/depth they set."""
+    """Apply `--set PATH=VALUE` overrides (archspec.config.overrides), then any width/depth they set."""
     if not isinstance(doc.data, dict):
         return doc
-    located = _locate(doc)
-    data = copy.deepcopy(doc.data)
-    for text in sets:
-        origin = f"--set {text}"
-        path, value = _parse_set(text, origin)
-        _assign(data, path, value, origin)
-        scope = path[:-1] if path[-1] == "kind" and len(path) > 1 else path  # a new kind replaces its mapping
-        located = {p: w for p, w in located.items() if p[: len(scope)] != scope}
-        for end in range(1, len(path) + 1):  # a path the file lacks is the --set's, down from where it starts
-            located.setdefault(path[:end], (origin, None))
+    result = apply_overrides(doc, sets)
+    data = dict(result.data)
     directives = {key: data.pop(key) for key in ("width", "depth") if key in data}
-    result = _document(doc.source, data, located)
+    result = Document(result.source, data, result.marks, result.origins)
     if "extends" in data:
         raise result.error(("extends",), "cannot be changed by --set; write a spec file that extends the base")
     return scale(result, result, directives.get("width"), directives.get("depth")) if directives else result
-
-
-def _parse_set(text: str, origin: str) -> tuple[Path_, Any]:
-    name, sep, raw = text.partition("=")
-    tokens = _SET_PATH.findall(name)
-    rebuilt = "".join(t if t.startswith("[") or i == 0 else f".{t}" for i, t in enumerate(tokens))
-    if not sep or not tokens or rebuilt != name.strip():
-        raise SpecError(f"{origin}: expected PATH=VALUE with a dotted path, such as stages[2].blocks=8")
-    if tokens[0].startswith("["):
-        raise SpecError(f"{origin}: a path starts with a field name, such as stages[2].blocks=8")
-    value = parse(raw, origin).data  # the same hardened reader as files: no tags, no duplicate keys
-    path = tuple(int(token[1:-1]) if token.startswith("[") else token for token in tokens)
-    return path, value
-
-
-def _assign(data: dict[str, Any], path: Path_, value: Any, origin: str) -> None:
-    node: Any = data
-    for depth, part in enumerate(path):
-        last = depth == len(path) - 1
-        where = format_path(path[:depth]) or "the spec"
-        if isinstance(part, int):
-            if not isinstance(node, list):
-                raise SpecError(f"{origin}: {where} is not a list, so [{part}] does not apply")
-            if part >= len(node):
-                raise SpecError(f"{origin}: {where} has {len(node)} items (indices 0-{len(node) - 1}); no [{part}]")
-        elif not isinstance(node, dict):
-            raise SpecError(f"{origin}: {where} is not a mapping, so .{part} does not apply")
-        if last:
-            if part == "kind" and isinstance(node, dict) and node.get("kind") != value:
-                node.clear()  # another kind starts from its own defaults, as with `extends` and stage overrides
-            node[part] = value
-        else:
-            if isinstance(node, dict) and part not in node:
-                node[part] = {}  # e.g. a stage's `block` left to the spec's default
-            node = node[part]
 
 
 # --- width and depth multipliers ----------------------------------------------------------------
@@ -197,7 +141,7 @@ def scale(doc: Document, directives: Document, width: Any, depth: Any) -> Docume
     data = doc.data
     if (width is None and depth is None) or not isinstance(data, dict) or not isinstance(data.get("stages"), list):
         return doc
-    located = _locate(doc)
+    located = locate(doc)
     data = copy.deepcopy(data)
     stages = data["stages"]
 
@@ -216,16 +160,14 @@ def scale(doc: Document, directives: Document, width: Any, depth: Any) -> Docume
         default = _mapping(data.get("block"))
         for index, stage in enumerate(stages):
             if isinstance(stage, dict) and isinstance(stage.get("channels"), int):
-                own = _mapping(stage.get("block"))
-                same = own.get("kind", default.get("kind")) == default.get("kind")
-                block = deep_merge(default, own) if same else own
+                block = overlay(default, _mapping(stage.get("block")))
                 update(("stages", index, "channels"), scaled_width(stage["channels"], width, stage_divisor(block)),
                        "width")  # fmt: skip
     if depth is not None:
         for index, stage in enumerate(stages):
             if isinstance(stage, dict) and isinstance(stage.get("blocks"), int):
                 update(("stages", index, "blocks"), scaled_depth(stage["blocks"], depth), "depth")
-    return _document(doc.source, data, located)
+    return located_document(doc.source, data, located)
 
 
 def _mapping(value: Any) -> dict[str, Any]:

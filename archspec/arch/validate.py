@@ -1,0 +1,51 @@
+"""A spec that builds: the schema (archspec.spec) plus the shapes, checked by lowering it into a plan.
+
+`load_spec` is the public loader (`archspec.load_spec`): every problem, a shape that cannot fit
+included, is a SpecError at the `file:line:col` of the value to blame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from archspec.arch.plan import PlanError, lower
+from archspec.config.diagnostics import validate
+from archspec.config.document import Document
+from archspec.spec.io import read_spec, text_document
+from archspec.spec.schema import ResNetSpec
+
+
+def checked(spec: ResNetSpec, doc: Document | None = None) -> ResNetSpec:
+    """`spec` if it lowers; else a SpecError located in `doc` when given."""
+    try:
+        lower(spec)
+    except PlanError as err:
+        if doc is None:
+            raise
+        raise doc.error(err.loc, err.message) from None
+    return spec
+
+
+def load_spec(source: str | Path, sets: Sequence[str] = ()) -> ResNetSpec:
+    """Load and validate a spec from a path, a preset name, or YAML text (`"{name: x, ...}"` too).
+
+    `extends`, `width` and `depth` are resolved first (archspec.spec.compose), then each `sets` item
+    (`stages[2].blocks=8`) is applied. Every problem raises SpecError whose message starts with
+    `file:line:col` of the file the bad value came from (or the --set that gave it) and names the field.
+    """
+    spec, doc = read_spec(source, sets)
+    return checked(spec, doc)
+
+
+def spec_from_text(text: str, source: str = "<string>") -> ResNetSpec:
+    doc = text_document(text, source)
+    return checked(validate(doc, ResNetSpec, "spec"), doc)
+
+
+def with_input(spec: ResNetSpec, channels: int, height: int, width: int) -> ResNetSpec:
+    """The same spec at another input size (re-validated: shapes must still fit)."""
+    data = spec.model_dump()
+    data["input"] = {"channels": channels, "height": height, "width": width}
+    doc = Document(f"--input-size {channels} {height} {width}", data)
+    return checked(validate(doc, ResNetSpec, "spec"), doc)
