@@ -168,7 +168,7 @@ def test_limits_below_one_are_refused() -> None:
 
 
 def test_diff_tells_null_from_absent() -> None:
-    from archspec.arch.diff import diff_report
+    from archspec.report import diff_report
 
     text = diff_report(load_spec("resnet50"), load_spec("seresnet50"))
     assert "block.squeeze_excite: null -> (absent)" in text

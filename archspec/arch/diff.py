@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from archspec.arch.complexity import Complexity, complexity
+from archspec.arch.complexity import Complexity
 from archspec.config.document import format_path
 from archspec.spec.io import canonical_data
 from archspec.spec.schema import ResNetSpec
@@ -60,32 +60,3 @@ def stage_deltas(a: Complexity, b: Complexity) -> list[StageDelta]:
     names = [s.name for s in a.stages if s.name != "head"]
     names += [s.name for s in b.stages if s.name not in names and s.name != "head"]
     return [StageDelta(name, left.get(name), right.get(name)) for name in [*names, "head"]]
-
-
-def diff_report(a: ResNetSpec, b: ResNetSpec) -> str:
-    """The text `archspec diff` prints."""
-    lines = [f"--- {a.name}", f"+++ {b.name}", "fields:"]
-    changes = field_changes(a, b)
-    lines += [f"  {c.path}: {_show(c.before)} -> {_show(c.after)}" for c in changes] or ["  (none)"]
-    ca, cb = complexity(a), complexity(b)
-    rows = [("part", f"params {a.name}", f"params {b.name}", "delta", f"MACs {a.name}", f"MACs {b.name}", "delta")]
-    for delta in [*stage_deltas(ca, cb), StageDelta("total", (ca.params, ca.macs), (cb.params, cb.macs))]:
-        before, after = delta.before or (0, 0), delta.after or (0, 0)
-        rows.append((delta.name, _count(delta.before, 0), _count(delta.after, 0), f"{after[0] - before[0]:+,}",
-                     _count(delta.before, 1), _count(delta.after, 1), f"{after[1] - before[1]:+,}"))  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines.append("cost per part (MACs per sample at each spec's own input size):")
-    for row in rows:
-        cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
-        lines.append("  " + "  ".join(cells))
-    return "\n".join(lines)
-
-
-def _count(pair: tuple[int, int] | None, index: int) -> str:
-    return "-" if pair is None else f"{pair[index]:,}"
-
-
-def _show(value: Any) -> str:
-    if value is ABSENT:
-        return "(absent)"
-    return "null" if value is None else repr(value) if isinstance(value, str) else str(value)

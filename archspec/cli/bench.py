@@ -13,7 +13,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     spec, _ = guarded_spec(args)
     import torch
 
-    from archspec.deploy.bench import bench_inference, bench_training, format_results
+    from archspec.deploy.bench import bench_inference, bench_training
+    from archspec.report import bench_table
     from archspec.runtime import bf16_is_fast
 
     shape = f"{spec.input.channels}x{spec.input.height}x{spec.input.width}"
@@ -21,9 +22,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
           f"torch {torch.__version__} ({torch.get_num_threads()} threads), native bf16: {bf16_is_fast()}")  # fmt: skip
     bf16 = True if args.bf16 else None
     results = bench_inference(spec, args.batch_size, args.seconds, compile=args.compile, bf16=bf16)
-    print(format_results(results, "inference (eval mode, inference_mode):"))
+    print(bench_table(results, "inference (eval mode, inference_mode):"))
     if args.train:
-        print(format_results(bench_training(spec, args.batch_size, args.seconds, bf16=bf16), "training step (SGD):"))
+        print(bench_table(bench_training(spec, args.batch_size, args.seconds, bf16=bf16), "training step (SGD):"))
     return 0
 
 

@@ -95,13 +95,3 @@ def _train_step(
     optimizer.zero_grad(set_to_none=True)
     loss.backward()  # type: ignore[no-untyped-call]
     optimizer.step()
-
-
-def format_results(results: list[Result], title: str) -> str:
-    base = results[0].images_per_second
-    width = max(len(r.variant) for r in results)
-    lines = [title, f"{'variant':<{width}}  {'images/s':>10}  {'vs eager fp32':>13}"]
-    for r in results:
-        note = f"  ({r.note})" if r.note else ""
-        lines.append(f"{r.variant:<{width}}  {r.images_per_second:>10.1f}  {r.images_per_second / base:>12.2f}x{note}")
-    return "\n".join(lines)

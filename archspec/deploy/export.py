@@ -10,16 +10,20 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
 from torch import nn
 
+from archspec.arch.validate import load_spec, with_input
 from archspec.errors import ArchspecError
+from archspec.nn.build import build
 from archspec.spec.io import dump_spec, spec_hash
 from archspec.spec.schema import ResNetSpec
+from archspec.train.checkpoint import checkpoint_file, checkpoint_model
 
 Format = Literal["onnx", "torchscript", "exported-program"]
 FORMATS: tuple[Format, ...] = ("onnx", "torchscript", "exported-program")
@@ -27,8 +31,57 @@ SPEC_KEY = "archspec_spec.yaml"
 HASH_KEY = "archspec_spec_hash"
 
 
+SUFFIXES: dict[Format, str] = {"onnx": ".onnx", "torchscript": ".ts", "exported-program": ".pt2"}
+TOLERANCE = 1e-4  # fp32 re-association in another runtime; logits are O(1)
+
+
 class ExportError(ArchspecError):
     """An export that cannot be written (a missing optional dependency, an unwritable path)."""
+
+
+@dataclass(frozen=True)
+class Exported:
+    path: Path
+    format: Format
+    source: str  # where the weights came from, in words
+    error: float  # largest |export - eager| on the verification batches
+
+
+def is_checkpoint(source: str | Path) -> bool:
+    """Whether `source` names a checkpoint file or a run folder rather than a spec."""
+    path = Path(source)
+    return path.suffix == ".pt" or (path.is_dir() and (path / "checkpoints").is_dir())
+
+
+def export_source(
+    source: str | Path, fmt: Format, out: Path | None = None, sets: Sequence[str] = (),
+    input_size: tuple[int, int, int] | None = None,
+) -> Exported:  # fmt: skip
+    """Export a spec (random weights), a checkpoint or a run folder (its best checkpoint) and verify it.
+
+    The export is checked against the eager model on batches of 1 and 3; one that differs by more than
+    TOLERANCE, or fails to load back, is removed, so no unchecked file is ever left behind.
+    """
+    if is_checkpoint(source):
+        if sets or input_size:
+            raise ArchspecError(f"{source}: a checkpoint's spec is fixed; --set and --input-size apply to specs")
+        model, spec = checkpoint_model(checkpoint_file(Path(source)))
+        origin = f"weights of {source}"
+    else:
+        spec = load_spec(source, sets)
+        spec = with_input(spec, *input_size) if input_size else spec
+        model = build(spec)
+        origin = "random weights (a spec, not a checkpoint)"
+    target = out or Path(f"{spec.name}{SUFFIXES[fmt]}")
+    export(model, spec, fmt, target)
+    try:
+        error = verify(model, spec, target, fmt)
+        if error > TOLERANCE:
+            raise ExportError(f"{target}: export differs from the eager model by {error:.2e} (> {TOLERANCE}); removed")
+    except BaseException:
+        target.unlink(missing_ok=True)  # never leave an unchecked export behind
+        raise
+    return Exported(target, fmt, origin, error)
 
 
 def export(model: nn.Module, spec: ResNetSpec, fmt: Format, out: Path) -> Path:
