@@ -13,15 +13,19 @@ stage overrides and output_stride.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from hypothesis import strategies as st
 
-from archspec.spec.schema import BLOCK_KINDS, STEM_KINDS, ResNetSpec
+from archspec.arch.validate import checked
+from archspec.spec.blocks import BLOCK_KINDS, BLOCK_MODELS, Activation, BottleneckFields, NormKind
+from archspec.spec.schema import STEM_KINDS, ResNetSpec
+from archspec.spec.shortcuts import ShortcutKind
 
-ACTIVATIONS = ("relu", "silu", "gelu")
-NORMS = ("batch", "group", "none")
-SHORTCUTS = ("conv_norm", "conv", "avg_conv_norm", "zero_pad")
+# Vocabularies come from the schema's own Literals and registries, never restated.
+ACTIVATIONS: tuple[str, ...] = get_args(Activation)
+NORMS: tuple[str, ...] = get_args(NormKind)
+SHORTCUTS: tuple[str, ...] = get_args(ShortcutKind)
 
 
 @st.composite
@@ -52,7 +56,7 @@ def block_settings(draw: st.DrawFn, kind: str | None = None) -> dict[str, Any]:
             "ratio": draw(st.sampled_from([0.25, 0.5])),
             "divisor": draw(st.sampled_from([1, 4])),
         }
-    if kind != "basic":
+    if issubclass(BLOCK_MODELS[kind], BottleneckFields):
         block["expansion"] = draw(st.sampled_from([1, 2, 4]))
         block["groups"] = draw(st.sampled_from([1, 2]))
         block["width_per_group"] = draw(st.sampled_from([64, 128]))
@@ -134,4 +138,4 @@ def spec_data(draw: st.DrawFn, max_stages: int = 3, max_blocks: int = 2, max_siz
 
 def specs(max_stages: int = 3, max_blocks: int = 2, max_size: int = 40) -> st.SearchStrategy[ResNetSpec]:
     """Valid ResNetSpecs: small random variants over the whole schema."""
-    return spec_data(max_stages, max_blocks, max_size).map(ResNetSpec.model_validate)
+    return spec_data(max_stages, max_blocks, max_size).map(lambda data: checked(ResNetSpec.model_validate(data)))

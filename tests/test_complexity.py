@@ -134,7 +134,7 @@ head: {num_classes: 1000}
 def test_guard_refuses_huge_specs_and_admits_resnet152() -> None:
     check(complexity(load_spec("resnet152")))
     with pytest.raises(ResourceError, match=r"19,335,910,536 parameters exceeds the limit of 2,000,000,000; raise it"):
-        build(spec_from_text(HUGE))
+        build(spec_from_text(HUGE), limits=Limits.resolve())
     with pytest.raises(ResourceError, match="bytes of activations for the batch exceeds"):
         check(complexity(load_spec("resnet152"), batch_size=1024))
     check(complexity(spec_from_text(HUGE)), Limits.resolve(params=10**11, macs=10**14))

@@ -7,17 +7,13 @@ MACs are multiply-accumulates of convolution and linear weights; FLOPs = 2 x MAC
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from archspec.arch import plan as P
+from archspec.arch.primitives import FP32_BYTES
 from archspec.spec.schema import ResNetSpec
-
-FP32_BYTES = 4
-INDEX_BYTES = 8  # max-pool indices are int64
-MASK_BYTES = 4  # dropout keeps a float mask on the CPU
 
 
 @dataclass(frozen=True)
@@ -169,7 +165,7 @@ def plan_warnings(plan: P.Plan) -> list[str]:
     out = []
     for index, stage in enumerate(plan.stages):
         height, width = stage.in_shape.height, stage.in_shape.width
-        stride = math.prod(layer.op.stride for layer in stage.blocks[0].main if isinstance(layer.op, P.Conv))
+        stride = stage.blocks[0].stride
         where = f"stages[{index}] ({stage.name})"
         if stage.out_shape.height == 1 and stage.out_shape.width == 1:
             size = f"{plan.input_shape.height}x{plan.input_shape.width}"
@@ -185,8 +181,8 @@ def _dims(shape: P.Shape) -> tuple[int, int, int]:
 
 
 # --- activation memory ------------------------------------------------------------------------
-# What PyTorch's autograd keeps for backward, per primitive, in fp32 training on CPU. A tensor kept
-# by two layers (a ReLU's output that the next conv also needs) is counted once, as autograd keeps
+# What PyTorch's autograd keeps for backward: each primitive's rule (primitives.Kept), added up. A tensor
+# kept by two layers (a ReLU's output that the next conv also needs) is counted once, as autograd keeps
 # it once. tests/test_complexity.py checks these rules against saved_tensors_hooks.
 
 
@@ -207,44 +203,6 @@ class _Memory:
         return shape.numel * self.batch_size * FP32_BYTES
 
 
-def _keeps(op: P.Op, out: P.Shape) -> tuple[bool, bool, int, int, bool]:
-    """(keeps its input, keeps its output, extra bytes per sample, extra fixed bytes, runs in place)."""
-    if isinstance(op, P.Conv | P.Linear):
-        return True, False, 0, 0, False
-    if isinstance(op, P.Norm):  # norms also keep their statistics: per channel (batch) or per sample and group
-        if op.kind == "group":
-            return True, False, 2 * op.groups * FP32_BYTES, 0, False
-        return True, False, 0, 2 * out.channels * FP32_BYTES, False
-    if isinstance(op, P.SqueezeExcite):
-        # input (for the gating product), pooled vector, hidden vector(s), sigmoid gate; ReLU runs in place
-        hidden = op.hidden * (1 if op.activation == "relu" else 2)
-        return True, False, (2 * op.channels + hidden) * FP32_BYTES, 0, False
-    if isinstance(op, P.DropPath):  # a per-sample keep mask; identity when p is 0
-        return (False, False, FP32_BYTES, 0, False) if op.p > 0 else (False, False, 0, 0, True)
-    if isinstance(op, P.ZeroPad):  # slicing and padding need only shapes for backward
-        return False, False, 0, 0, False
-    if isinstance(op, P.Act):  # ReLU runs in place and keeps its output; SiLU and GELU keep their input
-        relu = op.kind == "relu"
-        return not relu, relu, 0, 0, relu
-    if isinstance(op, P.Pool | P.GlobalPool):  # max pools also keep their int64 indices
-        if isinstance(op, P.GlobalPool) and op.kind == "avg":  # a mean: backward needs only the shape
-            return False, False, 0, 0, False
-        return True, False, out.numel * INDEX_BYTES if op.kind == "max" else 0, 0, False
-    if isinstance(op, P.Flatten):  # a view of its input
-        return False, False, 0, 0, True
-    if isinstance(op, P.Dropout):
-        return False, False, out.numel * MASK_BYTES, 0, False
-    raise AssertionError(f"complexity has no memory rule for plan primitive {type(op).__name__}")
-
-
-def _other_ops(op: P.Op, out: P.Shape) -> int:
-    if isinstance(op, P.Conv | P.Linear):
-        return out.numel if op.bias else 0
-    if isinstance(op, P.Norm | P.Act | P.Pool | P.GlobalPool | P.SqueezeExcite | P.DropPath):
-        return out.numel
-    return 0
-
-
 def _run(
     layers: Iterable[P.Layer],
     prefix: str,
@@ -255,23 +213,18 @@ def _run(
     in_place: bool = True,
 ) -> int:
     for layer in layers:
-        saves_input, saves_output, per_sample, fixed, same_tensor = _keeps(layer.op, layer.out_shape)
-        same_tensor = same_tensor and (in_place or not isinstance(layer.op, P.Act))
-        y = x if same_tensor else memory.new()
-        kept = fixed + per_sample * batch
-        if saves_input:
-            kept += memory.save(x, layer.in_shape)
-        if saves_output:
-            kept += memory.save(y, layer.out_shape)
         op, shape = layer.op, layer.out_shape
-        out.append(LayerCost(f"{prefix}.{layer.name}", _op_name(op), _dims(shape), op.params,
-                             op.macs(shape) * batch, _other_ops(op, shape) * batch, kept))  # fmt: skip
+        rule = op.kept(shape)
+        y = x if rule.view or (rule.in_place and in_place) else memory.new()
+        kept = rule.fixed_bytes + rule.bytes_per_sample * batch
+        if rule.saves_input:
+            kept += memory.save(x, layer.in_shape)
+        if rule.saves_output:
+            kept += memory.save(y, shape)
+        out.append(LayerCost(f"{prefix}.{layer.name}", op.op_name, _dims(shape), op.params,
+                             op.macs(shape) * batch, op.other_ops(shape) * batch, kept))  # fmt: skip
         x = y
     return x
-
-
-def _op_name(op: P.Op) -> str:
-    return {"GlobalPool": "global_pool"}.get(type(op).__name__, type(op).__name__.lower())
 
 
 # --- receptive field --------------------------------------------------------------------------
@@ -286,7 +239,4 @@ class _ReceptiveField:
 
     def follow(self, ops: Iterable[P.Op]) -> None:
         for op in ops:
-            if isinstance(op, P.Conv | P.Pool):
-                dilation = op.dilation if isinstance(op, P.Conv) else 1
-                self.size += dilation * (op.kernel_size - 1) * self.jump
-                self.jump *= op.stride
+            self.size, self.jump = op.receptive(self.size, self.jump)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import NoReturn
 
 from archspec.arch.primitives import (
     Act,
@@ -27,12 +27,10 @@ from archspec.arch.primitives import (
     SqueezeExcite,
     ZeroPad,
 )
-from archspec.config.document import format_path
-from archspec.errors import SpecError
-
-if TYPE_CHECKING:
-    from archspec.config.model import Loc
-    from archspec.spec.schema import AnyBlockSpec, ResNetSpec, StageSpec, StemSpec
+from archspec.config.model import Loc, LocatedError
+from archspec.spec.blocks import AnyBlockSpec, BlockBase
+from archspec.spec.lowering import Position
+from archspec.spec.schema import ResNetSpec
 
 __all__ = [
     "Act",
@@ -57,13 +55,7 @@ __all__ = [
 ]
 
 
-class PlanError(SpecError):
-    """A spec that cannot be lowered; `loc` is the field path to blame."""
-
-    def __init__(self, loc: Loc, message: str) -> None:
-        super().__init__(f"{format_path(loc)}: {message}" if loc else message)
-        self.loc = loc
-        self.message = message
+PlanError = LocatedError  # a spec that cannot be lowered; `loc` is the field path to blame
 
 
 @dataclass(frozen=True)
@@ -77,6 +69,7 @@ class Block:
     kind: str
     in_shape: Shape
     out_shape: Shape
+    stride: int
     main: tuple[Layer, ...]
     shortcut: tuple[Layer, ...]
     post: tuple[Layer, ...]
@@ -127,90 +120,90 @@ class Plan:
         return sum(layer.op.params for _, layer in self.layers())
 
 
-# --- lowering ---------------------------------------------------------------------------------
+# --- lowering: archspec.spec.lowering.Layers, implemented over primitives -------------------------
 
 
 @dataclass(frozen=True)
-class _NormSettings:
-    kind: str  # batch, group or none
-    groups: int
-    loc: Loc  # where to blame a width that group norm cannot split
+class _Settings:
+    """The norm, activation and conv bias a kind's layers default to, and where to blame a bad norm width."""
+
+    norm: str  # batch, group or none
+    norm_groups: int
+    activation: str  # "none" for no activation
+    conv_bias: bool
+    norm_loc: Loc
 
 
 class _Chain:
     """Appends primitives while carrying the current shape along (the builder's `in_channels`)."""
 
-    def __init__(self, shape: Shape, loc: Loc) -> None:
+    def __init__(self, shape: Shape, loc: Loc, settings: _Settings) -> None:
         self.shape = shape
         self.loc = loc
+        self.settings = settings
         self.layers: list[Layer] = []
 
+    @property
+    def channels(self) -> int:
+        return self.shape.channels
+
     def add(self, name: str, op: Op, loc: Loc | None = None) -> None:
-        shape = self.shape
-        if isinstance(op, Conv | Pool | ZeroPad):
-            height, width = op.out_size(shape.height), op.out_size(shape.width)
-            if height < 1 or width < 1:
-                window = f"kernel {op.kernel_size}, padding {op.padding}, " if not isinstance(op, ZeroPad) else ""
-                raise PlanError(
-                    loc or self.loc,
-                    f"feature map shrinks below 1x1 ({shape.height}x{shape.width} in, {window}stride {op.stride}); "
-                    "use a larger input, a smaller kernel or more padding",
-                )
-            channels = shape.channels if isinstance(op, Pool) else op.out_channels
-            out = Shape(channels, height, width)
-        elif isinstance(op, GlobalPool):
-            out = Shape(shape.channels, 1, 1)
-        elif isinstance(op, Flatten):
-            out = Shape(shape.numel)
-        elif isinstance(op, Linear):
-            out = Shape(op.out_features)
-        else:
-            out = shape
-        self.layers.append(Layer(name, op, shape, out))
+        out = op.out_shape(self.shape)
+        if out.height < 1 or out.width < 1:
+            self.fail(loc or self.loc, f"feature map shrinks below 1x1 ({self.shape.height}x{self.shape.width} in, "
+                      f"{op.window()}); use a larger input, a smaller kernel or more padding")  # fmt: skip
+        self.layers.append(Layer(name, op, self.shape, out))
         self.shape = out
 
-    def norm(self, suffix: str, norm: _NormSettings, zero_init: bool = False) -> None:
-        channels = self.shape.channels
-        if norm.kind == "none":
+    def fail(self, loc: Loc, message: str) -> NoReturn:
+        raise PlanError(loc, message)
+
+    def conv(self, name: str, out_channels: int, kernel_size: int, stride: int = 1, *, padding: int | None = None,
+             groups: int = 1, dilation: int = 1, bias: bool | None = None, zero_init: bool = False,
+             loc: Loc | None = None) -> None:  # fmt: skip
+        pad = dilation * (kernel_size // 2) if padding is None else padding
+        bias = self.settings.conv_bias if bias is None else bias
+        op = Conv(self.channels, out_channels, kernel_size, stride, pad, bias, groups, dilation, zero_init)
+        self.add(name, op, loc)
+
+    def norm(self, name: str, zero_init: bool = False) -> None:
+        kind, groups = self.settings.norm, self.settings.norm_groups
+        if kind == "none":
             return
-        if norm.kind == "group" and channels % norm.groups:
-            raise PlanError(
-                norm.loc,
-                f"group norm needs every normalised width divisible by norm_groups ({norm.groups}), "
-                f"got a width of {channels}; pick norm_groups dividing it",
-            )
-        self.add(f"norm{suffix}", Norm(norm.kind, channels, norm.groups if norm.kind == "group" else 1, zero_init))
+        if kind == "group" and self.channels % groups:
+            self.fail(self.settings.norm_loc, f"group norm needs every normalised width divisible by norm_groups "
+                      f"({groups}), got a width of {self.channels}; pick norm_groups dividing it")  # fmt: skip
+        self.add(f"norm{name}", Norm(kind, self.channels, groups if kind == "group" else 1, zero_init))
 
-    def act(self, suffix: str, activation: str | None) -> None:
-        if activation is not None and activation != "none":
-            self.add(f"act{suffix}", Act(activation))
+    def act(self, name: str) -> None:
+        if self.settings.activation != "none":
+            self.add(f"act{name}", Act(self.settings.activation))
 
-    def conv_norm_act(self, suffix: str, conv: Conv, norm: _NormSettings, activation: str | None,
-                      loc: Loc | None = None, zero_init: bool = False) -> None:  # fmt: skip
-        """conv, then norm, then activation; `zero_init` zeroes the norm, or the conv where there is no norm."""
-        self.add(f"conv{suffix}", _with(conv, zero_init=zero_init and norm.kind == "none"), loc)
-        self.norm(suffix, norm, zero_init)
-        self.act(suffix, activation)
+    def conv_norm_act(self, suffix: str, out_channels: int, kernel_size: int, stride: int = 1, *,
+                      padding: int | None = None, groups: int = 1, dilation: int = 1, bias: bool | None = None,
+                      act: bool = True, zero_init: bool = False, loc: Loc | None = None) -> None:  # fmt: skip
+        unnormalised = self.settings.norm == "none"
+        self.conv(f"conv{suffix}", out_channels, kernel_size, stride, padding=padding, groups=groups,
+                  dilation=dilation, bias=bias, zero_init=zero_init and unnormalised, loc=loc)  # fmt: skip
+        self.norm(suffix, zero_init)
+        if act:
+            self.act(suffix)
 
-    def conv(self, out_channels: int, kernel_size: int, stride: int = 1, bias: bool = False, groups: int = 1,
-             dilation: int = 1) -> Conv:  # fmt: skip
-        """A conv from the current width, padded to keep the size at stride 1."""
-        padding = dilation * (kernel_size // 2)
-        return Conv(self.shape.channels, out_channels, kernel_size, stride, padding, bias, groups, dilation)
+    def pool(self, name: str, kind: str, kernel_size: int, stride: int, padding: int, ceil_mode: bool = False,
+             loc: Loc | None = None) -> None:  # fmt: skip
+        self.add(name, Pool(kind, kernel_size, stride, padding, ceil_mode), loc)
 
-
-def _with(conv: Conv, zero_init: bool) -> Conv:
-    if not zero_init:
-        return conv
-    return Conv(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.bias,
-                conv.groups, conv.dilation, zero_init=True)  # fmt: skip
+    def zero_pad(self, name: str, out_channels: int, stride: int) -> None:
+        self.add(name, ZeroPad(self.channels, out_channels, stride))
 
 
 def lower(spec: ResNetSpec) -> Plan:
-    """Lower a validated spec into its plan; raises PlanError for impossible shapes."""
+    """Lower a validated spec into its plan; raises PlanError (a located SpecError) for impossible shapes."""
     input_shape = Shape(spec.input.channels, spec.input.height, spec.input.width)
-    stem = _Chain(input_shape, ("stem",))
-    reduction = _lower_stem(stem, spec.stem)
+    s = spec.stem
+    stem = _Chain(input_shape, ("stem",), _Settings(s.norm, s.norm_groups, s.activation, s.conv_bias,
+                                                   ("stem", "norm_groups")))  # fmt: skip
+    reduction = s.lower(stem)
     shape = stem.shape
     if spec.output_stride is not None and spec.output_stride < reduction:
         raise PlanError(
@@ -230,20 +223,19 @@ def lower(spec: ResNetSpec) -> Plan:
         stage_in = shape
         for position in range(stage_spec.blocks):
             rate = stage_spec.block.drop_path * counted / max(total - 1, 1)
-            at = _Position(index, position, stride if position == 0 else 1,
-                           first_dilation if position == 0 else dilation, dilation, rate)  # fmt: skip
-            block = _lower_block(stage_spec, at, shape)
+            at = Position(index, position, stride if position == 0 else 1,
+                          first_dilation if position == 0 else dilation, dilation, rate)  # fmt: skip
+            block = _lower_block(stage_spec.block, stage_spec.channels, at, shape)
             blocks.append(block)
             shape = block.out_shape
             counted += 1
         stages.append(Stage(f"stage{index + 1}", tuple(blocks), stage_in, shape, reduction))
 
-    head = _Chain(shape, ("head",))
     last = spec.stages[-1].block
-    if last.kind == "preact":  # ResNet v2: the last block's output has not been normalised yet
-        loc: Loc = ("stages", len(spec.stages) - 1, "block", "norm_groups")
-        head.norm("", _NormSettings(last.norm, last.norm_groups, loc))
-        head.act("", last.activation)
+    head = _Chain(shape, ("head",), _block_settings(last, len(spec.stages) - 1))
+    if last.final_norm:  # ResNet v2: the last block's output has not been normalised yet
+        head.norm("")
+        head.act("")
     head.add("pool", GlobalPool(spec.head.pool))
     head.add("flatten", Flatten())
     if spec.head.dropout > 0:
@@ -252,122 +244,29 @@ def lower(spec: ResNetSpec) -> Plan:
     return Plan(spec.name, input_shape, tuple(stem.layers), tuple(stages), tuple(head.layers))
 
 
-def _lower_stem(chain: _Chain, s: StemSpec) -> int:
-    """Append the stem's layers; returns its total stride."""
-    norm = _NormSettings(s.norm, s.norm_groups, ("stem", "norm_groups"))
-    if s.kind == "conv":
-        conv = Conv(chain.shape.channels, s.channels, s.kernel_size, s.stride, s.resolved_padding, s.conv_bias)
-        chain.conv_norm_act("", conv, norm, s.activation, ("stem", "kernel_size"))
-        stride = s.stride
-    elif s.kind == "deep":
-        # Bag of Tricks' ResNet-C: three 3x3 convs cost about as much as one 7x7 and see as far.
-        assert s.width is not None  # resolved by the schema
-        for suffix, width, conv_stride in (("1", s.width, s.stride), ("2", s.width, 1), ("3", s.channels, 1)):
-            conv = chain.conv(width, 3, conv_stride, s.conv_bias)
-            chain.conv_norm_act(suffix, conv, norm, s.activation, ("stem", "stride"))
-        stride = s.stride
-    else:
-        chain.conv_norm_act("", chain.conv(s.channels, 3, 1, s.conv_bias), norm, s.activation, ("stem",))
-        return 1
-    if s.pool is not None:
-        p = s.pool
-        chain.add("pool", Pool(p.kind, p.kernel_size, p.stride, p.padding), ("stem", "pool"))
-        stride *= p.stride
-    return stride
+def _block_settings(block: BlockBase, stage: int, norm: bool = True) -> _Settings:
+    loc: Loc = ("stages", stage, "block", "norm_groups")
+    return _Settings(block.norm if norm else "none", block.norm_groups, block.activation, block.conv_bias, loc)
 
 
-@dataclass(frozen=True)
-class _Position:
-    """Where a block sits and what that implies: its stride, dilations and drop-path rate."""
-
-    stage: int
-    index: int
-    stride: int
-    first_dilation: int  # of the block's first 3x3 conv (the stage's previous dilation, as torchvision)
-    dilation: int  # of any later 3x3 conv
-    drop_path: float
-
-
-def _lower_block(stage: StageSpec, at: _Position, shape: Shape) -> Block:
-    spec = stage.block
+def _lower_block(spec: AnyBlockSpec, channels: int, at: Position, shape: Shape) -> Block:
+    """out = post(main(pre(x)) + shortcut(pre(x))), the shortcut being x itself where it does not project."""
     loc: Loc = ("stages", at.stage, "stride")
-    norm = _NormSettings(spec.norm, spec.norm_groups, ("stages", at.stage, "block", "norm_groups"))
-    pre = _Chain(shape, loc)
-    main = _Chain(shape, loc)
-    if spec.kind == "basic":
-        _basic_branch(main, spec, norm, stage.channels, at)
-    elif spec.kind == "bottleneck":
-        _bottleneck_branch(main, spec, norm, stage.channels, at)
-    else:
-        pre.norm("1", norm)
-        pre.act("1", spec.activation)
-        _preact_branch(main, spec, norm, stage.channels, at)
+    settings = _block_settings(spec, at.stage)
+    pre = _Chain(shape, loc, settings)
+    spec.pre(pre)
+    main = _Chain(pre.shape, loc, settings)
+    spec.branch(main, channels, at)
     if spec.squeeze_excite is not None:
-        channels = main.shape.channels
-        main.add("squeeze_excite", SqueezeExcite(channels, spec.squeeze_excite.hidden(channels), spec.activation))
+        width = main.channels
+        main.add("squeeze_excite", SqueezeExcite(width, spec.squeeze_excite.hidden(width), spec.activation))
     if at.drop_path > 0:
         main.add("drop_path", DropPath(at.drop_path))
     out_shape = main.shape
-
-    shortcut = _Chain(shape, loc)
-    projects = out_shape != shape or (spec.shortcut.when == "stage_start" and at.index == 0 and at.stage > 0)
-    if projects:
-        _projection(shortcut, spec, norm, stage.channels, at)
-    post = _Chain(out_shape, loc)
-    if spec.kind != "preact":
-        post.act("", spec.activation)
-    return Block(spec.kind, shape, out_shape, tuple(main.layers), tuple(shortcut.layers), tuple(post.layers),
-                 tuple(pre.layers))  # fmt: skip
-
-
-def _projection(chain: _Chain, spec: AnyBlockSpec, norm: _NormSettings, channels: int, at: _Position) -> None:
-    kind = spec.shortcut.kind
-    if spec.kind == "preact":  # the input is normalised already (timm's ResNetV2 DownsampleConv(preact=True))
-        norm = _NormSettings("none", 1, norm.loc)
-    if kind == "conv":
-        chain.add("conv", Conv(chain.shape.channels, channels, 1, at.stride, 0, bias=True))
-    elif kind == "conv_norm":
-        chain.conv_norm_act("", Conv(chain.shape.channels, channels, 1, at.stride), norm, None)
-    elif kind == "avg_conv_norm":
-        if at.stride > 1:  # ResNet-D: average the pixels a strided 1x1 conv would skip
-            chain.add("pool", Pool("avg", at.stride, at.stride, 0, ceil_mode=True))
-        chain.conv_norm_act("", Conv(chain.shape.channels, channels, 1), norm, None)
-    elif chain.shape.channels > channels:
-        raise PlanError(
-            ("stages", at.stage, "block", "shortcut", "kind"),
-            f"a zero_pad shortcut cannot reduce channels ({chain.shape.channels} -> {channels}); "
-            "use conv_norm, or keep channels from growing smaller",
-        )
-    elif chain.shape.channels != channels or at.stride > 1:
-        chain.add("pad", ZeroPad(chain.shape.channels, channels, at.stride))
-
-
-def _basic_branch(chain: _Chain, spec: AnyBlockSpec, norm: _NormSettings, channels: int, at: _Position) -> None:
-    # (C, H, W) -> (channels, H/stride, W/stride)
-    bias, act = spec.conv_bias, spec.activation
-    chain.conv_norm_act("1", chain.conv(channels, 3, at.stride, bias, dilation=at.first_dilation), norm, act)
-    chain.conv_norm_act("2", chain.conv(channels, 3, 1, bias, dilation=at.dilation), norm, None,
-                        zero_init=spec.zero_init)  # fmt: skip
-
-
-def _bottleneck_branch(chain: _Chain, spec: AnyBlockSpec, norm: _NormSettings, channels: int, at: _Position) -> None:
-    # Stride on the 3x3 conv, as torchvision's "ResNet v1.5".
-    assert spec.kind != "basic"
-    width, bias, act = spec.width(channels), spec.conv_bias, spec.activation
-    chain.conv_norm_act("1", chain.conv(width, 1, 1, bias), norm, act)
-    conv = chain.conv(width, 3, at.stride, bias, spec.groups, at.first_dilation)
-    chain.conv_norm_act("2", conv, norm, act)
-    chain.conv_norm_act("3", chain.conv(channels, 1, 1, bias), norm, None, zero_init=spec.zero_init)
-
-
-def _preact_branch(chain: _Chain, spec: AnyBlockSpec, norm: _NormSettings, channels: int, at: _Position) -> None:
-    # ResNet v2 (He et al. 2016, "Identity Mappings"): norm and activation come before each conv.
-    assert spec.kind == "preact"
-    width, bias, act = spec.width(channels), spec.conv_bias, spec.activation
-    chain.add("conv1", chain.conv(width, 1, 1, bias))
-    chain.norm("2", norm)
-    chain.act("2", act)
-    chain.add("conv2", chain.conv(width, 3, at.stride, bias, spec.groups, at.first_dilation))
-    chain.norm("3", norm)
-    chain.act("3", act)
-    chain.add("conv3", _with(chain.conv(channels, 1, 1, bias), zero_init=spec.zero_init))
+    shortcut = _Chain(pre.shape, loc, _block_settings(spec, at.stage, norm=spec.shortcut_norm))
+    if out_shape != shape or (spec.shortcut.when == "stage_start" and at.index == 0 and at.stage > 0):
+        spec.shortcut.project(shortcut, channels, at.stride, ("stages", at.stage, "block", "shortcut", "kind"))
+    post = _Chain(out_shape, loc, settings)
+    spec.post(post)
+    return Block(spec.kind, shape, out_shape, at.stride, tuple(main.layers), tuple(shortcut.layers),
+                 tuple(post.layers), tuple(pre.layers))  # fmt: skip

@@ -1,14 +1,21 @@
-"""Plan primitives: the layers a plan is made of, each with its shapes, parameters and mult-adds.
+"""Plan primitives: the layers a plan is made of. Each owns every rule about itself.
 
-Pure Python, no torch. Each primitive knows its parameters (`params`) and its multiply-accumulates
-(`macs(out_shape)`, per sample, convolutions and linear layers only, the gate of squeeze-excitation
-included); complexity.py adds everything else up, so it needs no per-block formula.
+Pure Python, no torch. A primitive knows its output shape (`out_shape`), parameters (`params`),
+multiply-accumulates (`macs`, per sample: convolution and linear weights only, squeeze-excitation's
+gate included), other element operations (`other_ops`), what autograd keeps of it for the backward pass
+(`kept`), and how it widens the receptive field (`receptive`). The plan, the complexity report and the
+torch builder read these; none of them re-derives a rule or branches on the primitive's type.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
+
+FP32_BYTES = 4
+INDEX_BYTES = 8  # max-pool indices are int64
+MASK_BYTES = 4  # dropout keeps a float mask on the CPU
 
 
 @dataclass(frozen=True)
@@ -27,17 +34,46 @@ class Shape:
         return f"{self.channels}x{self.height}x{self.width}"
 
 
-class _Free:
-    """A primitive without parameters or mult-adds (activations, pooling, reshapes)."""
+class Kept(NamedTuple):
+    """What PyTorch's autograd keeps of one primitive for backward, in fp32 training on the CPU."""
+
+    saves_input: bool = False
+    saves_output: bool = False
+    bytes_per_sample: int = 0  # extra tensors kept per sample (masks, indices, statistics)
+    fixed_bytes: int = 0  # extra tensors kept once per batch (batch norm's per-channel statistics)
+    view: bool = False  # the output is a view of the input (no new tensor)
+    in_place: bool = False  # runs in place where allowed (ReLU): the output is the input tensor
+
+
+class Primitive:
+    """Defaults: no parameters, no mult-adds, shape unchanged, one element op per output value, nothing kept."""
 
     params = 0
+    op_name = ""
+
+    def out_shape(self, shape: Shape) -> Shape:
+        return shape
+
+    def window(self) -> str:
+        """Kernel, padding and stride, for the message when a feature map would shrink below 1x1."""
+        return ""
 
     def macs(self, out: Shape) -> int:
         return 0
 
+    def other_ops(self, out: Shape) -> int:
+        return out.numel
+
+    def kept(self, out: Shape) -> Kept:
+        return Kept()
+
+    def receptive(self, size: int, jump: int) -> tuple[int, int]:
+        """(receptive field, cumulative stride) after this primitive, given them before it."""
+        return size, jump
+
 
 @dataclass(frozen=True)
-class Conv:
+class Conv(Primitive):
     in_channels: int
     out_channels: int
     kernel_size: int
@@ -47,46 +83,73 @@ class Conv:
     groups: int = 1
     dilation: int = 1
     zero_init: bool = False  # weight (and bias) start at zero: the last layer of a zero-init residual branch
+    op_name = "conv"
 
     def out_size(self, size: int) -> int:
         return (size + 2 * self.padding - self.dilation * (self.kernel_size - 1) - 1) // self.stride + 1
 
+    def out_shape(self, shape: Shape) -> Shape:
+        return Shape(self.out_channels, self.out_size(shape.height), self.out_size(shape.width))
+
+    def window(self) -> str:
+        return f"kernel {self.kernel_size}, padding {self.padding}, stride {self.stride}"
+
     @property
-    def params(self) -> int:
+    def params(self) -> int:  # type: ignore[override]
         weight = self.out_channels * (self.in_channels // self.groups) * self.kernel_size**2
         return weight + (self.out_channels if self.bias else 0)
 
     def macs(self, out: Shape) -> int:
         return self.out_channels * (self.in_channels // self.groups) * self.kernel_size**2 * out.height * out.width
 
+    def other_ops(self, out: Shape) -> int:
+        return out.numel if self.bias else 0
+
+    def kept(self, out: Shape) -> Kept:
+        return Kept(saves_input=True)
+
+    def receptive(self, size: int, jump: int) -> tuple[int, int]:
+        return size + self.dilation * (self.kernel_size - 1) * jump, jump * self.stride
+
 
 @dataclass(frozen=True)
-class Norm:
+class Norm(Primitive):
     kind: str  # "batch" or "group"
     channels: int
     groups: int = 1  # group norm's groups; unused by batch norm
     zero_init: bool = False  # affine weight starts at zero: the last norm of a zero-init residual branch
+    op_name = "norm"
 
     @property
-    def params(self) -> int:
+    def params(self) -> int:  # type: ignore[override]
         return 2 * self.channels  # affine weight and bias; running stats are buffers
 
-    def macs(self, out: Shape) -> int:
-        return 0  # elementwise; reported apart from the mult-adds
+    def kept(self, out: Shape) -> Kept:
+        # norms also keep their statistics: per sample and group (group), per channel (batch)
+        if self.kind == "group":
+            return Kept(saves_input=True, bytes_per_sample=2 * self.groups * FP32_BYTES)
+        return Kept(saves_input=True, fixed_bytes=2 * out.channels * FP32_BYTES)
 
 
 @dataclass(frozen=True)
-class Act(_Free):
+class Act(Primitive):
     kind: str
+    op_name = "act"
+
+    def kept(self, out: Shape) -> Kept:
+        # ReLU runs in place and keeps its output; SiLU and GELU keep their input
+        relu = self.kind == "relu"
+        return Kept(saves_input=not relu, saves_output=relu, in_place=relu)
 
 
 @dataclass(frozen=True)
-class Pool(_Free):
+class Pool(Primitive):
     kind: str
     kernel_size: int
     stride: int
     padding: int
     ceil_mode: bool = False  # ResNet-D's shortcut pool: keeps the last partial window, as a strided conv does
+    op_name = "pool"
 
     def out_size(self, size: int) -> int:
         span = size + 2 * self.padding - self.kernel_size
@@ -96,43 +159,96 @@ class Pool(_Free):
         # torch drops a last window that would start in the right padding
         return out - 1 if (out - 1) * self.stride >= size + self.padding else out
 
+    def out_shape(self, shape: Shape) -> Shape:
+        return Shape(shape.channels, self.out_size(shape.height), self.out_size(shape.width))
+
+    def window(self) -> str:
+        return f"kernel {self.kernel_size}, padding {self.padding}, stride {self.stride}"
+
+    def kept(self, out: Shape) -> Kept:  # max pools also keep their int64 indices
+        return Kept(saves_input=True, bytes_per_sample=out.numel * INDEX_BYTES if self.kind == "max" else 0)
+
+    def receptive(self, size: int, jump: int) -> tuple[int, int]:
+        return size + (self.kernel_size - 1) * jump, jump * self.stride
+
 
 @dataclass(frozen=True)
-class GlobalPool(_Free):
+class GlobalPool(Primitive):
     kind: str
+    op_name = "global_pool"
+
+    def out_shape(self, shape: Shape) -> Shape:
+        return Shape(shape.channels, 1, 1)
+
+    def kept(self, out: Shape) -> Kept:
+        if self.kind == "avg":  # a mean: backward needs only the shape
+            return Kept()
+        return Kept(saves_input=True, bytes_per_sample=out.numel * INDEX_BYTES)
 
 
 @dataclass(frozen=True)
-class Flatten(_Free):
+class Flatten(Primitive):
     """Flatten all but the batch dimension."""
 
+    op_name = "flatten"
+
+    def out_shape(self, shape: Shape) -> Shape:
+        return Shape(shape.numel)
+
+    def other_ops(self, out: Shape) -> int:
+        return 0
+
+    def kept(self, out: Shape) -> Kept:
+        return Kept(view=True)
+
 
 @dataclass(frozen=True)
-class Dropout(_Free):
+class Dropout(Primitive):
     p: float
+    op_name = "dropout"
+
+    def other_ops(self, out: Shape) -> int:
+        return 0
+
+    def kept(self, out: Shape) -> Kept:
+        return Kept(bytes_per_sample=out.numel * MASK_BYTES)
 
 
 @dataclass(frozen=True)
-class DropPath(_Free):
+class DropPath(Primitive):
     """Stochastic depth: in training, zero a sample's residual branch with probability p (scaled by 1/(1-p))."""
 
     p: float
+    op_name = "droppath"
+
+    def kept(self, out: Shape) -> Kept:  # a per-sample keep mask; identity when p is 0
+        return Kept(bytes_per_sample=FP32_BYTES) if self.p > 0 else Kept(view=True)
 
 
 @dataclass(frozen=True)
-class ZeroPad(_Free):
+class ZeroPad(Primitive):
     """Parameter-free shortcut: keep every stride-th pixel, append zero channels (He et al. 2016, option A)."""
 
     in_channels: int
     out_channels: int
     stride: int
+    op_name = "zeropad"
 
     def out_size(self, size: int) -> int:
         return -(-size // self.stride)  # x[..., ::stride] keeps ceil(size / stride)
 
+    def out_shape(self, shape: Shape) -> Shape:
+        return Shape(self.out_channels, self.out_size(shape.height), self.out_size(shape.width))
+
+    def window(self) -> str:
+        return f"stride {self.stride}"
+
+    def other_ops(self, out: Shape) -> int:
+        return 0  # slicing and padding: no arithmetic
+
 
 @dataclass(frozen=True)
-class SqueezeExcite:
+class SqueezeExcite(Primitive):
     """x * sigmoid(fc2(act(fc1(avgpool(x))))): a channel gate with two biased 1x1 convs (Hu et al. 2018).
 
     One primitive rather than a sub-block: the gate multiplies into its own input, which a chain of
@@ -142,27 +258,43 @@ class SqueezeExcite:
     channels: int
     hidden: int
     activation: str
+    op_name = "squeezeexcite"
 
     @property
-    def params(self) -> int:
+    def params(self) -> int:  # type: ignore[override]
         return 2 * self.channels * self.hidden + self.hidden + self.channels
 
     def macs(self, out: Shape) -> int:
         return 2 * self.channels * self.hidden  # the two 1x1 convs act on the pooled 1x1 map
 
+    def kept(self, out: Shape) -> Kept:
+        # input (for the gating product), pooled vector, hidden vector(s), sigmoid gate; ReLU runs in place
+        hidden = self.hidden * (1 if self.activation == "relu" else 2)
+        return Kept(saves_input=True, bytes_per_sample=(2 * self.channels + hidden) * FP32_BYTES)
+
 
 @dataclass(frozen=True)
-class Linear:
+class Linear(Primitive):
     in_features: int
     out_features: int
     bias: bool = True
+    op_name = "linear"
+
+    def out_shape(self, shape: Shape) -> Shape:
+        return Shape(self.out_features)
 
     @property
-    def params(self) -> int:
+    def params(self) -> int:  # type: ignore[override]
         return self.in_features * self.out_features + (self.out_features if self.bias else 0)
 
     def macs(self, out: Shape) -> int:
         return self.in_features * self.out_features
+
+    def other_ops(self, out: Shape) -> int:
+        return out.numel if self.bias else 0
+
+    def kept(self, out: Shape) -> Kept:
+        return Kept(saves_input=True)
 
 
 Op = Conv | Norm | Act | Pool | GlobalPool | Flatten | Dropout | DropPath | ZeroPad | SqueezeExcite | Linear

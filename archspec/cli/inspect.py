@@ -8,24 +8,20 @@ from archspec.cli.common import Commands, add_limit_arguments, add_spec_argument
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    spec, limits = guarded_spec(args)  # refused specs never import torch
+    spec, _ = guarded_spec(args)  # refused specs never import torch
     from archspec.nn.build import build
     from archspec.nn.summary import summarize
 
-    print(
-        summarize(
-            build(spec, limits=limits, batch_size=args.batch_size), spec, depth=args.depth, batch_size=args.batch_size
-        )
-    )
+    print(summarize(build(spec), spec, depth=args.depth, batch_size=args.batch_size))
     return 0
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    spec, limits = guarded_spec(args)
+    spec, _ = guarded_spec(args)
     from archspec.nn.build import build
     from archspec.nn.summary import format_trace, trace
 
-    print(format_trace(trace(build(spec, limits=limits), spec)))
+    print(format_trace(trace(build(spec), spec)))
     return 0
 
 

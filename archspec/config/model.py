@@ -7,6 +7,8 @@ from typing import NoReturn
 from pydantic import BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError
 
+from archspec.errors import SpecError
+
 Loc = tuple[str | int, ...]
 
 
@@ -18,3 +20,13 @@ class Model(BaseModel):
 def fail(loc: Loc, message: str) -> NoReturn:
     """Raise a validation error located at `loc`, relative to the model being validated."""
     raise PydanticCustomError("archspec", message, {"archspec_loc": loc})
+
+
+class LocatedError(SpecError):
+    """A problem found after validation (a shape that cannot fit, say), with the field path `loc` to blame."""
+
+    def __init__(self, loc: Loc, message: str) -> None:
+        where = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(loc))
+        super().__init__(f"{where}: {message}" if loc else message)
+        self.loc = loc
+        self.message = message

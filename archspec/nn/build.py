@@ -11,7 +11,7 @@ from torch import nn
 from archspec.arch.complexity import plan_complexity
 from archspec.arch.guard import Limits, check
 from archspec.arch.plan import Plan, Stage, lower
-from archspec.nn.layers import BLOCKS, make_sequential
+from archspec.nn.layers import ResidualBlock, make_sequential
 from archspec.spec.schema import ResNetSpec
 
 
@@ -60,11 +60,13 @@ def build(
     stage's output by name, with the same parameter names (so a classifier's state dict loads into it
     with `strict=False`, leaving out the head).
 
-    Refuses (ResourceError) a spec whose analytic cost for `batch_size` exceeds `limits`
-    (default: archspec.guard's, or ARCHSPEC_MAX_* variables) before allocating anything.
+    A pure function of the spec. With `limits` (archspec.arch.guard.Limits), it first refuses
+    (ResourceError) a spec whose analytic cost for `batch_size` exceeds them, before allocating anything;
+    without, it checks nothing: policy (flags, ARCHSPEC_MAX_* variables) is the caller's, applied once.
     """
     plan = lower(spec)
-    check(plan_complexity(plan, batch_size), limits)
+    if limits is not None:
+        check(plan_complexity(plan, batch_size), limits)
     return Features(plan) if features else build_plan(plan)
 
 
@@ -77,4 +79,4 @@ def build_plan(plan: Plan) -> nn.Sequential:
 
 
 def _stage(stage: Stage) -> nn.Sequential:
-    return nn.Sequential(*(BLOCKS[block.kind](block) for block in stage.blocks))
+    return nn.Sequential(*(ResidualBlock(block) for block in stage.blocks))

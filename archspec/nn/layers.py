@@ -1,13 +1,15 @@
 """Torch modules for plan primitives and residual blocks.
 
-Every residual block class takes the same constructor argument, its `plan.Block`,
-so a new block kind is a new lowering in plan.py plus, at most, a forward here.
+One torch module per plan primitive (MODULES) and one residual block module for every block kind: a
+block kind's structure is all in its plan (archspec/spec/blocks/<kind>.py lowers it), so a new kind
+needs nothing here.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -63,37 +65,43 @@ class SqueezeExcite(nn.Module):
         return x * gate.sigmoid()
 
 
+def _conv(op: P.Conv) -> nn.Module:
+    conv = nn.Conv2d(op.in_channels, op.out_channels, op.kernel_size, op.stride, op.padding, op.dilation, op.groups,
+                     op.bias)  # fmt: skip
+    return _zeroed(conv) if op.zero_init else conv
+
+
+def _norm(op: P.Norm) -> nn.Module:
+    norm = nn.GroupNorm(op.groups, op.channels) if op.kind == "group" else nn.BatchNorm2d(op.channels)
+    return _zeroed(norm) if op.zero_init else norm
+
+
+def _pool(op: P.Pool) -> nn.Module:
+    if op.kind == "max":
+        return nn.MaxPool2d(op.kernel_size, op.stride, op.padding, ceil_mode=op.ceil_mode)
+    return nn.AvgPool2d(op.kernel_size, op.stride, op.padding, ceil_mode=op.ceil_mode,
+                        count_include_pad=not op.ceil_mode)  # fmt: skip
+
+
+# The torch module of each plan primitive: one entry per primitive type, in one place.
+MODULES: dict[type, Callable[[Any], nn.Module]] = {
+    P.Conv: _conv,
+    P.Norm: _norm,
+    P.Act: lambda op: _ACTIVATIONS[op.kind](),
+    P.Pool: _pool,
+    P.GlobalPool: lambda op: nn.AdaptiveAvgPool2d(1) if op.kind == "avg" else nn.AdaptiveMaxPool2d(1),
+    P.Flatten: lambda op: nn.Flatten(1),
+    P.Dropout: lambda op: nn.Dropout(op.p),
+    P.DropPath: lambda op: DropPath(op.p),
+    P.ZeroPad: lambda op: ZeroPad(op.in_channels, op.out_channels, op.stride),
+    P.SqueezeExcite: lambda op: SqueezeExcite(op.channels, op.hidden, op.activation),
+    P.Linear: lambda op: nn.Linear(op.in_features, op.out_features, op.bias),
+}
+
+
 def make_layer(op: P.Op) -> nn.Module:
     """The torch module of one plan primitive."""
-    if isinstance(op, P.Conv):
-        conv = nn.Conv2d(op.in_channels, op.out_channels, op.kernel_size, op.stride, op.padding,
-                         op.dilation, op.groups, op.bias)  # fmt: skip
-        return _zeroed(conv) if op.zero_init else conv
-    if isinstance(op, P.Norm):
-        norm = nn.GroupNorm(op.groups, op.channels) if op.kind == "group" else nn.BatchNorm2d(op.channels)
-        return _zeroed(norm) if op.zero_init else norm
-    if isinstance(op, P.Act):
-        return _ACTIVATIONS[op.kind]()
-    if isinstance(op, P.Pool):
-        if op.kind == "max":
-            return nn.MaxPool2d(op.kernel_size, op.stride, op.padding, ceil_mode=op.ceil_mode)
-        return nn.AvgPool2d(op.kernel_size, op.stride, op.padding, ceil_mode=op.ceil_mode,
-                            count_include_pad=not op.ceil_mode)  # fmt: skip
-    if isinstance(op, P.GlobalPool):
-        return nn.AdaptiveAvgPool2d(1) if op.kind == "avg" else nn.AdaptiveMaxPool2d(1)
-    if isinstance(op, P.Flatten):
-        return nn.Flatten(1)
-    if isinstance(op, P.Dropout):
-        return nn.Dropout(op.p)
-    if isinstance(op, P.DropPath):
-        return DropPath(op.p)
-    if isinstance(op, P.ZeroPad):
-        return ZeroPad(op.in_channels, op.out_channels, op.stride)
-    if isinstance(op, P.SqueezeExcite):
-        return SqueezeExcite(op.channels, op.hidden, op.activation)
-    if isinstance(op, P.Linear):
-        return nn.Linear(op.in_features, op.out_features, op.bias)
-    raise AssertionError(f"no module for plan primitive {op!r}")
+    return MODULES[type(op)](op)
 
 
 def _zeroed(module: nn.Conv2d | nn.BatchNorm2d | nn.GroupNorm) -> nn.Module:
@@ -110,42 +118,24 @@ def make_sequential(layers: Iterable[P.Layer]) -> nn.Sequential:
 
 
 class ResidualBlock(nn.Module):
-    """(N, C_in, H, W) -> (N, C_out, H/s, W/s): post(main(x) + shortcut(x))."""
+    """(N, C_in, H, W) -> (N, C_out, H/s, W/s): post(main(pre(x)) + shortcut(pre(x))), every block kind alike.
+
+    `pre` is empty but in pre-activation kinds; where the shortcut does not project, x itself is added
+    (so a preact block's identity path carries x, not its normalised copy).
+    """
 
     def __init__(self, block: P.Block) -> None:
         super().__init__()
+        self.pre = make_sequential(block.pre)
+        for module in self.pre.modules():  # x itself feeds the identity shortcut: never overwrite it
+            if isinstance(module, nn.ReLU):
+                module.inplace = False
         self.main = make_sequential(block.main)
         self.shortcut: nn.Module = make_sequential(block.shortcut) if block.shortcut else nn.Identity()
         self.post = make_sequential(block.post)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.post(self.main(x) + self.shortcut(x))
-        return out
-
-
-class BasicBlock(ResidualBlock):
-    """(N, C_in, H, W) -> (N, C, H/s, W/s): two 3x3 convs plus the shortcut."""
-
-
-class BottleneckBlock(ResidualBlock):
-    """(N, C_in, H, W) -> (N, C, H/s, W/s): 1x1 reduce, 3x3, 1x1 expand plus the shortcut."""
-
-
-class PreactBlock(ResidualBlock):
-    """(N, C_in, H, W) -> (N, C, H/s, W/s): main(pre(x)) + x, or + shortcut(pre(x)) where it projects."""
-
-    def __init__(self, block: P.Block) -> None:
-        super().__init__(block)
-        self.pre = make_sequential(block.pre)
-        for module in self.pre.modules():  # x itself feeds the identity shortcut: never overwrite it
-            if isinstance(module, nn.ReLU | nn.SiLU):
-                module.inplace = False
         self.projects = bool(block.shortcut)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = self.pre(x)
-        out: torch.Tensor = self.main(pre) + (self.shortcut(pre) if self.projects else x)
+        out: torch.Tensor = self.post(self.main(pre) + (self.shortcut(pre) if self.projects else x))
         return out
-
-
-BLOCKS: dict[str, type[ResidualBlock]] = {"basic": BasicBlock, "bottleneck": BottleneckBlock, "preact": PreactBlock}

@@ -25,6 +25,7 @@ from archspec.config.document import Document, Path_, parse, read_text
 from archspec.config.merge import deep_merge, merges, overlay
 from archspec.config.overrides import apply_overrides, locate, located_document
 from archspec.config.sources import SUFFIXES, resolve_source
+from archspec.spec.blocks import BLOCK_MODELS
 from archspec.spec.presets import preset_dir, preset_names
 
 DIRECTIVES = ("extends", "width", "depth")
@@ -125,12 +126,8 @@ def scaled_depth(blocks: int, depth: float) -> int:
 
 def stage_divisor(block: dict[str, Any]) -> int:
     """The multiple of 8 that a stage's channels must be for its block settings to stay valid."""
-    divisor = WIDTH_DIVISOR
-    if block.get("kind") in ("bottleneck", "preact"):
-        expansion, per_group = block.get("expansion", 4), block.get("width_per_group", 64)
-        if isinstance(expansion, int) and isinstance(per_group, int) and expansion > 0 and per_group > 0:
-            divisor = math.lcm(divisor, expansion * 64 // math.gcd(64, per_group))
-    return divisor
+    model = BLOCK_MODELS.get(block.get("kind"))  # type: ignore[arg-type]
+    return math.lcm(WIDTH_DIVISOR, model.width_divisor(block)) if model is not None else WIDTH_DIVISOR
 
 
 def scale(doc: Document, directives: Document, width: Any, depth: Any) -> Document:

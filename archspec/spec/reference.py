@@ -17,34 +17,24 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from archspec.spec import compose
-from archspec.spec.schema import (
-    BasicBlockSpec,
-    BottleneckBlockSpec,
-    CifarStemSpec,
-    ConvStemSpec,
-    DeepStemSpec,
-    HeadSpec,
-    InputSpec,
-    PoolSpec,
-    PreactBlockSpec,
-    ResNetSpec,
-    ShortcutSpec,
-    SqueezeExciteSpec,
-    StageSpec,
-)
+from archspec.spec.blocks import BLOCK_MODELS
+from archspec.spec.schema import HeadSpec, InputSpec, ResNetSpec, ShortcutSpec, SqueezeExciteSpec, StageSpec
+from archspec.spec.stems import STEM_KINDS, AnyStemSpec, PoolSpec
 
 DEFAULT_OUTPUT = Path("docs/spec-reference.md")
 
 SECTIONS: tuple[tuple[str, type[BaseModel], str], ...] = (
     ("Spec", ResNetSpec, "The top level of a spec file."),
     ("input", InputSpec, ""),
-    ("stem (kind: conv)", ConvStemSpec, "The default stem kind: `kind` may be left out."),
-    ("stem (kind: deep)", DeepStemSpec, ""),
-    ("stem (kind: cifar)", CifarStemSpec, ""),
+    *(
+        (f"stem (kind: {kind})", model, "The default stem kind: `kind` may be left out." if kind == "conv" else "")
+        for kind, model in zip(STEM_KINDS, typing.get_args(AnyStemSpec), strict=True)
+    ),
     ("stem.pool", PoolSpec, ""),
-    ("block (kind: basic)", BasicBlockSpec, "The spec's `block` and each stage's `block` overrides."),
-    ("block (kind: bottleneck)", BottleneckBlockSpec, ""),
-    ("block (kind: preact)", PreactBlockSpec, ""),
+    *(
+        (f"block (kind: {kind})", model, "The spec's `block` and each stage's `block` overrides." if i == 0 else "")
+        for i, (kind, model) in enumerate(BLOCK_MODELS.items())
+    ),
     ("block.shortcut", ShortcutSpec, ""),
     ("block.squeeze_excite", SqueezeExciteSpec, ""),
     ("stages[i]", StageSpec, "A stage's `block` may be partial: it is merged over the spec's `block`."),

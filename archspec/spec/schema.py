@@ -2,21 +2,15 @@
 
 Conventions: every model forbids unknown keys and is frozen; every field has a
 description (the JSON Schema and docs read it); cross-field rules raise through
-`fail(loc, message)` so the error points at the offending field. The block family
-(block kinds, shortcuts, per-block options) lives in spec/blocks.py.
+`fail(loc, message)` so the error points at the offending field. Block kinds live in spec/blocks/,
+stem kinds in spec/stems/, shortcut kinds in spec/shortcuts.py, one module per kind.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    Field,
-    NonNegativeInt,
-    PositiveInt,
-    model_validator,
-)
+from pydantic import BaseModel, Field, PositiveInt, model_validator
 
 from archspec.config.merge import overlay
 from archspec.config.model import Loc, Model, fail
@@ -28,13 +22,13 @@ from archspec.spec.blocks import (
     BlockSpec,
     BottleneckBlockSpec,
     BottleneckFields,
+    BottleneckV1BlockSpec,
     NormKind,
     PreactBlockSpec,
     ShortcutSpec,
     SqueezeExciteSpec,
 )
-
-StemActivation = Literal["relu", "silu", "gelu", "none"]
+from archspec.spec.stems import STEM_KINDS, CifarStemSpec, ConvStemSpec, DeepStemSpec, PoolSpec, StemSpec
 
 __all__ = [
     "BLOCK_KINDS",
@@ -45,6 +39,7 @@ __all__ = [
     "BlockSpec",
     "BottleneckBlockSpec",
     "BottleneckFields",
+    "BottleneckV1BlockSpec",
     "CifarStemSpec",
     "ConvStemSpec",
     "DeepStemSpec",
@@ -70,82 +65,6 @@ class InputSpec(Model):
     width: PositiveInt = Field(description="Input image width in pixels.")
 
 
-class PoolSpec(Model):
-    kind: Literal["max", "avg"] = Field("max", description="Pooling operation after the stem.")
-    kernel_size: PositiveInt = Field(3, description="Pooling window size.")
-    stride: PositiveInt = Field(2, description="Pooling stride.")
-    padding: NonNegativeInt = Field(1, description="Zero padding on each side of the pooling input.")
-
-    @model_validator(mode="after")
-    def _padding_fits(self) -> PoolSpec:
-        if 2 * self.padding > self.kernel_size:
-            fail(("padding",), f"must be at most half the kernel size ({self.kernel_size // 2}), got {self.padding}")
-        return self
-
-
-class StemBase(Model):
-    channels: PositiveInt = Field(description="Output channels of the stem.")
-    conv_bias: bool = Field(False, description="Give the stem convolutions a bias (useless before batch norm).")
-    norm: NormKind = Field("batch", description="Normalisation after each stem convolution: batch, group or none.")
-    norm_groups: PositiveInt = Field(32, description="Groups of group normalisation (norm: group).")
-    activation: StemActivation = Field(
-        "relu", description="Activation after each stem normalisation; 'none' for a preact network's bare stem."
-    )
-
-
-class ConvStemSpec(StemBase):
-    kind: Literal["conv"] = Field(
-        "conv", description="One convolution, norm, activation and optional pooling (torchvision: 7x7/2 + max pool)."
-    )
-    kernel_size: PositiveInt = Field(7, description="Stem convolution kernel size.")
-    stride: PositiveInt = Field(2, description="Stem convolution stride.")
-    padding: NonNegativeInt | None = Field(
-        None, description="Stem convolution zero padding; null means kernel_size // 2 ('same' at stride 1)."
-    )
-    pool: PoolSpec | None = Field(None, description="Optional pooling after the activation; null for none.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_padding(cls, data: Any) -> Any:
-        # Resolve the default here so that the canonical form shows the number.
-        if isinstance(data, dict) and data.get("padding") is None and isinstance(data.get("kernel_size", 7), int):
-            return {**data, "padding": data.get("kernel_size", 7) // 2}
-        return data
-
-    @property
-    def resolved_padding(self) -> int:
-        return self.kernel_size // 2 if self.padding is None else self.padding
-
-
-class DeepStemSpec(StemBase):
-    kind: Literal["deep"] = Field(
-        description="Three 3x3 convolutions, the first strided, each with norm and activation, then optional "
-        "pooling (ResNet-C/D, Bag of Tricks; timm's stem_type='deep')."
-    )
-    width: PositiveInt | None = Field(
-        None, description="Output channels of the first two convolutions; null means channels // 2."
-    )
-    stride: PositiveInt = Field(2, description="Stride of the first convolution.")
-    pool: PoolSpec | None = Field(None, description="Optional pooling after the last activation; null for none.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_width(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("width") is None and isinstance(data.get("channels"), int):
-            return {**data, "width": max(1, data["channels"] // 2)}
-        return data
-
-
-class CifarStemSpec(StemBase):
-    kind: Literal["cifar"] = Field(
-        description="One 3x3 stride-1 convolution, norm and activation, no pooling (He et al. 2016, CIFAR-10)."
-    )
-
-
-StemSpec = Annotated[ConvStemSpec | DeepStemSpec | CifarStemSpec, Field(discriminator="kind")]
-STEM_KINDS: tuple[str, ...] = ("conv", "deep", "cifar")
-
-
 class StageSpec(Model):
     channels: PositiveInt = Field(description="Output channels of every block in the stage.")
     blocks: PositiveInt = Field(description="Number of residual blocks in the stage.")
@@ -156,10 +75,9 @@ class StageSpec(Model):
 
     @model_validator(mode="after")
     def _bottleneck_divides(self) -> StageSpec:
-        if isinstance(self.block, BottleneckFields):
-            problem = self.block.width_error(self.channels)
-            if problem:
-                fail(("channels",), problem)
+        problem = self.block.width_error(self.channels)
+        if problem:
+            fail(("channels",), problem)
         return self
 
 

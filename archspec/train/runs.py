@@ -177,7 +177,7 @@ def _fit(
 ) -> Path:
     world = world or World()
     torch.manual_seed(recipe.seed)  # every rank starts from the same weights
-    model = build(spec, limits=limits, batch_size=recipe.batch_size)
+    model = build(spec)  # train_run and resume_run checked the limits
     init_weights(model, recipe.init)
     steps_per_epoch = -(-len(data.train) // recipe.batch_size)
     session = make_session(model, recipe, data, device, steps_per_epoch, world)
