@@ -14,7 +14,7 @@ V1 = "{extends: resnet50, name: resnet50-v1, block: {kind: bottleneck_v1}}"
 
 
 def test_registry_is_the_vocabulary_everywhere() -> None:
-    assert BLOCK_KINDS == tuple(BLOCK_MODELS) and "bottleneck_v1" in BLOCK_KINDS
+    assert tuple(BLOCK_MODELS) == BLOCK_KINDS and "bottleneck_v1" in BLOCK_KINDS
     schema_kinds = {
         definition["properties"]["kind"]["const"]
         for definition in json_schema()["$defs"].values()
