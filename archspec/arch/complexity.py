@@ -13,6 +13,7 @@ from typing import Any
 
 from archspec.arch import plan as P
 from archspec.arch.primitives import FP32_BYTES
+from archspec.arch.validate import with_input
 from archspec.spec.schema import ResNetSpec
 
 
@@ -117,8 +118,6 @@ class Complexity:
 def complexity(spec: ResNetSpec, input_size: tuple[int, int, int] | None = None, batch_size: int = 1) -> Complexity:
     """The cost report of `spec` (at `input_size` = (C, H, W) if given) for a batch of `batch_size`."""
     if input_size is not None:
-        from archspec.arch.validate import with_input
-
         spec = with_input(spec, *input_size)
     return plan_complexity(P.lower(spec), batch_size)
 

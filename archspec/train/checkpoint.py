@@ -18,6 +18,7 @@ from torch import nn
 from archspec.arch.validate import spec_from_text
 from archspec.config.files import write_atomic
 from archspec.errors import ArchspecError, CheckpointError
+from archspec.nn.build import build
 from archspec.spec.io import spec_hash
 from archspec.spec.schema import ResNetSpec
 
@@ -75,8 +76,6 @@ def checkpoint_spec(state: dict[str, Any], path: Path, spec: ResNetSpec | None =
 
 def checkpoint_model(path: Path, state: dict[str, Any] | None = None) -> tuple[nn.Module, ResNetSpec]:
     """The model a checkpoint holds, built from its stored spec, with its weights loaded (eval mode)."""
-    from archspec.nn.build import build
-
     state = state if state is not None else load_checkpoint(path)
     spec = checkpoint_spec(state, path)
     model = build(spec)
