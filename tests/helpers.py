@@ -1,7 +1,10 @@
-"""Helpers shared by the tests: a tiny 28x28 spec and a runner for the real `archspec` command."""
+"""Helpers shared by the tests: a tiny 28x28 spec, and the `archspec` command in-process (cli) or as a real
+subprocess (run_cli, where the process itself is the point: exit codes of a killed run, imports)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -31,6 +34,21 @@ TINY_SETS = [
 def cli_env() -> dict[str, str]:
     # One thread: deterministic CPU kernels, and polite to the other jobs on a 2-core machine.
     return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`archspec ARGS` in this process (main() itself): for output and error-format tests, where a subprocess
+    is not the point. Same result type as run_cli."""
+    from archspec.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = [str(arg) for arg in args]
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as stop:  # argparse's own errors and --help
+            code = int(stop.code or 0)
+    return subprocess.CompletedProcess(["archspec", *argv], code, out.getvalue(), err.getvalue())
 
 
 def run_cli(*args: str | Path, check: bool = False) -> subprocess.CompletedProcess[str]:

@@ -1,9 +1,11 @@
+"""Recipes: bundled ones validate, bad files and --set overrides give file:line errors, the CLI exits 2."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, run_cli
+from helpers import assert_one_line_error, cli
 
 from archspec.errors import SpecError
 from archspec.spec.presets import recipe_names
@@ -82,16 +84,16 @@ def test_bad_override_names_the_override(override: str, fragment: str) -> None:
 def test_cli_bad_recipe_is_one_line_exit_2(tmp_path: Path, tiny_spec: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(GOOD.replace("batch_size: 8", "batch_size: 0"))
-    result = run_cli("train", tiny_spec, "--recipe", path, "--out", tmp_path / "run")
+    result = cli("train", tiny_spec, "--recipe", path, "--out", tmp_path / "run")
     assert_one_line_error(result, f"{path}:3:1:", "batch_size: must be greater than 0")
     assert not (tmp_path / "run").exists()
 
 
 def test_cli_bad_set_is_one_line_exit_2(tmp_path: Path, tiny_spec: Path) -> None:
-    result = run_cli("train", tiny_spec, "--set", "optimizer.momentum=1.5", "--out", tmp_path / "run")
+    result = cli("train", tiny_spec, "--set", "optimizer.momentum=1.5", "--out", tmp_path / "run")
     assert_one_line_error(result, "--set optimizer.momentum=1.5: optimizer.momentum: must be less than 1")
 
 
 def test_cli_unknown_recipe_lists_bundled(tmp_path: Path, tiny_spec: Path) -> None:
-    result = run_cli("train", tiny_spec, "--recipe", "d2k")
+    result = cli("train", tiny_spec, "--recipe", "d2k")
     assert_one_line_error(result, "d2k: no such file, and no bundled recipe of that name", "d2l")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
+import pytest
 import torch
+from helpers import cli
 from hypothesis import given, settings
 from torch import nn
 
@@ -65,6 +64,7 @@ def test_bf16_copy_agrees_within_bf16_rounding() -> None:
     assert (fast.argmax(1) == reference.argmax(1)).float().mean() >= 0.75
 
 
+@pytest.mark.slow
 def test_compiled_copy_equals_eager() -> None:
     spec = load_spec("cifar-resnet20")
     spec = with_input(spec, 3, 16, 16)
@@ -75,12 +75,10 @@ def test_compiled_copy_equals_eager() -> None:
         torch.testing.assert_close(fast(x), model(x), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_bench_command_prints_every_variant_with_ratios() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "archspec", "bench", "cifar-resnet20", "--batch-size", "4", "--seconds", "0.05",
-         "--input-size", "3", "16", "16", "--train"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    done = cli("bench", "cifar-resnet20", "--batch-size", "4", "--seconds", "0.05", "--input-size", "3", "16", "16",
+               "--train")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "eager fp32" in done.stdout and "folded + channels_last" in done.stdout
     assert "1.00x" in done.stdout

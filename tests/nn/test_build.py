@@ -7,7 +7,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from archspec import build, load_spec, preset_names
+from archspec import build, load_spec, lower, preset_names
+from archspec.arch.plan import Shape
 from archspec.arch.validate import with_input
 
 
@@ -77,8 +78,15 @@ def test_seed_network_is_reproduced_exactly() -> None:
         torch.testing.assert_close(model(x), reference(x), rtol=0, atol=0)
 
 
-def test_seed_output_shapes_per_top_level_part_at_224() -> None:
-    model = build(with_input(load_spec("d2l-resnet18"), 1, 224, 224))
+def test_seed_shapes_at_224_match_d2l_in_the_plan_and_the_model() -> None:
+    spec = with_input(load_spec("d2l-resnet18"), 1, 224, 224)
+    plan = lower(spec)
+    assert plan.stem[-1].out_shape == Shape(64, 56, 56)
+    assert [stage.out_shape for stage in plan.stages] == [
+        Shape(64, 56, 56), Shape(128, 28, 28), Shape(256, 14, 14), Shape(512, 7, 7),
+    ]  # fmt: skip
+    assert [layer.out_shape for layer in plan.head] == [Shape(512, 1, 1), Shape(512), Shape(10)]
+    model = build(spec)
     x = torch.rand(1, 1, 224, 224)
     shapes = []
     for name, part in model.named_children():
@@ -99,6 +107,7 @@ def test_every_preset_trains_one_step_with_finite_values(name: str) -> None:
     spec = load_spec(name)
     spec = with_input(spec, spec.input.channels, 32, 32)  # small input: the point is the graph, not the size
     model = build(spec)
+    assert sum(p.numel() for p in model.parameters()) == lower(spec).params, "a kind's lowering and its module drifted"
     x = torch.randn(2, spec.input.channels, 32, 32)
     out = model(x)
     assert out.shape == (2, spec.head.num_classes)

@@ -1,3 +1,6 @@
+"""Checkpoints and resume: atomic files, corrupt ones refused in one line, SIGKILL-and-resume equals an
+uninterrupted run."""
+
 from __future__ import annotations
 
 import json
@@ -28,6 +31,7 @@ def metrics(run_dir: Path) -> list[dict[str, float]]:
     return [{key: value for key, value in row.items() if key not in TIMING} for row in rows]
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path: Path, tiny_spec: Path) -> None:
     reference = tmp_path / "reference"
     run_cli("train", tiny_spec, *RUN, "--out", reference, check=True)

@@ -57,6 +57,7 @@ def assert_same_training(a: list[dict[str, float]], b: list[dict[str, float]], e
         assert abs(left["test_acc"] - right["test_acc"]) <= 1 / 256
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_match_one_process_and_resume(tmp_path: Path) -> None:
     spec = tmp_path / "norm-free.yaml"
     spec.write_text(NORM_FREE)

@@ -1,3 +1,5 @@
+"""IDX data: the search path, corrupt and truncated files, verified downloads written atomically."""
+
 from __future__ import annotations
 
 import gzip

@@ -1,4 +1,4 @@
-"""Composition (issue 5): extends, deep merge, --set overrides and width/depth multipliers."""
+"""Composition: extends, deep merge, --set overrides and width/depth multipliers."""
 
 from __future__ import annotations
 

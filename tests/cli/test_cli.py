@@ -1,19 +1,19 @@
-"""The command line, through a real subprocess as a user runs it."""
+"""The command line: output formats and one-line errors, through main() in-process."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
+from helpers import cli
 
 from archspec import load_spec, spec_hash
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "archspec", *args], capture_output=True, text=True, timeout=300)
+    return cli(*args)
 
 
 def assert_user_error(done: subprocess.CompletedProcess[str], fragment: str) -> None:
@@ -69,7 +69,7 @@ def test_schema_is_json_schema_for_editors() -> None:
 def test_validate_exit_codes(tmp_path: Path) -> None:
     assert run("validate", "d2l-resnet18", "resnet50").returncode == 0
     bad = tmp_path / "bad.yaml"
-    data = yaml.safe_load((Path(__file__).parent.parent / "archspec/specs/resnet18.yaml").read_text())
+    data = yaml.safe_load((Path(__file__).parents[2] / "archspec/specs/resnet18.yaml").read_text())
     data["stages"][1]["stride"] = 3
     bad.write_text(yaml.safe_dump(data, sort_keys=False))
     done = run("validate", str(bad))

@@ -1,3 +1,5 @@
+"""Training end to end on the bundled sample (run folder, curves, evaluate), schedules and batch preprocessing."""
+
 from __future__ import annotations
 
 import json
@@ -34,6 +36,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]
     return run_dir, lines
 
 
+@pytest.mark.slow
 def test_tiny_spec_clearly_beats_chance(tiny_run: tuple[Path, list[str]]) -> None:
     run_dir, lines = tiny_run
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

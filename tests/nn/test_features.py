@@ -1,4 +1,4 @@
-"""Backbone features (issue 5): build(spec, features=True) gives every stage's output."""
+"""Backbone features: build(spec, features=True) gives every stage's output."""
 
 from __future__ import annotations
 

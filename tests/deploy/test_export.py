@@ -40,6 +40,7 @@ def test_exported_program_needs_pt2_name(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_export_command_checks_the_result(tmp_path: Path) -> None:
     out = tmp_path / "net.ts"
     done = subprocess.run(
@@ -50,6 +51,7 @@ def test_export_command_checks_the_result(tmp_path: Path) -> None:
     assert out.exists() and "max |export - eager|" in done.stdout
 
 
+@pytest.mark.slow
 def test_export_from_a_checkpoint_keeps_its_weights(tmp_path: Path) -> None:
     from helpers import TINY_SETS, TINY_SPEC, run_cli
 
