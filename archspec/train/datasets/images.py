@@ -60,8 +60,8 @@ def _decode(path: Path, size: tuple[int, int], channels: int) -> tuple[np.ndarra
             image = image.convert(MODES[channels])
             if image.size != (width, height):
                 image = image.resize((width, height), Image.Resampling.BILINEAR)
-            pixels = np.asarray(image, dtype=np.uint8)
-    return (pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)), native
+            pixels = np.array(image, dtype=np.uint8)  # a writable copy (asarray's view of Pillow's buffer is not)
+    return (pixels[None] if channels == 1 else np.ascontiguousarray(pixels.transpose(2, 0, 1))), native
 
 
 def _reason(path: Path, err: Exception) -> str:
