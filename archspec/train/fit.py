@@ -87,9 +87,9 @@ class Totals:
 
 def fit(context: Context, data: Dataset, preprocessing: Preprocessing, state: dict[str, Any] | None) -> None:
     """Train from `state` (None: from scratch) to the recipe's last epoch, writing the run folder."""
-    session, start = start_session(context, preprocessing, len(data.train or ()), state)
+    assert data.train is not None, "a run opens its dataset with the training split"
+    session, start = start_session(context, preprocessing, len(data.train), state)
     announce(context, data)
-    assert data.train is not None
     train, test = on_device(data.train, context.device), on_device(data.test, context.device)
     totals = Totals()
     best = max((row["test_acc"] for row in session.history), default=-1.0)

@@ -136,7 +136,8 @@ def resume_run(
             context = Context(spec, recipe, run, device, world, log, quiet, limits)
             data = _open(context, _merged_options(run, data_options), stats=state is None or "preprocess" not in state)
             if state is not None and "preprocess" in state:  # the statistics the run started with, not new ones
-                _, preprocessing = checkpoint_labels(state, run.last, spec)
+                classes, preprocessing = checkpoint_labels(state, run.last, spec)
+                _same_classes(run.last, classes, data)
             else:
                 preprocessing = preprocessing_for(spec, recipe, data)
             if overrides and world.is_main:
@@ -274,10 +275,7 @@ def evaluate_checkpoint(path: Path, data_options: DataOptions = ALL_DATA, device
     recipe = recipe_from_text(str(state["recipe_text"]), f"{path} (stored recipe)")
     options = DataOptions(data_options.data_dir, None, data_options.max_test)
     data = open_dataset(recipe.source, Request(options, target_of(spec), train=False))
-    if data.classes != classes:
-        raise CheckpointError(
-            f"{path}: trained on classes {_names(classes)}, but {data.source} has {_names(data.classes)}"
-        )
+    _same_classes(path, classes, data)
     model.to(device)
     if recipe.channels_last:
         to_channels_last(model)
@@ -286,6 +284,14 @@ def evaluate_checkpoint(path: Path, data_options: DataOptions = ALL_DATA, device
     test = on_device(data.test, device)
     matrix = confusion_matrix(model, test, prep, recipe.eval_batch_size, device, dtype, classes=len(classes))
     return Evaluation(spec, matrix, classes, data)
+
+
+def _same_classes(path: Path, classes: tuple[str, ...], data: Dataset) -> None:
+    """A checkpoint meets data with the class names it was trained on, in the same order, or nothing."""
+    if classes != data.classes:
+        raise CheckpointError(
+            f"{path}: trained on classes {_names(classes)}, but {data.source} has {_names(data.classes)}"
+        )
 
 
 def _names(classes: Sequence[str]) -> str:

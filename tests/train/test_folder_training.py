@@ -4,6 +4,7 @@ then evaluated and asked to predict, with the class names carried all the way.""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,17 @@ def test_preprocessing_handles_rgb_and_random_resized_crop() -> None:
     # a quarter of the area at aspect 1 is a 14x14 window read at 1:1: one column of the source per column
     assert half.shape == (8, 3, 14, 14) and torch.allclose(half.diff(dim=3), torch.tensor(1 / 27), atol=1e-5)
     assert len({round(float(h[0, 0, 0]), 4) for h in half}) > 1  # each image its own window
+
+
+@pytest.mark.slow
+def test_evaluate_on_other_classes_is_refused(
+    trained: tuple[Path, Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, _, _ = trained
+    other = tmp_path / "other"
+    for split in ("train", "val"):
+        write_folder(other / split, classes=8, per_class=2, split="test")
+        shutil.rmtree(other / split / NAMES[0])  # 7 classes, but not the 7 it was trained on
+    assert main(["evaluate", str(run), "--data-dir", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "trained on classes [coat, dress, pullover" in err and "but " in err

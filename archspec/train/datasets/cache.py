@@ -90,8 +90,9 @@ def build(
         folder.mkdir(parents=True, exist_ok=True)
         array = np.lib.format.open_memmap(temp, mode="w+", dtype=np.uint8, shape=shape)
         del array
-        with temp.open("r+b") as handle:  # reserve the blocks now: ENOSPC here, not SIGBUS mid-decode
-            os.posix_fallocate(handle.fileno(), 0, temp.stat().st_size)
+        if hasattr(os, "posix_fallocate"):  # reserve the blocks now: ENOSPC here, not SIGBUS mid-decode
+            with temp.open("r+b") as handle:
+                os.posix_fallocate(handle.fileno(), 0, temp.stat().st_size)
         os.chmod(temp, creation_mode(folder / f"{key}.npy"))
     except OSError as err:
         temp.unlink(missing_ok=True)
