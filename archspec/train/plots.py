@@ -44,7 +44,7 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> 
     ax.set_xlim(0.5, max(epochs[-1] if epochs else 1, 1) + 0.5)
     from matplotlib.ticker import MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # epochs are whole numbers, even one
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best")  # where it hides the fewest points: the loss may cross the right edge mid-height
     ax.set_title(title, fontsize=9)

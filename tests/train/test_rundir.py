@@ -124,8 +124,10 @@ def test_one_epoch_curves_have_markers(finished: Path) -> None:
         plots.plot_curves([{"epoch": 1, "train_loss": 2.0, "train_acc": 0.3, "test_acc": 0.4}], finished / "x.png")
     finally:
         plots._save = real
-    lines = drawn[0].axes[0].get_lines()  # type: ignore[attr-defined]
+    axes = drawn[0].axes[0]  # type: ignore[attr-defined]
+    lines = axes.get_lines()
     assert len(lines) == 3 and all(line.get_marker() not in (None, "", "None") for line in lines)
+    assert [tick for tick in axes.get_xticks() if 0.5 <= tick <= 1.5] == [1.0]  # whole epochs, even for one
 
 
 def test_run_files_and_exports_get_the_umask_mode(finished: Path, tmp_path: Path) -> None:

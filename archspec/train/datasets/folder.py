@@ -229,12 +229,13 @@ def memory_limit(config: FolderData) -> int:
 def load(config: FolderData, request: Request) -> Dataset:
     """`kind: folder`: listed and checked against the spec, then decoded (or cached, or streamed)."""
     options, target, log = request.options, request.target, request.log
+    if target is None:
+        raise DataError("a folder dataset is decoded to a spec's input size and channels: give Request(target=...)")
     root = locate(config, options)
     skipped: list[str] | None = [] if config.skip_unreadable else None
     classes, train_list, test_list = listings(config, root, skipped)
     check_target(len(classes), None, target, f"folder {root}", converts=True)
-    channels = target.channels if target is not None else 3
-    size = target.size if target is not None else (224, 224)
+    channels, size = target.channels, target.size
     train_list = train_list.take(subset(len(train_list.files), options.max_train))
     test_list = test_list.take(subset(len(test_list.files), options.max_test))
     parts = [("test", test_list)] + ([("train", train_list)] if request.train else [])
