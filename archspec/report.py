@@ -13,8 +13,9 @@ from archspec.arch.complexity import Complexity, complexity
 from archspec.arch.diff import ABSENT, StageDelta, field_changes, stage_deltas
 from archspec.spec.schema import ResNetSpec
 
-if TYPE_CHECKING:  # bench imports torch; complexity and diff reports must not
+if TYPE_CHECKING:  # bench and predict import torch; complexity and diff reports must not
     from archspec.deploy.bench import Result
+    from archspec.deploy.predict import Prediction
 
 Row = Sequence[str]
 
@@ -119,3 +120,26 @@ def bench_table(results: Sequence[Result], title: str) -> str:
         note = f"  ({r.note})" if r.note else ""
         rows.append((r.variant, f"{r.images_per_second:.1f}", f"{r.images_per_second / base:.2f}x{note}"))
     return "\n".join([title, *table(rows, right=(1,))])
+
+
+# --- evaluate and predict -----------------------------------------------------------------------
+
+
+def evaluation_table(accuracy: float, matrix: Sequence[Sequence[int]], classes: Sequence[str]) -> str:
+    """What `archspec evaluate` prints: the test accuracy, then each class's accuracy and image count."""
+    correct = sum(matrix[i][i] for i in range(len(classes)))
+    total = sum(sum(row) for row in matrix)
+    rows: list[Row] = [("class", "acc", "images")]
+    for i, name in enumerate(classes):
+        count = sum(matrix[i])
+        rows.append((name, f"{matrix[i][i] / max(count, 1):.3f}", f"{count:,}"))
+    return "\n".join([f"test acc {accuracy:.4f} ({correct:,}/{total:,})", *table(rows, right=(1, 2), indent="  ")])
+
+
+def prediction_table(predictions: Sequence[Prediction]) -> str:
+    """What `archspec predict` prints: each image's top classes with their probabilities."""
+    rows: list[Row] = [("image", "rank", "class", "probability")]
+    for prediction in predictions:
+        for rank, (name, probability) in enumerate(prediction.top, start=1):
+            rows.append((str(prediction.path) if rank == 1 else "", str(rank), name, f"{probability:.4f}"))
+    return "\n".join(table(rows, right=(1, 3)))

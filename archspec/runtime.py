@@ -17,16 +17,31 @@ from archspec.errors import ArchspecError
 M = TypeVar("M", bound=nn.Module)
 
 
+def available_devices() -> list[str]:
+    """The devices torch can use on this machine, as `--device` spells them."""
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += [f"cuda:{index}" for index in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        names.append("mps")
+    return names
+
+
 def resolve_device(name: str | None = None) -> torch.device:
+    """The device named by `--device` (default: cuda when available), or a one-line error listing those here."""
     if name is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    here = available_devices()
+    has = f"this machine has {', '.join(here)}"
     try:
         device = torch.device(name)
-    except RuntimeError as err:
-        raise ArchspecError(f"--device {name}: {err}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ArchspecError(f"--device {name}: CUDA is not available on this machine")
-    return device
+    except RuntimeError:
+        raise ArchspecError(f"--device {name}: not a device name; {has}") from None
+    if device.type == "cuda" and torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count():
+        return device
+    if device.type == "cpu" or (device.type == "mps" and "mps" in here):
+        return device
+    raise ArchspecError(f"--device {name}: not available; {has}")
 
 
 def cpu_has_native_bf16() -> bool:
@@ -49,6 +64,16 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[torch.dtype
     if cpu_has_native_bf16():
         return torch.bfloat16, "bf16 autocast (auto: the CPU has native bf16)"
     return None, "fp32 (auto: this CPU has no native bf16, where bf16 would be emulated and slower)"
+
+
+def precision_warning(precision: str, device: torch.device) -> str | None:
+    """One line when an explicitly chosen precision will be slower than fp32 on this device, else None."""
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+        return (
+            "warning: precision bf16 on this CPU is emulated (no AVX512-BF16 or AMX) and trains several times "
+            "slower than fp32; use precision: auto or fp32 unless you need bf16's numerics"
+        )
+    return None
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> Any:

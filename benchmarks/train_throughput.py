@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from archspec.arch.validate import load_spec, with_input
 from archspec.nn.build import build
 from archspec.runtime import autocast, cpu_has_native_bf16
-from archspec.train.data import load_dataset
+from archspec.train.datasets.idx import load_dataset
 from archspec.train.loop import init_weights
 from archspec.train.preprocess import Preprocess
 from archspec.train.recipe import load_recipe
@@ -130,10 +130,12 @@ def main() -> None:
 
     print(machine(), "\n")
     data = load_dataset("fashion-mnist", "sample")
+    assert data.train is not None
+    images, labels = torch.from_numpy(data.train.images.copy()), torch.from_numpy(data.train.labels)
     count = args.warmup + args.steps
     generator = torch.Generator().manual_seed(0)
     index = torch.randperm(len(data.train), generator=generator)[: count * args.batch_size].view(count, -1)
-    raw = [(data.train.images[i], data.train.labels[i]) for i in index]
+    raw = [(images[i], labels[i]) for i in index]
     prep = Preprocess(size=args.size)
     ready = [(prep(images), labels) for images, labels in raw]
 

@@ -34,7 +34,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, spec_sets)
     recipe = load_recipe(args.recipe or "d2l", recipe_sets)
     check(complexity(spec, batch_size=recipe.batch_size), limits)  # before torch is imported
-    print(f"# spec {spec.name} ({spec_hash(spec)})\n{dump_spec(spec)}# recipe {recipe.name}\n{dump_recipe(recipe)}")
+    if not args.quiet:
+        print(f"# spec {spec.name} ({spec_hash(spec)})\n{dump_spec(spec)}# recipe {recipe.name}\n{dump_recipe(recipe)}")
     from archspec.train.runs import DataOptions, train_run  # torch loads only once the inputs are known to be valid
 
     options = DataOptions(args.data_dir, args.max_train, args.max_test)
@@ -43,16 +44,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from archspec.report import evaluation_table
     from archspec.train.plots import plot_confusion
+    from archspec.train.rundir import RunDir
     from archspec.train.runs import DataOptions, evaluate_checkpoint
 
     result = evaluate_checkpoint(args.checkpoint, DataOptions(args.data_dir, None, args.max_test), args.device)
     print(f"data: {result.data.describe()}")
-    print(f"test acc {result.accuracy:.4f} ({int(result.matrix.trace())}/{int(result.matrix.sum())})")
-    width = max(len(name) for name in result.classes)
-    for name, acc, count in result.per_class():
-        print(f"  {name:<{width}}  {acc:.3f}  ({count} images)")
-    target = args.png or _default_png(args.checkpoint)
+    print(evaluation_table(result.accuracy, result.matrix.tolist(), result.classes))
+    target = args.png or RunDir.confusion_png_for(args.checkpoint)
     plot_confusion(
         result.matrix.tolist(), result.classes, target, f"{result.spec.name}: test acc {result.accuracy:.4f}"
     )
@@ -60,19 +60,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _default_png(checkpoint: Path) -> Path:
-    if checkpoint.is_dir():
-        return checkpoint / "confusion-best.png"
-    run = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
-    return run / f"confusion-{checkpoint.stem}.png"
-
-
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data-dir", metavar="DIR", help="folder of the IDX files, or 'sample' for the bundled 5,000/1,000 sample"
+        "--data-dir",
+        metavar="DIR",
+        help="where the recipe's data is: the IDX folder ('sample': the bundled 5,000/1,000 sample), the image "
+        "folder's root, or the CIFAR archive",
     )
-    parser.add_argument("--max-test", type=positive_int, metavar="N", help="use only the first N test images")
-    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    parser.add_argument("--max-test", type=positive_int, metavar="N", help="use only N test images")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: cuda when available)")
 
 
 def register(commands: Commands) -> None:
@@ -86,7 +82,8 @@ def register(commands: Commands) -> None:
                    "(--set stages[2].blocks=1); routed by the first key; repeatable")  # fmt: skip
     p.add_argument("--out", type=Path, metavar="DIR", help="run folder (default runs/<spec>-<timestamp>)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last complete epoch")
-    p.add_argument("--max-train", type=positive_int, metavar="N", help="use only the first N training images")
+    p.add_argument("--max-train", type=positive_int, metavar="N",
+                   help="use only N training images (IDX, CIFAR: the first N; a folder: a fixed random N)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bars: one plain line per epoch")
     _add_data_arguments(p)
     add_limit_arguments(p)

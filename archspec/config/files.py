@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -21,12 +22,24 @@ def read_bounded(path: Path, limit: int, error: type[ArchspecError], what: str) 
     return data
 
 
+def creation_mode(path: Path) -> int:
+    """The permission bits `open(path, "w")` would leave: an existing file keeps its own, a new one gets 0o666
+    less the umask. mkstemp creates its files 0o600, so whatever renames one into place applies this first."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mask = os.umask(0)  # the only portable way to read the umask is to set it
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
 def write_atomic(path: Path, data: bytes, error: type[ArchspecError] = ArchspecError) -> None:
     """Write to a temporary file in the same folder, then rename: readers see the old file or the new one."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
+            os.fchmod(fd, creation_mode(path))
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()

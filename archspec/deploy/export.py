@@ -1,11 +1,15 @@
 """Export a built model to the formats serving tools read: TorchScript, torch.export, ONNX.
 
-Every export carries the canonical spec text and its hash (as extra files, or ONNX metadata),
-takes any batch size, and is written atomically (a temp file, then os.replace).
+Every export carries, as extra files (TorchScript, torch.export) or ONNX metadata_props, the canonical
+spec text and its hash, the class names in label order (`archspec_classes`, a JSON list) and the input
+preprocessing (`archspec_preprocess`, a JSON object: height, width, channels, channel_order, scale, mean,
+std; input = ((uint8 pixels * scale) - mean) / std, NCHW float32, input "images", output "logits"), so
+the file can be used without archspec. It takes any batch size and is written atomically.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -19,16 +23,21 @@ import torch
 from torch import nn
 
 from archspec.arch.validate import load_spec, with_input
+from archspec.config.files import creation_mode
 from archspec.errors import ArchspecError
 from archspec.nn.build import build
 from archspec.spec.io import dump_spec, spec_hash
 from archspec.spec.schema import ResNetSpec
-from archspec.train.checkpoint import checkpoint_file, checkpoint_model
+from archspec.train.checkpoint import checkpoint_file, checkpoint_labels, checkpoint_model, load_checkpoint
+from archspec.train.preprocess import Preprocessing
 
 Format = Literal["onnx", "torchscript", "exported-program"]
 FORMATS: tuple[Format, ...] = ("onnx", "torchscript", "exported-program")
 SPEC_KEY = "archspec_spec.yaml"
 HASH_KEY = "archspec_spec_hash"
+CLASSES_KEY = "archspec_classes"
+PREPROCESS_KEY = "archspec_preprocess"
+META_KEYS = (SPEC_KEY, HASH_KEY, CLASSES_KEY, PREPROCESS_KEY)
 
 
 SUFFIXES: dict[Format, str] = {"onnx": ".onnx", "torchscript": ".ts", "exported-program": ".pt2"}
@@ -65,15 +74,19 @@ def export_source(
     if is_checkpoint(source):
         if sets or input_size:
             raise ArchspecError(f"{source}: a checkpoint's spec is fixed; --set and --input-size apply to specs")
-        model, spec = checkpoint_model(checkpoint_file(Path(source)))
+        path = checkpoint_file(Path(source))
+        state = load_checkpoint(path)
+        model, spec = checkpoint_model(path, state)
+        classes, preprocessing = checkpoint_labels(state, path, spec)
         origin = f"weights of {source}"
     else:
         spec = load_spec(source, sets)
         spec = with_input(spec, *input_size) if input_size else spec
         model = build(spec)
+        classes, preprocessing = None, None
         origin = "random weights (a spec, not a checkpoint)"
     target = out or Path(f"{spec.name}{SUFFIXES[fmt]}")
-    export(model, spec, fmt, target)
+    export(model, spec, fmt, target, classes=classes, preprocessing=preprocessing)
     try:
         error = verify(model, spec, target, fmt)
         if error > TOLERANCE:
@@ -84,14 +97,26 @@ def export_source(
     return Exported(target, fmt, origin, error)
 
 
-def export(model: nn.Module, spec: ResNetSpec, fmt: Format, out: Path) -> Path:
-    """Write `model` (made from `spec`) to `out` in format `fmt`; returns `out`."""
+def export(
+    model: nn.Module,
+    spec: ResNetSpec,
+    fmt: Format,
+    out: Path,
+    *,
+    classes: Sequence[str] | None = None,
+    preprocessing: Preprocessing | None = None,
+) -> Path:
+    """Write `model` (made from `spec`) to `out` in format `fmt`; returns `out`.
+
+    `classes` and `preprocessing` are what a trained model was trained with (checkpoint_labels); without
+    them an export of random weights names its classes "0", "1", ... and takes pixels / 255 unnormalised.
+    """
     if fmt == "exported-program" and out.suffix != ".pt2":
         raise ExportError(f"{out}: torch.export archives must be named *.pt2 (torch.export.load refuses others)")
     writer = _WRITERS[fmt]
     model = model.eval()
     example = torch.randn(2, spec.input.channels, spec.input.height, spec.input.width)
-    meta = {SPEC_KEY: dump_spec(spec), HASH_KEY: spec_hash(spec)}
+    meta = {SPEC_KEY: dump_spec(spec), HASH_KEY: spec_hash(spec), **labels_metadata(spec, classes, preprocessing)}
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         # same suffix as the target: torch.export.save insists on .pt2
@@ -102,11 +127,22 @@ def export(model: nn.Module, spec: ResNetSpec, fmt: Format, out: Path) -> Path:
     try:
         with torch.no_grad():
             writer(model, example, meta, Path(temp))
+        os.chmod(temp, creation_mode(out))  # mkstemp made it 0o600
         os.replace(temp, out)
     finally:
         if os.path.exists(temp):
             os.unlink(temp)
     return out
+
+
+def labels_metadata(
+    spec: ResNetSpec, classes: Sequence[str] | None, preprocessing: Preprocessing | None
+) -> dict[str, str]:
+    """The `archspec_classes` and `archspec_preprocess` entries of an export's metadata."""
+    c, h, w = spec.input.channels, spec.input.height, spec.input.width
+    names = list(classes) if classes is not None else [str(i) for i in range(spec.head.num_classes)]
+    prep = preprocessing or Preprocessing(h, w, c, (0.0,) * c, (1.0,) * c)
+    return {CLASSES_KEY: json.dumps(names), PREPROCESS_KEY: json.dumps(prep.to_dict())}
 
 
 def _torchscript(model: nn.Module, example: torch.Tensor, meta: dict[str, str], path: Path) -> None:
@@ -149,13 +185,13 @@ _WRITERS: dict[str, Callable[[nn.Module, torch.Tensor, dict[str, str], Path], No
 
 
 def load_exported(path: Path, fmt: Format) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, str]]:
-    """Load an export back: (a callable on image batches, the embedded spec metadata)."""
+    """Load an export back: (a callable on image batches, the embedded metadata; absent keys map to "")."""
     if fmt == "torchscript":
-        files = dict.fromkeys((SPEC_KEY, HASH_KEY), "")
+        files = dict.fromkeys(META_KEYS, "")
         module = torch.jit.load(str(path), _extra_files=files)  # type: ignore[no-untyped-call]
         return module, {key: _text(value) for key, value in files.items()}
     if fmt == "exported-program":
-        files = dict.fromkeys((SPEC_KEY, HASH_KEY), "")
+        files = dict.fromkeys(META_KEYS, "")
         program = torch.export.load(str(path), extra_files=files)
         return program.module(), {key: _text(value) for key, value in files.items()}
     import onnx

@@ -2,7 +2,8 @@
 
 A checkpoint is a plain dict of tensors, numbers and strings (nothing that needs unpickling code):
 model, optimizer and scheduler state, RNG states, the number of completed epochs, the metrics so far,
-and the canonical spec and recipe text with the spec's hash.
+the canonical spec and recipe text with the spec's hash, the class names in label order ("classes") and
+the input preprocessing ("preprocess", the dict of `Preprocessing.to_dict`, as in every export).
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from archspec.errors import ArchspecError, CheckpointError
 from archspec.nn.build import build
 from archspec.spec.io import spec_hash
 from archspec.spec.schema import ResNetSpec
+from archspec.train.datasets.idx import IdxData, dataset_info
+from archspec.train.preprocess import Preprocessing
+from archspec.train.recipe import recipe_from_text
+from archspec.train.rundir import RunDir
 
 FORMAT = "archspec-checkpoint/1"
 REQUIRED = ("format", "epoch", "model", "optimizer", "scheduler", "rng", "spec_text", "spec_hash", "recipe_text")
@@ -53,9 +58,29 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
-def checkpoint_file(path: Path) -> Path:
+def checkpoint_file(path: Path | str) -> Path:
     """A checkpoint file as given, or a run folder's best checkpoint."""
-    return path / "checkpoints" / "best.pt" if path.is_dir() else path
+    return RunDir.checkpoint_of(Path(path))
+
+
+def checkpoint_labels(state: dict[str, Any], path: Path, spec: ResNetSpec) -> tuple[tuple[str, ...], Preprocessing]:
+    """The class names and input preprocessing a checkpoint was trained with.
+
+    Checkpoints written before these were stored get them from their recipe: an IDX dataset's class names
+    and statistics at the spec's input size.
+    """
+    if "classes" in state and "preprocess" in state:
+        classes = state["classes"]
+        if not isinstance(classes, list | tuple) or not all(isinstance(name, str) for name in classes):
+            raise CheckpointError(f"{path}: stored classes are not a list of names")
+        return tuple(classes), Preprocessing.from_dict(state["preprocess"], str(path), CheckpointError)
+    recipe = recipe_from_text(str(state["recipe_text"]), f"{path} (stored recipe)")
+    source = recipe.source
+    if not isinstance(source, IdxData):
+        raise CheckpointError(f"{path}: checkpoint lacks its class names and preprocessing")
+    info = dataset_info(source.name)
+    mean, std = ((info.mean,), (info.std,)) if recipe.normalize else ((0.0,), (1.0,))
+    return info.classes, Preprocessing(spec.input.height, spec.input.width, 1, mean, std)
 
 
 def checkpoint_spec(state: dict[str, Any], path: Path, spec: ResNetSpec | None = None) -> ResNetSpec:

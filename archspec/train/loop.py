@@ -1,7 +1,8 @@
 """The training loop: a client of the builder, driven by a recipe.
 
 Fast-path choices, each measured in docs/benchmarks.md:
-- the dataset lives on the training device as uint8 and each batch is prepared there (preprocess.py);
+- the dataset lives on the training device as uint8 (or is memory-mapped from the decode cache, or
+  streamed from its files when it does not fit) and each batch is prepared there (preprocess.py);
 - loss and accuracy are summed on the device and read back only at a progress update (about 20 per
   epoch) and at the end of the epoch, not once per batch as d2l's Accumulator does;
 - channels_last memory format, autocast to bf16/fp16 where the device computes it natively,
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,9 +24,9 @@ from tqdm import tqdm
 
 from archspec.errors import ArchspecError
 from archspec.runtime import autocast, resolve_precision, to_channels_last
-from archspec.train.data import Dataset, Split
+from archspec.train.batches import Batches
 from archspec.train.distributed import World
-from archspec.train.preprocess import Preprocess
+from archspec.train.preprocess import Preprocess, Preprocessing
 from archspec.train.recipe import SGD, Constant, Cosine, OneCycle, Recipe
 
 Log = Callable[[str], None]
@@ -110,7 +110,7 @@ def epoch_generator(recipe: Recipe, epoch: int, device: torch.device) -> torch.G
 
 
 def train_epoch(
-    session: Session, split: Split, epoch: int, quiet: bool = False, label: str = ""
+    session: Session, split: Batches, epoch: int, quiet: bool = False, label: str = ""
 ) -> tuple[float, float, int]:
     """One pass over `split`; returns (mean loss, accuracy, examples). Syncs with the device ~20 times.
 
@@ -125,14 +125,13 @@ def train_epoch(
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     every = max(1, steps // 20)
-    hidden = quiet or not sys.stderr.isatty() or not world.is_main
-    bar = tqdm(total=n, desc=label, unit="ex", leave=True, disable=hidden, dynamic_ncols=True)
-    start = time.perf_counter()
-    seen = 0
-    for step in range(steps):
-        index = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
-        x = world.shard(session.train_prep(split.images[index], generator))
-        y = world.shard(split.labels[index])
+    bar = progress_bar(n, label, quiet or not world.is_main)
+    seen = 0  # examples of the global batches so far (the same on every rank)
+    for step, (images, labels) in enumerate(split.batches(order, recipe.batch_size)):
+        if labels.numel() == 0:  # a streamed batch whose every file was skipped as unreadable
+            continue
+        x = world.shard(session.train_prep(images, generator))
+        y = world.shard(labels)
         with autocast(device, session.dtype):
             logits = session.forward(x)
             loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
@@ -143,47 +142,56 @@ def train_epoch(
         session.scheduler.step()
         loss_sum += loss.detach().float() * y.shape[0]
         correct += (logits.detach().argmax(1) == y).sum()
-        seen += int(y.shape[0]) * world.size  # for the progress rate only
+        seen += int(labels.shape[0])
         if not bar.disable and (step % every == every - 1 or step == steps - 1):
-            rate = seen / max(time.perf_counter() - start, 1e-9)
-            bar.set_postfix(
-                loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}", ex_s=f"{rate:.0f}"
-            )
+            # tqdm shows the rate (ex/s) itself; the postfix adds only what it cannot know
+            bar.set_postfix(loss=f"{loss_sum.item() * world.size / seen:.3f}",
+                            acc=f"{correct.item() * world.size / seen:.3f}")  # fmt: skip
             bar.update(seen - bar.n)
     bar.close()
     world.sum(loss_sum)
     world.sum(correct)
-    loss_value = loss_sum.item() / n
+    loss_value = loss_sum.item() / max(seen, 1)
     if not math.isfinite(loss_value):
         raise ArchspecError(f"epoch {epoch + 1}: training loss is {loss_value}; lower optimizer.lr or use fp32")
-    return loss_value, correct.item() / n, n
+    return loss_value, correct.item() / max(seen, 1), seen
+
+
+def progress_bar(total: int, label: str, hidden: bool) -> tqdm:
+    """One epoch's bar on stderr: examples done, examples/s (tqdm's own rate), loss and accuracy so far.
+
+    Hidden when asked (--quiet, ranks other than 0) or when stderr is not a terminal.
+    """
+    disable = hidden or not sys.stderr.isatty()
+    return tqdm(total=total, desc=label, unit="ex", leave=True, disable=disable, dynamic_ncols=True)
 
 
 def confusion_matrix(
     model: nn.Module,
-    split: Split,
+    split: Batches,
     prep: Preprocess,
     batch_size: int,
     device: torch.device,
     dtype: torch.dtype | None,
     world: World | None = None,
+    *,
+    classes: int,
 ) -> torch.Tensor:
     """(classes, classes) counts, rows true, columns predicted; accumulated on the device, one sync at the end.
 
     Under torchrun each rank evaluates its strided share of the split and the counts are summed.
     """
-    classes = 10
     world = world or World()
-    split = Split(world.shard(split.images), world.shard(split.labels))
+    order = torch.arange(len(split))[world.rank :: world.size]
     counts = torch.zeros(classes * classes, dtype=torch.long, device=device)
     was_training = model.training
     model.eval()
     with torch.inference_mode(), autocast(device, dtype):
-        for begin in range(0, len(split), batch_size):
-            x = prep(split.images[begin : begin + batch_size])
-            y = split.labels[begin : begin + batch_size]
-            predicted = model(x).argmax(1)
-            counts += torch.bincount(y * classes + predicted, minlength=classes * classes)
+        for images, labels in split.batches(order, batch_size):
+            if labels.numel() == 0:
+                continue
+            predicted = model(prep(images)).argmax(1)
+            counts += torch.bincount(labels * classes + predicted, minlength=classes * classes)
     model.train(was_training)
     return world.sum(counts).view(classes, classes).cpu()
 
@@ -195,19 +203,21 @@ def accuracy(matrix: torch.Tensor) -> float:
 # --- the run ------------------------------------------------------------------------------------
 
 
-def preprocessors(recipe: Recipe, data: Dataset) -> tuple[Preprocess, Preprocess]:
-    """(train, test) transforms; only the training one augments."""
-    mean, std = (data.info.mean, data.info.std) if recipe.normalize else (None, None)
-    test = Preprocess(size=recipe.resize, mean=mean, std=std, channels_last=recipe.channels_last)
+def preprocessors(recipe: Recipe, preprocessing: Preprocessing) -> tuple[Preprocess, Preprocess]:
+    """(train, test) transforms to the spec's input size; only the training one augments."""
+    size = (preprocessing.height, preprocessing.width)
+    mean, std = (preprocessing.mean, preprocessing.std) if recipe.normalize else (None, None)
+    test = Preprocess(size=size, mean=mean, std=std, channels_last=recipe.channels_last)
     aug = recipe.augment
     train = Preprocess(
-        size=recipe.resize,
+        size=size,
         mean=mean,
         std=std,
         crop_padding=aug.crop_padding,
         flip=aug.flip,
         erasing=aug.erasing,
         channels_last=recipe.channels_last,
+        random_resized_crop=aug.random_resized_crop,
     )
     return train, test
 
@@ -215,7 +225,7 @@ def preprocessors(recipe: Recipe, data: Dataset) -> tuple[Preprocess, Preprocess
 def make_session(
     model: nn.Module,
     recipe: Recipe,
-    data: Dataset,
+    preprocessing: Preprocessing,
     device: torch.device,
     steps_per_epoch: int,
     world: World | None = None,
@@ -230,7 +240,7 @@ def make_session(
     forward: Callable[[torch.Tensor], torch.Tensor] = trained
     if recipe.compile:
         forward = torch.compile(trained)
-    train_prep, test_prep = preprocessors(recipe, data)
+    train_prep, test_prep = preprocessors(recipe, preprocessing)
     return Session(
         model=model,
         forward=forward,

@@ -12,6 +12,8 @@ from archspec.config.files import write_atomic
 CURVES_SIZE = (640, 400)  # pixels
 CONFUSION_SIZE = (720, 640)
 _DPI = 100
+MAX_LABELS = 40  # class names on a confusion-matrix axis before only every k-th is named
+MAX_COUNTS = 20  # classes up to which each cell shows its count
 
 
 def _figure(size: tuple[int, int]) -> tuple[Any, Any]:
@@ -34,14 +36,15 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> 
     """Train loss, train acc and test acc against epochs on one axis, like d2l's Animator."""
     fig, ax = _figure(CURVES_SIZE)
     epochs = [row["epoch"] for row in rows]
-    ax.plot(epochs, [row["train_loss"] for row in rows], "-", label="train loss")
-    ax.plot(epochs, [row["train_acc"] for row in rows], "m--", label="train acc")
-    ax.plot(epochs, [row["test_acc"] for row in rows], "g-.", label="test acc")
+    # markers: a run of one epoch has one point per curve, which a line alone would not draw
+    ax.plot(epochs, [row["train_loss"] for row in rows], "o-", markersize=4, label="train loss")
+    ax.plot(epochs, [row["train_acc"] for row in rows], "ms--", markersize=4, label="train acc")
+    ax.plot(epochs, [row["test_acc"] for row in rows], "g^-.", markersize=4, label="test acc")
     ax.set_xlabel("epoch")
     ax.set_xlim(0.5, max(epochs[-1] if epochs else 1, 1) + 0.5)
     from matplotlib.ticker import MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # epochs are whole numbers, even one
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best")  # where it hides the fewest points: the loss may cross the right edge mid-height
     ax.set_title(title, fontsize=9)
@@ -56,15 +59,20 @@ def plot_confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], path
     shares = [[count / total for count in row] for row, total in zip(matrix, totals, strict=True)]
     image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
-    ticks = range(len(classes))
-    ax.set_xticks(ticks, labels=classes, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(ticks, labels=classes, fontsize=8)
-    ax.set_xlabel("predicted")
+    # Any class count: every name up to MAX_LABELS classes, then every k-th; counts in the cells up to MAX_COUNTS.
+    step = max(1, -(-len(classes) // MAX_LABELS))
+    ticks = range(0, len(classes), step)
+    names = [classes[i] for i in ticks]
+    size = 8 if len(classes) <= 20 else 6
+    ax.set_xticks(ticks, labels=names, rotation=45 if len(classes) <= 20 else 90, ha="right", fontsize=size)
+    ax.set_yticks(ticks, labels=names, fontsize=size)
+    ax.set_xlabel("predicted" + (f" (one name per {step} classes)" if step > 1 else ""))
     ax.set_ylabel("true")
-    for i, row in enumerate(matrix):
-        for j, count in enumerate(row):
-            color = "white" if shares[i][j] > 0.5 else "black"
-            ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color=color)
+    if len(classes) <= MAX_COUNTS:
+        for i, row in enumerate(matrix):
+            for j, count in enumerate(row):
+                color = "white" if shares[i][j] > 0.5 else "black"
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color=color)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     _save(fig, path)

@@ -23,6 +23,8 @@ from archspec.errors import SpecError
 from archspec.spec.compose import DIRECTIVES
 from archspec.spec.presets import recipe_dir
 from archspec.spec.schema import ResNetSpec
+from archspec.train.datasets import CifarData, DataSource, FolderData, IdxData
+from archspec.train.datasets.idx import Name
 
 
 class SGD(Model):
@@ -81,12 +83,25 @@ Schedule = Annotated[Constant | Cosine | OneCycle, Field(discriminator="kind")]
 
 class Augment(Model):
     crop_padding: NonNegativeInt = Field(
-        0, description="Random crop after zero padding by this many source pixels on each side; 0 for none."
+        0, le=64, description="Random crop after zero padding by this many source pixels on each side; 0 for none."
     )
     flip: bool = Field(False, description="Random horizontal flip with probability 1/2.")
     erasing: float = Field(
         0.0, ge=0.0, le=1.0, description="Probability of random erasing (Zhong et al. 2017) of one rectangle per image."
     )
+    random_resized_crop: tuple[float, float] | None = Field(
+        None,
+        strict=False,
+        description="Random-resized crop (Inception-style, for larger images): a random area fraction in [min, max] "
+        "of each image at an aspect ratio in [3/4, 4/3], resized to the input size; null for none.",
+    )
+
+    @model_validator(mode="after")
+    def _crop_scale(self) -> Augment:
+        scale = self.random_resized_crop
+        if scale is not None and not 0.0 < scale[0] <= scale[1] <= 1.0:
+            fail(("random_resized_crop",), f"must be [min, max] with 0 < min <= max <= 1, got {list(scale)}")
+        return self
 
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
@@ -95,11 +110,23 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 class Recipe(Model):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100, description="Short identifier.")
     description: str = Field("", description="Free text.")
-    dataset: Literal["fashion-mnist", "mnist"] = Field("fashion-mnist", description="Training and test data.")
-    resize: PositiveInt | None = Field(
-        None, description="Resize images to this square size (bilinear, as d2l's Resize); null keeps 28x28."
+    dataset: Name | None = Field(
+        None, description="Shorthand for data: {kind: idx, name: ...}; with neither, fashion-mnist."
     )
-    normalize: bool = Field(False, description="Subtract the dataset mean and divide by its std (d2l does not).")
+    data: DataSource | None = Field(
+        None, description="Training and test data: kind idx (fashion-mnist, mnist), folder (your images) or cifar."
+    )
+    resize: PositiveInt | None = Field(
+        None,
+        le=4096,
+        description="Resize images to this square size (bilinear, as d2l's Resize); must equal the spec's input "
+        "size. null: the spec's input height and width.",
+    )
+    normalize: bool = Field(
+        False,
+        description="Subtract the training split's per-channel mean and divide by its std (d2l does not); "
+        "the statistics are stored in checkpoints and exports.",
+    )
     epochs: PositiveInt = Field(description="Passes over the training set.")
     batch_size: PositiveInt = Field(description="Training batch size.")
     eval_batch_size: PositiveInt = Field(512, description="Batch size for the test set (no gradients).")
@@ -129,6 +156,19 @@ class Recipe(Model):
         if self.resize is not None and self.resize < 8:
             fail(("resize",), f"must be at least 8 pixels, got {self.resize}")
         return self
+
+    @model_validator(mode="after")
+    def _one_data_source(self) -> Recipe:
+        if self.dataset is not None and self.data is not None:
+            fail(("data",), f"give data or its shorthand dataset: {self.dataset}, not both (--set dataset=null)")
+        return self
+
+    @property
+    def source(self) -> IdxData | FolderData | CifarData:
+        """The data to train on: `data`, or the `dataset` shorthand as an idx source."""
+        if self.data is not None:
+            return self.data
+        return IdxData(kind="idx", name=self.dataset or "fashion-mnist")
 
 
 def load_recipe(source: str | Path = "d2l", overrides: Sequence[str] = ()) -> Recipe:

@@ -1,22 +1,16 @@
-"""A training run on disk: its folder, metrics files, curves, checkpoints, and resuming from them.
+"""Training runs: start one (`train_run`), continue one (`resume_run`), evaluate a checkpoint (`evaluate_checkpoint`).
 
-    RUN/spec.yaml            the resolved spec (with its hash)
-    RUN/recipe.yaml          the resolved recipe (overrides applied)
-    RUN/run.json             data source, device, precision, versions
-    RUN/metrics.jsonl|.csv   one row per epoch
-    RUN/curves.png           train loss, train acc, test acc against epochs
-    RUN/checkpoints/last.pt  after every epoch; best.pt when the test accuracy is the best so far
-
-Every file is written whole to a temporary file and renamed, so a killed run leaves no half-written file.
+The run folder's layout belongs to RunDir (rundir.py); the epochs to fit.py. Everything that can be
+refused is refused before any data is read: a spec over the limits, a device this machine lacks, a folder
+that already holds a run or is being written by another process, a resume to fewer epochs than done.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import platform
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,43 +19,29 @@ import torch
 
 from archspec.arch.complexity import complexity
 from archspec.arch.guard import Limits, check
-from archspec.config.files import write_atomic
-from archspec.errors import ArchspecError
-from archspec.nn.build import build
-from archspec.runtime import cudnn_benchmark, resolve_device, resolve_precision, to_channels_last
+from archspec.arch.validate import load_spec
+from archspec.config.document import read_text
+from archspec.errors import ArchspecError, CheckpointError
+from archspec.runtime import resolve_device, resolve_precision, to_channels_last
 from archspec.spec.io import dump_spec, spec_hash
 from archspec.spec.schema import ResNetSpec
+from archspec.train.batches import on_device
 from archspec.train.checkpoint import (
     checkpoint_file,
+    checkpoint_labels,
     checkpoint_model,
     checkpoint_spec,
     load_checkpoint,
-    save_checkpoint,
 )
-from archspec.train.data import Dataset, load_dataset
+from archspec.train.datasets import DataOptions, Dataset, Request, open_dataset
 from archspec.train.distributed import World
-from archspec.train.loop import (
-    Log,
-    accuracy,
-    confusion_matrix,
-    init_weights,
-    make_session,
-    preprocessors,
-    restore_session,
-    session_state,
-    train_epoch,
-)
-from archspec.train.plots import plot_curves
+from archspec.train.fit import Context, fit, preprocessing_for, silent, target_of
+from archspec.train.loop import Log, accuracy, confusion_matrix, preprocessors
+from archspec.train.preprocess import Preprocessing
 from archspec.train.recipe import Recipe, dump_recipe, recipe_from_text
+from archspec.train.rundir import COLUMNS, RunDir
 
-COLUMNS = ("epoch", "train_loss", "train_acc", "test_acc", "examples_per_sec", "wall_seconds", "lr")
-
-
-@dataclass(frozen=True)
-class DataOptions:
-    data_dir: str | None = None
-    max_train: int | None = None
-    max_test: int | None = None
+ALL_DATA = DataOptions()  # the recipe's data where it says, all of it
 
 
 def default_run_dir(spec: ResNetSpec) -> Path:
@@ -69,15 +49,12 @@ def default_run_dir(spec: ResNetSpec) -> Path:
 
 
 def fit_input(spec: ResNetSpec, recipe: Recipe) -> ResNetSpec:
-    """The spec must take the recipe's images: 1 channel, the recipe's size (28 when it does not resize)."""
-    size = recipe.resize or 28
-    if spec.input.channels != 1:
-        raise ArchspecError(f"spec {spec.name} takes {spec.input.channels} input channels; {recipe.dataset} has 1")
-    if (spec.input.height, spec.input.width) != (size, size):
-        fix = "null" if spec.input.height == 28 else spec.input.height
+    """An explicit `resize` must be the spec's input size; `resize: null` follows the spec."""
+    size = recipe.resize
+    if size is not None and (spec.input.height, spec.input.width) != (size, size):
         raise ArchspecError(
             f"spec {spec.name} takes {spec.input.height}x{spec.input.width} images but recipe {recipe.name} "
-            f"feeds {size}x{size}; set resize: {fix} in the recipe (--set resize={fix})"
+            f"feeds {size}x{size}; set resize: null in the recipe (--set resize=null) to follow the spec"
         )
     return spec
 
@@ -86,7 +63,7 @@ def train_run(
     spec: ResNetSpec,
     recipe: Recipe,
     out: Path | None = None,
-    data_options: DataOptions = DataOptions(),
+    data_options: DataOptions = ALL_DATA,
     device_name: str | None = None,
     quiet: bool = False,
     log: Log = print,
@@ -94,7 +71,9 @@ def train_run(
 ) -> Path:
     """Train `spec` with `recipe` into a new run folder; returns the folder.
 
-    Refuses (ResourceError) a spec over `limits` for the recipe's batch before loading any data.
+    Refuses (ResourceError) a spec over `limits` for the recipe's batch, an unavailable device and a
+    folder that already holds a run before reading any data; the dataset is checked against the spec
+    (classes, channels) before anything is decoded or trained.
     """
     fit_input(spec, recipe)
     check(complexity(spec, batch_size=recipe.batch_size), limits)
@@ -103,18 +82,21 @@ def train_run(
     try:
         device = world.device(device)
         _check_world(recipe, world)
-        run_dir = world.broadcast(out or default_run_dir(spec))  # one folder, named by rank 0
-        if (run_dir / "checkpoints").exists():
-            raise ArchspecError(
-                f"{run_dir}: already holds a run; continue it with --resume {run_dir} or pick another --out"
-            )
-        data = load_dataset(recipe.dataset, data_options.data_dir, data_options.max_train, data_options.max_test)
-        if world.is_main:
-            info = _run_info(data, data_options, device, recipe, world)
-            _write_text(run_dir / "spec.yaml", f"# archspec spec hash: {spec_hash(spec)}\n{dump_spec(spec)}")
-            _write_text(run_dir / "recipe.yaml", dump_recipe(recipe))
-            _write_text(run_dir / "run.json", json.dumps(info, indent=2) + "\n")
-        return _fit(spec, recipe, data, run_dir, device, None, quiet, log if world.is_main else _silent, limits, world)
+        run = RunDir(world.broadcast(out or default_run_dir(spec)))  # one folder, named by rank 0
+        _refuse_existing(run)
+        context = Context(spec, recipe, run, device, world, log if world.is_main else silent, quiet, limits)
+        data = _open(context, data_options)
+        preprocessing = preprocessing_for(spec, recipe, data)
+        with _owned(run, world):
+            _refuse_existing(run)  # again, under the lock: another run may have finished meanwhile
+            if world.is_main:
+                run.clear_outputs()
+                info = _run_info(data, data_options, preprocessing, context)
+                run.write_start(
+                    f"# archspec spec hash: {spec_hash(spec)}\n{dump_spec(spec)}", dump_recipe(recipe), info
+                )
+            fit(context, data, preprocessing, None)
+        return run.path
     finally:
         world.close()
 
@@ -122,155 +104,115 @@ def train_run(
 def resume_run(
     run_dir: Path,
     spec: ResNetSpec | None = None,
-    overrides: list[str] | tuple[str, ...] = (),
+    overrides: Sequence[str] = (),
     data_options: DataOptions | None = None,
     device_name: str | None = None,
     quiet: bool = False,
     log: Log = print,
     limits: Limits | None = None,
 ) -> Path:
-    """Continue a run from its last complete epoch; the data options are those the run was started with."""
-    path = run_dir / "checkpoints" / "last.pt"
-    state = load_checkpoint(path)
-    spec = checkpoint_spec(state, path, spec)
-    stored_recipe = recipe_from_text(str(state["recipe_text"]), f"{path} (stored recipe)")
-    recipe = recipe_from_text(str(state["recipe_text"]), f"{path} (stored recipe)", overrides)
-    for part in ("optimizer", "schedule"):  # the checkpoint's optimizer and scheduler state would win silently
-        if getattr(recipe, part) != getattr(stored_recipe, part):
-            raise ArchspecError(f"--set {part}...: the {part} of a run is fixed when it starts; "
-                                "start a new run (with --out) to change it")  # fmt: skip
-    fit_input(spec, recipe)
-    check(complexity(spec, batch_size=recipe.batch_size), limits)
-    stored = _stored_data_options(run_dir)
-    given = data_options or DataOptions()
-    options = DataOptions(  # each option given now wins; the others are the run's own
-        given.data_dir if given.data_dir is not None else stored.data_dir,
-        given.max_train if given.max_train is not None else stored.max_train,
-        given.max_test if given.max_test is not None else stored.max_test,
-    )
+    """Continue a run from its last complete epoch (from epoch 0 if it never completed one).
+
+    The data options are those the run was started with, except each one given now. A run that has
+    trained all its epochs says so and returns without reading data; fewer epochs than done is refused.
+    """
+    run = RunDir(run_dir)
+    if not run.path.is_dir():
+        raise CheckpointError(f"{run}: no such run folder")
     device = resolve_device(device_name)
     world = World.from_environment(device)
     try:
         device = world.device(device)
-        _check_world(recipe, world)
-        data = load_dataset(recipe.dataset, options.data_dir, options.max_train, options.max_test)
-        if overrides and world.is_main:
-            _write_text(run_dir / "recipe.yaml", dump_recipe(recipe))
-        log = log if world.is_main else _silent
-        log(f"resuming {run_dir} after epoch {state['epoch']} of {recipe.epochs}")
-        return _fit(spec, recipe, data, run_dir, device, state, quiet, log, limits, world)
+        with _owned(run, world):
+            state, spec, recipe = _resume_point(run, spec, overrides)
+            done = int(state["epoch"]) if state is not None else 0
+            log = log if world.is_main else silent
+            if recipe.epochs <= done:
+                log(f"{run}: all {done} epochs are done; nothing to do (train longer with --set epochs=N, N > {done})")
+                return run.path
+            fit_input(spec, recipe)
+            check(complexity(spec, batch_size=recipe.batch_size), limits)
+            _check_world(recipe, world)
+            context = Context(spec, recipe, run, device, world, log, quiet, limits)
+            data = _open(context, _merged_options(run, data_options), stats=state is None or "preprocess" not in state)
+            if state is not None and "preprocess" in state:  # the statistics the run started with, not new ones
+                classes, preprocessing = checkpoint_labels(state, run.last, spec)
+                _same_classes(run.last, classes, data)
+            else:
+                preprocessing = preprocessing_for(spec, recipe, data)
+            if overrides and world.is_main:
+                run.write_text(run.recipe_file, dump_recipe(recipe))
+            log(f"resuming {run} after epoch {done} of {recipe.epochs}")
+            fit(context, data, preprocessing, state)
+        return run.path
     finally:
         world.close()
 
 
-def _fit(
-    spec: ResNetSpec,
-    recipe: Recipe,
-    data: Dataset,
-    run_dir: Path,
-    device: torch.device,
-    state: dict[str, Any] | None,
-    quiet: bool,
-    log: Log,
-    limits: Limits | None = None,
-    world: World | None = None,
-) -> Path:
-    world = world or World()
-    torch.manual_seed(recipe.seed)  # every rank starts from the same weights
-    model = build(spec)  # train_run and resume_run checked the limits
-    init_weights(model, recipe.init)
-    steps_per_epoch = -(-len(data.train) // recipe.batch_size)
-    session = make_session(model, recipe, data, device, steps_per_epoch, world)
-    start = restore_session(session, state) if state is not None else 0
-    _, precision = resolve_precision(recipe.precision, device)
-    log(f"data: {data.describe()}")
-    if data.is_sample:
-        log("NOTICE: training on the bundled sample; accuracies are NOT full Fashion-MNIST results")
-    processes = f", {world.size} processes (batch {recipe.batch_size // world.size} each)" if world.size > 1 else ""
-    log(f"device: {device}, {precision}, channels_last={recipe.channels_last}, compile={recipe.compile}{processes}")
-    train_split, test_split = data.train.to(device), data.test.to(device)
-    spec_text = dump_spec(spec)
-    best = max((row["test_acc"] for row in session.history), default=-1.0)
-    examples, train_seconds = 0, 0.0
-    with cudnn_benchmark(device):
-        for epoch in range(start, recipe.epochs):
-            lr = session.optimizer.param_groups[0]["lr"]
-            began = time.perf_counter()
-            label = f"epoch {epoch + 1}/{recipe.epochs}"
-            loss, train_acc, count = train_epoch(session, train_split, epoch, quiet, label)
-            trained = time.perf_counter() - began
-            matrix = confusion_matrix(
-                model, test_split, session.test_prep, recipe.eval_batch_size, device, session.dtype, world
+def _resume_point(
+    run: RunDir, spec: ResNetSpec | None, overrides: Sequence[str]
+) -> tuple[dict[str, Any] | None, ResNetSpec, Recipe]:
+    """(checkpoint state or None, spec, recipe with overrides) of the run to continue; reads no data."""
+    if run.has_checkpoint():
+        state = load_checkpoint(run.last)
+        spec = checkpoint_spec(state, run.last, spec)
+        source = f"{run.last} (stored recipe)"
+        stored, recipe = (recipe_from_text(str(state["recipe_text"]), source, o) for o in ((), overrides))
+        for part in ("optimizer", "schedule"):  # the checkpoint's optimizer and scheduler state would win silently
+            if getattr(recipe, part) != getattr(stored, part):
+                raise ArchspecError(f"--set {part}...: the {part} of a run is fixed when it starts; "
+                                    "start a new run (with --out) to change it")  # fmt: skip
+        done = int(state["epoch"])
+        if recipe.epochs < done:
+            raise ArchspecError(
+                f"--set epochs={recipe.epochs}: {run} has already trained {done} epochs; resume to {done} or more, "
+                "or start a new run with --out"
             )
-            row = {
-                "epoch": epoch + 1,
-                "train_loss": loss,
-                "train_acc": train_acc,
-                "test_acc": accuracy(matrix),
-                "examples_per_sec": count / trained,
-                "wall_seconds": time.perf_counter() - began,
-                "lr": lr,
-            }
-            session.history.append(row)
-            examples, train_seconds = examples + count, train_seconds + trained
-            if not world.is_main:
-                continue  # rank 0 writes checkpoints, metrics and plots
-            checkpoint = {
-                **session_state(session, epoch + 1),
-                "spec_text": spec_text,
-                "spec_hash": spec_hash(spec),
-                "recipe_text": dump_recipe(recipe),
-                "dataset": data.describe(),
-            }
-            save_checkpoint(run_dir / "checkpoints" / "last.pt", checkpoint)
-            if row["test_acc"] > best:
-                best = row["test_acc"]
-                save_checkpoint(run_dir / "checkpoints" / "best.pt", checkpoint)
-            write_metrics(run_dir, session.history, f"{spec.name} / {recipe.name}")
-            log(
-                f"{label}: loss {loss:.3f}, train acc {train_acc:.3f}, test acc {row['test_acc']:.3f}, "
-                f"{row['examples_per_sec']:.1f} examples/sec, {row['wall_seconds']:.1f} s"
-            )
-    if world.is_main:
-        write_metrics(run_dir, session.history, f"{spec.name} / {recipe.name}")
-    if session.history:
-        last = session.history[-1]
-        log(f"loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, test acc {last['test_acc']:.3f}")
-    if examples:
-        log(f"{examples / train_seconds:.1f} examples/sec on {device}")
-    log(f"run: {run_dir} (curves: {run_dir / 'curves.png'})")
-    return run_dir
+        return state, spec, recipe
+    if not (run.spec_file.is_file() and run.recipe_file.is_file()):
+        raise CheckpointError(f"{run}: not a run folder (no {RunDir.LAST} checkpoint, spec.yaml or recipe.yaml)")
+    stored_spec = load_spec(run.spec_file)  # a run that never finished an epoch: start it from epoch 0
+    if spec is not None and spec_hash(spec) != spec_hash(stored_spec):
+        raise CheckpointError(
+            f"{run.spec_file}: the run is for spec hash {spec_hash(stored_spec)} ({stored_spec.name}), "
+            f"but the spec given is {spec_hash(spec)} ({spec.name}); refusing to load mismatched weights"
+        )
+    recipe = recipe_from_text(read_text(run.recipe_file), str(run.recipe_file), overrides)
+    return None, stored_spec, recipe
 
 
-def write_metrics(run_dir: Path, rows: list[dict[str, Any]], title: str) -> None:
-    lines = "".join(json.dumps({key: row[key] for key in COLUMNS}) + "\n" for row in rows)
-    _write_text(run_dir / "metrics.jsonl", lines)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    _write_text(run_dir / "metrics.csv", buffer.getvalue())
-    if rows:
-        plot_curves(rows, run_dir / "curves.png", title)
+def _refuse_existing(run: RunDir) -> None:
+    if run.has_checkpoint():
+        raise ArchspecError(f"{run}: already holds a run; continue it with --resume {run} or pick another --out")
 
 
-def _write_text(path: Path, text: str) -> None:
-    write_atomic(path, text.encode(), ArchspecError)
+@contextmanager
+def _owned(run: RunDir, world: World) -> Iterator[None]:
+    """The run folder's lock, held by rank 0 (the one process that writes into it)."""
+    with run.lock() if world.is_main else nullcontext():
+        yield
 
 
-def _stored_data_options(run_dir: Path) -> DataOptions:
-    path = run_dir / "run.json"
-    if not path.is_file():
-        return DataOptions()
+def _open(context: Context, options: DataOptions, stats: bool = True) -> Dataset:
+    request = Request(options, target_of(context.spec), True, context.log, context.quiet or not context.world.is_main)
+    return open_dataset(context.recipe.source, request, stats=stats and context.recipe.normalize)
+
+
+def _merged_options(run: RunDir, given: DataOptions | None) -> DataOptions:
+    """Each data option given now wins; the others are the run's own (from run.json)."""
     try:
-        stored = json.loads(path.read_text()).get("data_options", {})
-        return DataOptions(stored.get("data_dir"), stored.get("max_train"), stored.get("max_test"))
-    except (OSError, ValueError, AttributeError) as err:
-        raise ArchspecError(f"{path}: unreadable run record ({err}); pass --data-dir/--max-train/--max-test") from None
-
-
-def _silent(message: str) -> None:
-    """The log of ranks other than 0."""
+        stored = run.read_info().get("data_options", {})
+        own = DataOptions(stored.get("data_dir"), stored.get("max_train"), stored.get("max_test"))
+    except (AttributeError, ArchspecError) as err:
+        raise ArchspecError(
+            f"{run.info_file}: unreadable run record ({err}); pass --data-dir/--max-train/--max-test"
+        ) from None
+    given = given or DataOptions()
+    return DataOptions(
+        given.data_dir if given.data_dir is not None else own.data_dir,
+        given.max_train if given.max_train is not None else own.max_train,
+        given.max_test if given.max_test is not None else own.max_test,
+    )
 
 
 def _check_world(recipe: Recipe, world: World) -> None:
@@ -281,21 +223,24 @@ def _check_world(recipe: Recipe, world: World) -> None:
         )
 
 
-def _run_info(
-    data: Dataset, options: DataOptions, device: torch.device, recipe: Recipe, world: World
-) -> dict[str, Any]:
+def _run_info(data: Dataset, options: DataOptions, preprocessing: Preprocessing, context: Context) -> dict[str, Any]:
     return {
-        "processes": world.size,
+        "processes": context.world.size,
         "data": data.describe(),
         "is_sample": data.is_sample,
         "data_options": {"data_dir": options.data_dir, "max_train": options.max_train, "max_test": options.max_test},
-        "device": str(device),
-        "precision": resolve_precision(recipe.precision, device)[1],
+        "classes": list(data.classes),
+        "preprocess": preprocessing.to_dict(),
+        "device": str(context.device),
+        "precision": resolve_precision(context.recipe.precision, context.device)[1],
         "torch": torch.__version__,
         "python": platform.python_version(),
         "machine": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
     }
+
+
+# --- evaluation ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -317,23 +262,41 @@ class Evaluation:
         ]
 
 
-def evaluate_checkpoint(
-    path: Path, data_options: DataOptions = DataOptions(), device_name: str | None = None
-) -> Evaluation:
-    """Test-set confusion matrix of a checkpoint (a .pt file, or a run folder: its best.pt)."""
+def evaluate_checkpoint(path: Path, data_options: DataOptions = ALL_DATA, device_name: str | None = None) -> Evaluation:
+    """Test-set confusion matrix of a checkpoint (a .pt file, or a run folder: its best.pt).
+
+    Reads only the test split, prepared with the statistics stored in the checkpoint.
+    """
     path = checkpoint_file(path)
+    device = resolve_device(device_name)
     state = load_checkpoint(path)
     model, spec = checkpoint_model(path, state)
+    classes, preprocessing = checkpoint_labels(state, path, spec)
     recipe = recipe_from_text(str(state["recipe_text"]), f"{path} (stored recipe)")
-    device = resolve_device(device_name)
-    data = load_dataset(recipe.dataset, data_options.data_dir, None, data_options.max_test)
+    options = DataOptions(data_options.data_dir, None, data_options.max_test)
+    data = open_dataset(recipe.source, Request(options, target_of(spec), train=False))
+    _same_classes(path, classes, data)
     model.to(device)
     if recipe.channels_last:
         to_channels_last(model)
     dtype, _ = resolve_precision(recipe.precision, device)
-    _, prep = preprocessors(recipe, data)
-    matrix = confusion_matrix(model, data.test.to(device), prep, recipe.eval_batch_size, device, dtype)
-    return Evaluation(spec, matrix, data.info.classes, data)
+    _, prep = preprocessors(recipe, preprocessing)
+    test = on_device(data.test, device)
+    matrix = confusion_matrix(model, test, prep, recipe.eval_batch_size, device, dtype, classes=len(classes))
+    return Evaluation(spec, matrix, classes, data)
 
 
-__all__ = ["DataOptions", "Evaluation", "evaluate_checkpoint", "resume_run", "train_run"]
+def _same_classes(path: Path, classes: tuple[str, ...], data: Dataset) -> None:
+    """A checkpoint meets data with the class names it was trained on, in the same order, or nothing."""
+    if classes != data.classes:
+        raise CheckpointError(
+            f"{path}: trained on classes {_names(classes)}, but {data.source} has {_names(data.classes)}"
+        )
+
+
+def _names(classes: Sequence[str]) -> str:
+    shown = ", ".join(classes[:5]) + (f", ... ({len(classes)} in all)" if len(classes) > 5 else "")
+    return f"[{shown}]"
+
+
+__all__ = ["COLUMNS", "DataOptions", "Evaluation", "default_run_dir", "evaluate_checkpoint", "resume_run", "train_run"]

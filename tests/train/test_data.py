@@ -1,4 +1,4 @@
-"""IDX data: the search path, corrupt and truncated files, verified downloads written atomically."""
+"""IDX datasets (Fashion-MNIST, MNIST): reading, search path, verified download, bad files."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import hashlib
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from archspec.train import data as D
-from archspec.train.data import FILES, DataError, load_dataset, load_split, locate, read_idx
+from archspec.errors import DataError
+from archspec.train.datasets import download
+from archspec.train.datasets import idx as D
+from archspec.train.datasets.idx import FILES, load_dataset, load_split, locate, read_idx
 
 
 def idx_bytes(values: torch.Tensor) -> bytes:
@@ -41,10 +44,11 @@ def isolated_search_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 def test_bundled_sample_is_real_fashion_mnist() -> None:
     data = load_dataset("fashion-mnist", "sample")
     assert data.is_sample and "BUNDLED SAMPLE" in data.describe()
-    assert data.train.images.shape == (5000, 28, 28) and data.train.images.dtype == torch.uint8
+    assert data.train is not None
+    assert data.train.images.shape == (5000, 28, 28) and data.train.images.dtype == np.uint8
     assert data.test.images.shape == (1000, 28, 28)
     # Fashion-MNIST's classes are balanced: every one of the 10 is present in roughly equal numbers.
-    counts = torch.bincount(data.train.labels, minlength=10)
+    counts = np.bincount(data.train.labels, minlength=10)
     assert counts.min() > 400 and counts.max() < 600
     assert (D.sample_dir() / "LICENSE").read_text().count("MIT License") == 1
 
@@ -53,13 +57,14 @@ def test_raw_and_gzip_files_read_the_same(tmp_path: Path) -> None:
     write_dataset(tmp_path / "gz", gz=True)
     write_dataset(tmp_path / "raw", gz=False)
     a, b = load_split(tmp_path / "gz", "train"), load_split(tmp_path / "raw", "train")
-    assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
-    assert a.labels.dtype == torch.int64
+    assert np.array_equal(a.images, b.images) and np.array_equal(a.labels, b.labels)
+    assert a.labels.dtype == np.int64
 
 
 def test_explicit_data_dir_wins_and_head_cuts(tmp_path: Path) -> None:
     write_dataset(tmp_path / "mine", n_train=30)
     data = load_dataset("fashion-mnist", tmp_path / "mine", max_train=12)
+    assert data.train is not None
     assert len(data.train) == 12 and len(data.test) == 10 and not data.is_sample
 
 
@@ -154,10 +159,10 @@ def test_download_with_wrong_checksum_writes_nothing(tmp_path: Path, monkeypatch
 
 
 def test_offline_error_names_url_and_alternatives(monkeypatch: pytest.MonkeyPatch) -> None:
-    def offline(url: str) -> bytes:
+    def offline(url: str, limit: int = 0) -> bytes:
         raise DataError(f"cannot download {url}: network unreachable")
 
-    monkeypatch.setattr(D, "fetch", offline)
+    monkeypatch.setattr(download, "fetch", offline)
     with pytest.raises(DataError) as info:
         locate("fashion-mnist")
     message = str(info.value)

@@ -1,4 +1,4 @@
-"""Training end to end on the bundled sample (run folder, curves, evaluate), schedules and batch preprocessing."""
+"""Training end to end on the bundled sample: metrics, run folder, curves, evaluate, schedules, preprocessing."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def test_run_folder_layout(tiny_run: tuple[Path, list[str]]) -> None:
     run_dir, lines = tiny_run
     names = {p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")}
     expected = {"spec.yaml", "recipe.yaml", "run.json", "metrics.jsonl", "metrics.csv", "curves.png", "checkpoints"}
-    assert names == expected | {"checkpoints/last.pt", "checkpoints/best.pt"}
+    assert names == expected | {"checkpoints/last.pt", "checkpoints/best.pt", ".lock"}  # .lock: see RunDir.lock
     assert (run_dir / "metrics.csv").read_text().splitlines()[0] == ",".join(COLUMNS)
     assert load_spec(run_dir / "spec.yaml") == spec_from_text(TINY_SPEC)
     assert json.loads((run_dir / "run.json").read_text())["is_sample"] is True

@@ -1,10 +1,10 @@
-"""Fashion-MNIST and MNIST as uint8 tensors held in memory, read from IDX files (gzip or raw).
+"""`kind: idx`: Fashion-MNIST and MNIST as uint8 arrays held in memory, read from IDX files (gzip or raw).
 
 Where the files are looked for, first match wins:
 
-1. `data_dir` (the CLI's `--data-dir`); the word `sample` means the bundled sample;
+1. `data_dir` (the CLI's `--data-dir`) or the recipe's `data.root`; the word `sample` means the bundled sample;
 2. `$ARCHSPEC_DATA`;
-3. `~/.cache/archspec/<dataset>`;
+3. `~/.cache/archspec/<dataset>` (`$ARCHSPEC_CACHE/<dataset>`);
 4. `/usr/share/datasets/<dataset>` (Debian's `dataset-fashion-mnist`);
 5. a download from the dataset's public location into the cache folder of step 3.
 
@@ -18,27 +18,55 @@ re-compressed copies (Debian's, for one) carry the same images in different gzip
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import math
 import os
-import urllib.error
-import urllib.request
 import zlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
-import torch
+import numpy as np
+from pydantic import Field, PositiveFloat, model_validator
 
 from archspec.config.files import read_bounded, write_atomic
 from archspec.errors import DataError
+from archspec.train.datasets import download as net
+from archspec.train.datasets.base import (
+    DataBase,
+    Dataset,
+    Request,
+    Split,
+    cache_root,
+    check_labels,
+    check_target,
+    expand,
+    mean_field,
+    std_field,
+)
 
 SAMPLE = "sample"
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 _IDX_UBYTE = 0x08
 MAX_FILE_BYTES = 1 << 30
+IMAGE_SIZE = (28, 28)
 SYSTEM_DIR = Path("/usr/share/datasets")  # where Debian's dataset-* packages put their files
+Name = Literal["fashion-mnist", "mnist"]
+
+
+class IdxData(DataBase):
+    kind: Literal["idx"] = Field(description="MNIST-style IDX files: Fashion-MNIST or MNIST (10 classes, 1x28x28).")
+    name: Name = Field("fashion-mnist", description="Which dataset: its class names, statistics and download.")
+    root: str | None = Field(
+        None, description="Folder of the four IDX files, or 'sample' for the bundled sample; null: the search path."
+    )
+    mean: list[float] | None = mean_field()
+    std: list[PositiveFloat] | None = std_field()
+
+    @model_validator(mode="after")
+    def _stats(self) -> IdxData:
+        self._check_stats()
+        return self
 
 
 @dataclass(frozen=True)
@@ -87,36 +115,6 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
-@dataclass(frozen=True)
-class Split:
-    images: torch.Tensor  # (N, H, W) uint8
-    labels: torch.Tensor  # (N,) int64
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    def head(self, count: int | None) -> Split:
-        if count is None or count >= len(self):
-            return self
-        return Split(self.images[:count], self.labels[:count])
-
-    def to(self, device: torch.device | str) -> Split:
-        return Split(self.images.to(device), self.labels.to(device))
-
-
-@dataclass(frozen=True)
-class Dataset:
-    info: DatasetInfo
-    train: Split
-    test: Split
-    source: Path
-    is_sample: bool
-
-    def describe(self) -> str:
-        what = "BUNDLED SAMPLE (not the full dataset)" if self.is_sample else "full dataset"
-        return f"{self.info.name} from {self.source} [{what}]: {len(self.train):,} train, {len(self.test):,} test"
-
-
 def dataset_info(name: str) -> DatasetInfo:
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
@@ -130,12 +128,12 @@ def sample_dir(name: str = "fashion-mnist") -> Path:
 # --- IDX files ----------------------------------------------------------------------------------
 
 
-def read_idx(path: Path, ndim: int) -> torch.Tensor:
-    """An IDX file of unsigned bytes (gzip or raw) as a uint8 tensor; DataError naming the file if it is bad."""
+def read_idx(path: Path, ndim: int) -> np.ndarray:
+    """An IDX file of unsigned bytes (gzip or raw) as a uint8 array; DataError naming the file if it is bad."""
     return parse_idx(read_bounded(path, MAX_FILE_BYTES, DataError, "an MNIST-style IDX file"), ndim, str(path))
 
 
-def parse_idx(raw: bytes, ndim: int, source: str) -> torch.Tensor:
+def parse_idx(raw: bytes, ndim: int, source: str) -> np.ndarray:
     data = _decompress(raw, source)
     header = 4 + 4 * ndim
     if len(data) < header:
@@ -152,32 +150,40 @@ def parse_idx(raw: bytes, ndim: int, source: str) -> torch.Tensor:
         raise DataError(f"{source}: {problem}: header says {shape} values ({expected:,} bytes), file has {len(data):,}")
     if not all(dims):
         raise DataError(f"{source}: empty IDX file (shape {dims})")
-    return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).reshape(dims)
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
 def _decompress(raw: bytes, source: str) -> bytes:
+    """gzip data inflated to at most MAX_FILE_BYTES: a small file that promises gigabytes is refused, not read."""
     if raw[:2] != b"\x1f\x8b":
         return raw
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
-        return gzip.decompress(raw)
-    except (EOFError, OSError, zlib.error) as err:
+        data = inflater.decompress(raw, MAX_FILE_BYTES + 1)
+    except zlib.error as err:
         raise DataError(f"{source}: truncated or corrupt gzip data: {err}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise DataError(f"{source}: inflates to over {MAX_FILE_BYTES:,} bytes, the limit for an IDX file")
+    if not inflater.eof:
+        raise DataError(f"{source}: truncated or corrupt gzip data: the compressed stream ends early")
+    return data
 
 
-def load_split(folder: Path, prefix: str) -> Split:
+def load_split(folder: Path, prefix: str, classes: int = 10) -> Split:
     """The images and labels of one split (`train` or `t10k`) from a folder."""
     images_path = _find(folder, f"{prefix}-images-idx3-ubyte")
     labels_path = _find(folder, f"{prefix}-labels-idx1-ubyte")
     if images_path is None or labels_path is None:
         raise DataError(f"{folder}: missing {prefix}-images-idx3-ubyte[.gz] or {prefix}-labels-idx1-ubyte[.gz]")
     images = read_idx(images_path, 3)
+    if images.shape[1:] != IMAGE_SIZE:
+        found = "x".join(map(str, images.shape[1:]))
+        raise DataError(f"{images_path}: images are {found}; MNIST-style IDX images are 28x28 (corrupt file?)")
     labels = read_idx(labels_path, 1)
     if images.shape[0] != labels.shape[0]:
         raise DataError(f"{labels_path}: {labels.shape[0]:,} labels for {images.shape[0]:,} images in {images_path}")
-    top = int(labels.max())
-    if top > 9:
-        raise DataError(f"{labels_path}: label {top} out of range 0..9 (corrupt file?)")
-    return Split(images, labels.long())
+    check_labels(labels, classes, str(labels_path))
+    return Split(images, labels.astype(np.int64))
 
 
 def _find(folder: Path, name: str) -> Path | None:
@@ -198,7 +204,7 @@ def search_path(name: str, data_dir: str | Path | None = None) -> list[tuple[str
     """The folders looked in, in order, each with where it came from."""
     places: list[tuple[str, Path]] = []
     if data_dir is not None:
-        places.append(("--data-dir", sample_dir(name) if str(data_dir) == SAMPLE else Path(data_dir)))
+        places.append(("--data-dir", sample_dir(name) if str(data_dir) == SAMPLE else expand(data_dir)))
     env = os.environ.get("ARCHSPEC_DATA")
     if env:
         places.append(("$ARCHSPEC_DATA", Path(env)))
@@ -208,7 +214,7 @@ def search_path(name: str, data_dir: str | Path | None = None) -> list[tuple[str
 
 
 def cache_dir(name: str) -> Path:
-    return Path.home() / ".cache" / "archspec" / name
+    return cache_root() / name
 
 
 def locate(name: str, data_dir: str | Path | None = None) -> Path:
@@ -236,28 +242,34 @@ def locate(name: str, data_dir: str | Path | None = None) -> Path:
 
 
 def load_dataset(
-    name: str, data_dir: str | Path | None = None, max_train: int | None = None, max_test: int | None = None
+    name: str,
+    data_dir: str | Path | None = None,
+    max_train: int | None = None,
+    max_test: int | None = None,
+    train: bool = True,
 ) -> Dataset:
-    """The dataset in memory as uint8 tensors, optionally cut to its first `max_train`/`max_test` images."""
+    """The dataset in memory as uint8 arrays, optionally cut to its first `max_train`/`max_test` images."""
     info = dataset_info(name)
     folder = locate(name, data_dir)
-    train = load_split(folder, "train").head(max_train)
-    test = load_split(folder, "t10k").head(max_test)
+    classes = len(info.classes)
+    train_split = load_split(folder, "train", classes).head(max_train) if train else None
+    test_split = load_split(folder, "t10k", classes).head(max_test)
     is_sample = folder.resolve() == sample_dir(name).resolve()
-    return Dataset(info, train, test, folder, is_sample)
+    size = (int(test_split.images.shape[1]), int(test_split.images.shape[2]))
+    return Dataset(
+        info.name, info.classes, 1, size, train_split, test_split, folder, is_sample, (info.mean,), (info.std,)
+    )
 
 
-def fetch(url: str) -> bytes:
-    """The bytes at `url` (http(s) or file://). Module-level so that tests can replace it."""
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            data: bytes = response.read(MAX_FILE_BYTES + 1)
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        reason = getattr(err, "reason", err)
-        raise DataError(f"cannot download {url}: {reason}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise DataError(f"{url}: more than {MAX_FILE_BYTES:,} bytes; not an MNIST-style file")
-    return data
+def load(config: IdxData, request: Request) -> Dataset:
+    """`kind: idx` for the trainer: checked against the spec before the files are read."""
+    info = dataset_info(config.name)
+    check_target(len(info.classes), 1, request.target, info.name)
+    options = request.options
+    data = load_dataset(
+        config.name, options.data_dir or config.root, options.max_train, options.max_test, request.train
+    )
+    return data.with_stats(config.mean, config.std)
 
 
 def download(info: DatasetInfo, target: Path, base_url: str | None = None) -> None:
@@ -265,8 +277,6 @@ def download(info: DatasetInfo, target: Path, base_url: str | None = None) -> No
     base = base_url or info.url
     for name in FILES:
         url = f"{base.rstrip('/')}/{name}.gz"
-        raw = fetch(url)
-        digest = hashlib.sha256(_decompress(raw, url)).hexdigest()
-        if digest != info.sha256[name]:
-            raise DataError(f"{url}: SHA-256 of the decompressed file is {digest}, expected {info.sha256[name]}")
+        raw = net.fetch(url, MAX_FILE_BYTES)
+        net.check_sha256(_decompress(raw, url), info.sha256[name], url, "decompressed file")
         write_atomic(target / f"{name}.gz", raw, DataError)

@@ -1,0 +1,174 @@
+"""Class predictions for image files, from a checkpoint, a run folder or an export (.ts, .pt2, .onnx).
+
+Images are prepared from the model's stored metadata alone (`archspec_preprocess` in an export,
+"preprocess" in a checkpoint): decoded with Pillow exactly as training decodes a folder dataset (to
+grayscale or RGB, bilinear resize to the input size), then ((pixels * scale) - mean) / std. The class
+names come from the same place. An export without that metadata is refused, never guessed at.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from archspec.deploy.export import CLASSES_KEY, PREPROCESS_KEY, load_exported
+from archspec.errors import ArchspecError, DataError
+from archspec.runtime import resolve_device
+from archspec.train.checkpoint import checkpoint_file, checkpoint_labels, checkpoint_model, load_checkpoint
+from archspec.train.datasets.folder import list_images
+from archspec.train.datasets.images import decode_image
+from archspec.train.preprocess import Preprocessing
+from archspec.train.rundir import RunDir
+
+EXPORTS = {".ts": "torchscript", ".pt2": "exported-program", ".onnx": "onnx"}
+Run = Callable[[torch.Tensor], torch.Tensor]
+
+
+class PredictError(ArchspecError):
+    """A model file predict cannot use (unknown kind, missing metadata, missing runtime)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    path: Path
+    top: tuple[tuple[str, float], ...]  # (class name, probability), most probable first
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A model that maps a float NCHW batch to logits, with its class names and input preprocessing."""
+
+    run: Run
+    classes: tuple[str, ...]
+    preprocessing: Preprocessing
+    source: str  # what was loaded, in words
+
+
+def load_predictor(source: Path | str, device_name: str | None = None) -> Predictor:
+    """A checkpoint (.pt), a run folder (its best.pt), or an export (.ts, .pt2, .onnx)."""
+    path = Path(source)
+    if path.is_dir() and not RunDir.is_run(path):
+        raise PredictError(f"{path}: a folder, but not a run folder (no checkpoints/ in it)")
+    if not path.exists():
+        raise PredictError(f"{path}: no such checkpoint, run folder or export")
+    if path.is_dir() or path.suffix == ".pt":
+        return _from_checkpoint(checkpoint_file(path), device_name)
+    if path.suffix not in EXPORTS:
+        raise PredictError(f"{path}: not a checkpoint (.pt), run folder or export ({', '.join(EXPORTS)})")
+    if device_name is not None and resolve_device(device_name).type != "cpu":
+        raise PredictError(f"--device {device_name}: exports run on the CPU here; predict from the checkpoint instead")
+    if path.suffix == ".onnx":
+        return _from_onnx(path)
+    try:
+        run, meta = load_exported(path, EXPORTS[path.suffix])  # type: ignore[arg-type]
+    except ArchspecError:
+        raise
+    except Exception as err:  # torch's loaders raise RuntimeError, zipfile errors, ... on foreign files
+        reason = " ".join(str(err).split())[:160]
+        raise PredictError(f"{path}: not a readable {EXPORTS[path.suffix]} file ({reason})") from None
+    classes, preprocessing = _labels(meta, path)
+    return Predictor(run, classes, preprocessing, f"{path} ({EXPORTS[path.suffix]})")
+
+
+def _from_checkpoint(path: Path, device_name: str | None) -> Predictor:
+    device = resolve_device(device_name)
+    state = load_checkpoint(path)
+    model, spec = checkpoint_model(path, state)
+    classes, preprocessing = checkpoint_labels(state, path, spec)
+    model.to(device)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            out: torch.Tensor = model(x.to(device))
+        return out.float().cpu()
+
+    return Predictor(run, classes, preprocessing, f"{path} (checkpoint, on {device})")
+
+
+def _from_onnx(path: Path) -> Predictor:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise PredictError(f"{path}: running ONNX models needs onnxruntime: pip install 'archspec[onnx]'") from None
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime's own exception types (InvalidProtobuf, Fail, ...)
+        raise PredictError(f"{path}: not a readable ONNX model ({' '.join(str(err).split())[:160]})") from None
+    meta = dict(session.get_modelmeta().custom_metadata_map)
+    classes, preprocessing = _labels(meta, path)
+    name = session.get_inputs()[0].name
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.run(None, {name: x.numpy()})[0])
+
+    return Predictor(run, classes, preprocessing, f"{path} (onnx)")
+
+
+def _labels(meta: dict[str, str], path: Path) -> tuple[tuple[str, ...], Preprocessing]:
+    missing = [key for key in (CLASSES_KEY, PREPROCESS_KEY) if not meta.get(key)]
+    if missing:
+        raise PredictError(
+            f"{path}: no {' or '.join(missing)} metadata, so its class names and input preprocessing are unknown; "
+            "export it with a current `archspec export CHECKPOINT`"
+        )
+    try:
+        classes = json.loads(meta[CLASSES_KEY])
+        preprocess = json.loads(meta[PREPROCESS_KEY])
+    except ValueError as err:
+        raise PredictError(f"{path}: metadata is not valid JSON ({err})") from None
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise PredictError(f"{path}: {CLASSES_KEY} is not a list of class names")
+    preprocessing = Preprocessing.from_dict(preprocess, f"{path} {PREPROCESS_KEY}", PredictError)
+    if preprocessing.channels not in (1, 3):
+        raise PredictError(f"{path}: takes {preprocessing.channels} channels; images decode to 1 (L) or 3 (RGB)")
+    return tuple(classes), preprocessing
+
+
+def image_files(inputs: Sequence[Path | str]) -> list[Path]:
+    """The images to predict: files as given, and each folder's images (recursively, in path order)."""
+    files: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = [path for path, _ in list_images(item)]
+            if not found:
+                raise DataError(f"{item}: no images (png, jpg, jpeg, bmp, webp) in this folder")
+            files += found
+        elif item.exists():
+            files.append(item)
+        else:
+            raise DataError(f"{item}: no such image file or folder")
+    return files
+
+
+def predict(
+    predictor: Predictor, inputs: Sequence[Path | str], top_k: int = 5, batch_size: int = 64
+) -> list[Prediction]:
+    """The `top_k` most probable classes of each image (softmax probabilities), in input order."""
+    prep = predictor.preprocessing
+    size = (prep.height, prep.width)
+    k = min(top_k, len(predictor.classes))
+    results: list[Prediction] = []
+    files = image_files(inputs)
+    for begin in range(0, len(files), batch_size):
+        chunk = files[begin : begin + batch_size]
+        pixels = torch.from_numpy(np.stack([decode_image(path, size, prep.channels) for path in chunk]))
+        logits = predictor.run(prep.apply(pixels))
+        if logits.dim() != 2 or logits.shape[1] != len(predictor.classes):
+            raise PredictError(
+                f"{predictor.source}: the model gives {tuple(logits.shape)} logits for {len(predictor.classes)} "
+                "classes in its metadata"
+            )
+        probabilities, indices = torch.softmax(logits.float(), dim=1).topk(k, dim=1)
+        for path, probs, index in zip(chunk, probabilities.tolist(), indices.tolist(), strict=True):
+            results.append(
+                Prediction(path, tuple((predictor.classes[i], p) for i, p in zip(index, probs, strict=True)))
+            )
+    return results
+
+
+__all__ = ["Prediction", "Predictor", "image_files", "load_predictor", "predict"]

@@ -1,0 +1,117 @@
+"""The decode cache: image files decoded once into a memory-mapped uint8 `.npy`, reused by later epochs and runs.
+
+An entry is keyed by the SHA-256 of every file's path, size and modification time plus the decode size and
+channel count, so editing, adding or removing one image makes a new entry; nothing is ever served stale.
+It is two files under `$ARCHSPEC_CACHE/decoded` (default ~/.cache/archspec/decoded):
+
+    <key>.json   count, shape, the native sizes seen, and the files that could not be decoded
+    <key>.npy    (N, C, H, W) uint8, row i decoded from file i (zeros where a file was unreadable)
+
+The array is decoded into a temporary file that is allocated in full first (a full disk is a one-line
+error, not a crash inside the memory map), then renamed into place after its `.json`: a killed decode
+leaves no entry that looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from archspec.config.files import creation_mode, write_atomic
+from archspec.errors import DataError
+from archspec.train.datasets.base import cache_root
+from archspec.train.datasets.images import decode_into
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Entry:
+    images: np.ndarray  # memory-mapped copy-on-write: writable in memory, never written back
+    errors: tuple[tuple[int, str], ...]
+    sizes: Counter[tuple[int, int]]
+    hit: bool  # found in the cache rather than decoded now
+
+    @property
+    def native_size(self) -> tuple[int, int] | None:
+        return next(iter(self.sizes)) if len(self.sizes) == 1 else None
+
+
+def cache_folder() -> Path:
+    return cache_root() / "decoded"
+
+
+def cache_key(files: Sequence[Path], stats: Sequence[tuple[int, int]], size: tuple[int, int], channels: int) -> str:
+    """SHA-256 of the decode settings and each file's (path, size in bytes, mtime in ns)."""
+    digest = hashlib.sha256(f"archspec-decode/{FORMAT} {size[0]}x{size[1]}x{channels}\n".encode())
+    for path, (nbytes, mtime) in zip(files, stats, strict=True):
+        digest.update(f"{path}\0{nbytes}\0{mtime}\n".encode(errors="surrogateescape"))
+    return digest.hexdigest()
+
+
+def lookup(key: str) -> Entry | None:
+    folder = cache_folder()
+    meta_path, array_path = folder / f"{key}.json", folder / f"{key}.npy"
+    if not (meta_path.is_file() and array_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        images = np.load(array_path, mmap_mode="c")
+        if meta.get("format") != FORMAT or list(images.shape) != meta["shape"] or images.dtype != np.uint8:
+            return None
+        errors = tuple((int(index), str(text)) for index, text in meta["errors"])
+        sizes = Counter({(int(h), int(w)): int(n) for h, w, n in meta["sizes"]})
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # a damaged entry is decoded afresh and replaced
+    return Entry(images, errors, sizes, hit=True)
+
+
+def build(
+    key: str,
+    files: Sequence[Path],
+    size: tuple[int, int],
+    channels: int,
+    workers: int,
+    label: str,
+    quiet: bool,
+) -> Entry:
+    """Decode `files` into a new entry (replacing any damaged one of the same key)."""
+    folder = cache_folder()
+    shape = (len(files), channels, *size)
+    temp = folder / f".{key}.{os.getpid()}.tmp.npy"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        array = np.lib.format.open_memmap(temp, mode="w+", dtype=np.uint8, shape=shape)
+        del array
+        if hasattr(os, "posix_fallocate"):  # reserve the blocks now: ENOSPC here, not SIGBUS mid-decode
+            with temp.open("r+b") as handle:
+                os.posix_fallocate(handle.fileno(), 0, temp.stat().st_size)
+        os.chmod(temp, creation_mode(folder / f"{key}.npy"))
+    except OSError as err:
+        temp.unlink(missing_ok=True)
+        raise DataError(
+            f"{folder}: cannot create the decode cache ({err.strerror or err}) for {np.prod(shape):,} bytes; "
+            "free some space or point $ARCHSPEC_CACHE elsewhere"
+        ) from None
+    try:
+        found = decode_into(files, temp, size, channels, workers, label, quiet)
+        meta = {
+            "format": FORMAT,
+            "shape": list(shape),
+            "errors": sorted(found.errors),
+            "sizes": [[h, w, n] for (h, w), n in sorted(found.sizes.items())],
+        }
+        write_atomic(folder / f"{key}.json", json.dumps(meta).encode(), DataError)
+        os.replace(temp, folder / f"{key}.npy")
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    images = np.load(folder / f"{key}.npy", mmap_mode="c")
+    return Entry(images, tuple(sorted(found.errors)), found.sizes, hit=False)
