@@ -38,6 +38,7 @@ def isolated_search_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     """No test may find (or write to) the real cache or system copies by accident."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("ARCHSPEC_DATA", raising=False)
+    monkeypatch.delenv("ARCHSPEC_CACHE", raising=False)  # the cache is then ~/.cache/archspec, under HOME
     monkeypatch.setattr(D, "SYSTEM_DIR", tmp_path / "system")
 
 
