@@ -139,8 +139,10 @@ def accuracy(runtime: Runtime, data: QuantizeData, batch_size: int = 256) -> flo
     return correct / max(len(data.test_labels), 1)
 
 
-def quantize_onnx(fp32: Path, out: Path, calibration: torch.Tensor) -> None:
-    """Static QDQ int8 quantization of the fp32 ONNX file `fp32` into `out` (no metadata handling)."""
+def quantize_onnx(fp32: Path, out: Path, calibration: torch.Tensor, activations: str = "uint8") -> None:
+    """Static QDQ int8 quantization of the fp32 ONNX file `fp32` into `out` (no metadata handling).
+
+    `activations` "int8" exists to measure the choice (benchmarks/cpu_inference.py --s8): it ran 3x slower here."""
     import_onnxruntime()
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -159,7 +161,8 @@ def quantize_onnx(fp32: Path, out: Path, calibration: torch.Tensor) -> None:
     with _root_logging(logging.ERROR):  # ORT's quantizer logs advice to the root logger
         quantize_static(
             str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
+            weight_type=QuantType.QInt8,
         )  # fmt: skip
     prepared.unlink(missing_ok=True)
 

@@ -180,4 +180,5 @@ def load_openvino(path: Path, threads: int | None = None, name: str = "openvino 
         result = request.infer({0: array})
         return torch.from_numpy(np.array(result[output], copy=True))  # the request reuses its output buffer
 
-    return Runtime(name, run, {}, note=f"OpenVINO {openvino.__version__.split('-')[0]}, f32")
+    version = openvino.__version__.split("-")[0]
+    return Runtime(name, run, {}, note=f"OpenVINO {version}, inference precision hint f32")

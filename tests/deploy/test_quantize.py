@@ -15,7 +15,7 @@ from archspec.cli import main
 from archspec.deploy import quantize
 from archspec.deploy.metadata import QUANTIZATION_KEY, REQUIRED
 from archspec.deploy.quantize import QuantizeError, quantize_checkpoint
-from archspec.deploy.runtimes import load_onnx
+from archspec.deploy.runtimes import load_onnx, onnx_session
 from archspec.errors import DataError
 from archspec.spec.io import spec_hash
 from archspec.train.checkpoint import checkpoint_model
@@ -54,6 +54,9 @@ def test_int8_model_keeps_the_export_contract_and_the_accuracy(
     assert "test accuracy on 1,000 images: fp32 " in printed and ", int8 " in printed and f"wrote {out}" in printed
 
     int8 = load_onnx(out)  # checks the metadata keys and the images -> logits signature
+    session = onnx_session(out)  # the same signature as an fp32 export: dynamic batch, float32 in and out
+    signature = [(v.name, v.shape, v.type) for v in [*session.get_inputs(), *session.get_outputs()]]
+    assert signature == [("images", ["batch", 1, 28, 28], "tensor(float)"), ("logits", ["batch", 10], "tensor(float)")]
     meta = int8.model_metadata(str(out))
     model, spec = checkpoint_model(run / "checkpoints" / "best.pt")
     assert meta.spec == spec and int8.metadata["archspec_spec_hash"] == spec_hash(spec)
