@@ -94,12 +94,12 @@ def variants(path: Path, folder: Path, data: QuantizeData, int8: Path, args: arg
     found += [load_onnx(fp32, name="onnxruntime fp32", check=False), load_onnx(int8, name="onnxruntime int8")]
     if args.s8:  # the same quantization with int8 instead of uint8 activations
         s8 = folder / "int8-s8.onnx"
-        quantize_onnx(fp32, s8, data.calibration, activations="int8")
+        quantize_onnx(fp32, s8, data.calibration(), activations="int8")
         found.append(load_onnx(s8, name="onnxruntime int8, s8 activations", check=False))
     if openvino_available():
         found += [load_openvino(fp32), load_openvino(int8, name="openvino int8 (QDQ file)")]
     if args.pt2e:
-        found.append(pt2e_runtime(model, data.calibration))
+        found.append(pt2e_runtime(model, torch.cat(list(data.calibration()))))
     return found
 
 

@@ -18,7 +18,7 @@ import dataclasses
 import json
 import logging
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,13 +55,18 @@ class QuantizeError(ArchspecError):
 class QuantizeData:
     """What quantization needs from the run's data, already in model-input form."""
 
-    calibration: torch.Tensor  # (N, C, H, W) float32: N training images, the run's test-time preprocessing
+    calibration_images: torch.Tensor  # (N, H, W) uint8: the N training images chosen for calibration
     test_images: torch.Tensor  # (M, H, W) uint8
     test_labels: torch.Tensor  # (M,) int64
     prepare: Callable[[torch.Tensor], torch.Tensor]  # uint8 images -> model input (float32, NCHW)
     classes: tuple[str, ...]
     preprocess: dict[str, Any]  # the export contract's preprocessing object
     describe: str
+
+    def calibration(self, batch_size: int = BATCH) -> Iterator[torch.Tensor]:
+        """The calibration images as model inputs, one batch at a time (N images at full size may not fit)."""
+        for begin in range(0, len(self.calibration_images), batch_size):
+            yield self.prepare(self.calibration_images[begin : begin + batch_size])
 
 
 @dataclass(frozen=True)
@@ -108,13 +113,12 @@ def quantize_data(
     prepare = dataclasses.replace(test_prep, channels_last=False)  # onnxruntime takes contiguous NCHW
     generator = torch.Generator().manual_seed(CALIBRATION_SEED)
     chosen = torch.randperm(len(data.train), generator=generator)[:calibrate]
-    calibration = torch.cat([prepare(data.train.images[chosen[i : i + BATCH]]) for i in range(0, calibrate, BATCH)])
     classes = tuple(state.get("classes") or data.info.classes)
     spec_input = checkpoint_spec(state, path).input
     mean, std = (data.info.mean, data.info.std) if recipe.normalize else (0.0, 1.0)
     derived = preprocess_entry(spec_input.height, spec_input.width, spec_input.channels, [mean], [std])
     preprocess = state.get("preprocess") or derived
-    return QuantizeData(calibration, data.test.images, data.test.labels, prepare, classes, preprocess,
+    return QuantizeData(data.train.images[chosen], data.test.images, data.test.labels, prepare, classes, preprocess,
                         data.describe())  # fmt: skip
 
 
@@ -139,7 +143,7 @@ def accuracy(runtime: Runtime, data: QuantizeData, batch_size: int = 256) -> flo
     return correct / max(len(data.test_labels), 1)
 
 
-def quantize_onnx(fp32: Path, out: Path, calibration: torch.Tensor, activations: str = "uint8") -> None:
+def quantize_onnx(fp32: Path, out: Path, calibration: Iterable[torch.Tensor], activations: str = "uint8") -> None:
     """Static QDQ int8 quantization of the fp32 ONNX file `fp32` into `out` (no metadata handling).
 
     `activations` "int8" exists to measure the choice (benchmarks/cpu_inference.py --s8): it ran 3x slower here."""
@@ -152,11 +156,11 @@ def quantize_onnx(fp32: Path, out: Path, calibration: torch.Tensor, activations:
 
     class Reader(CalibrationDataReader):  # type: ignore[misc]
         def __init__(self) -> None:
-            self.batches: Iterator[torch.Tensor] = iter(torch.split(calibration, BATCH))
+            self.batches: Iterator[torch.Tensor] = iter(calibration)
 
         def get_next(self) -> dict[str, Any] | None:
             batch = next(self.batches, None)
-            return None if batch is None else {INPUT_NAME: batch.numpy()}
+            return None if batch is None else {INPUT_NAME: batch.contiguous().numpy()}
 
     with _root_logging(logging.ERROR):  # ORT's quantizer logs advice to the root logger
         quantize_static(
@@ -200,7 +204,7 @@ def quantize_checkpoint(
         fp32 = export_source(path, "onnx", Path(work) / "fp32.onnx").path
         metadata = _int8_metadata(onnx_metadata(fp32), data)
         int8 = Path(work) / "int8.onnx"
-        quantize_onnx(fp32, int8, data.calibration)
+        quantize_onnx(fp32, int8, data.calibration())
         fp32_accuracy = accuracy(load_onnx(fp32, check=False), data)
         int8_accuracy = accuracy(load_onnx(int8, check=False), data)
         drop = 100 * (fp32_accuracy - int8_accuracy)

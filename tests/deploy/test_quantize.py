@@ -100,7 +100,7 @@ def test_broken_calibration_is_refused_and_writes_nothing(
 
     def constant_images(*args: Any, **kwargs: Any) -> quantize.QuantizeData:
         data = real(*args, **kwargs)
-        return dataclasses.replace(data, calibration=torch.full_like(data.calibration, 0.5))
+        return dataclasses.replace(data, calibration_images=torch.full_like(data.calibration_images, 128))
 
     monkeypatch.setattr(quantize, "quantize_data", constant_images)
     out = tmp_path / "broken.onnx"
@@ -141,7 +141,8 @@ def test_class_names_and_preprocessing_come_from_the_checkpoint_when_it_stores_t
     path = run / "checkpoints" / "best.pt"
     state = load_checkpoint(path)
     derived = quantize.quantize_data(state, path, 8)
-    assert derived.classes == DATASETS["fashion-mnist"].classes and derived.calibration.shape == (8, 1, 28, 28)
+    assert derived.classes == DATASETS["fashion-mnist"].classes
+    assert [batch.shape for batch in derived.calibration(batch_size=5)] == [(5, 1, 28, 28), (3, 1, 28, 28)]
     names = [f"class{i}" for i in range(10)]
     preprocess = {"height": 28, "width": 28, "channels": 1, "channel_order": "L", "scale": 1 / 255,
                   "mean": [0.25], "std": [0.5]}  # fmt: skip
