@@ -91,13 +91,14 @@ def variants(path: Path, folder: Path, data: QuantizeData, int8: Path, args: arg
     ]
     if bf16_is_fast():
         found.append(torch_runtime("folded + channels_last + bf16", optimize_for_inference(model, bf16=True)))
-    found += [load_onnx(fp32, name="onnxruntime fp32", check=False), load_onnx(int8, name="onnxruntime int8")]
+    threads = args.threads
+    found += [load_onnx(fp32, threads, "onnxruntime fp32", check=False), load_onnx(int8, threads, "onnxruntime int8")]
     if args.s8:  # the same quantization with int8 instead of uint8 activations
         s8 = folder / "int8-s8.onnx"
         quantize_onnx(fp32, s8, data.calibration(), activations="int8")
-        found.append(load_onnx(s8, name="onnxruntime int8, s8 activations", check=False))
+        found.append(load_onnx(s8, threads, "onnxruntime int8, s8 activations", check=False))
     if openvino_available():
-        found += [load_openvino(fp32), load_openvino(int8, name="openvino int8 (QDQ file)")]
+        found += [load_openvino(fp32, threads), load_openvino(int8, threads, "openvino int8 (QDQ file)")]
     if args.pt2e:
         found.append(pt2e_runtime(model, torch.cat(list(data.calibration()))))
     return found
@@ -153,7 +154,10 @@ def main() -> None:
     parser.add_argument("--max-test", type=int, help="evaluate on the first N test images only")
     parser.add_argument("--pt2e", action="store_true", help="also PT2E int8 + inductor (needs torchao)")
     parser.add_argument("--s8", action="store_true", help="also onnxruntime int8 with int8 (not uint8) activations")
+    parser.add_argument("--threads", type=int, help="threads for every runtime (default: the cores available)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(machine())
     for run in args.runs:
         bench_run(run, args)
