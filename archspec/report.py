@@ -112,14 +112,29 @@ def _show(value: Any) -> str:
 # --- bench --------------------------------------------------------------------------------------
 
 
-def bench_table(results: Sequence[Result], title: str) -> str:
-    """Images/s of each variant and its ratio to the first (eager fp32)."""
-    base = results[0].images_per_second
-    rows: list[Row] = [("variant", "images/s", "vs eager fp32")]
+def bench_table(results: Sequence[Result], title: str, batch_size: int | None = None) -> str:
+    """Images/s of each variant at the batch size and its ratio to the first (eager fp32); where measured, batch-1
+    latency percentiles in milliseconds and the p50 ratio (eager's p50 over the variant's: above 1 is faster)."""
+    base = results[0]
+    timed = all(r.latency is not None for r in results)
+    at = f" (batch {batch_size})" if batch_size else ""
+    head = ("variant", f"images/s{at}", "vs eager fp32")
+    rows: list[Row] = [head + (("p50 ms", "p90 ms", "p99 ms", "p50 vs eager") if timed else ())]
+    notes = []
     for r in results:
-        note = f"  ({r.note})" if r.note else ""
-        rows.append((r.variant, f"{r.images_per_second:.1f}", f"{r.images_per_second / base:.2f}x{note}"))
-    return "\n".join([title, *table(rows, right=(1,))])
+        ratio = r.images_per_second / base.images_per_second
+        cells: tuple[str, ...] = (r.variant, f"{r.images_per_second:.1f}", f"{ratio:.2f}x")
+        if timed and r.latency is not None and base.latency is not None:
+            lat = r.latency
+            cells += (f"{lat.p50 * 1e3:.2f}", f"{lat.p90 * 1e3:.2f}", f"{lat.p99 * 1e3:.2f}",
+                      f"{base.latency.p50 / lat.p50:.2f}x")  # fmt: skip
+        if r.note:
+            notes.append(f"  {r.variant}: {r.note}")
+        rows.append(cells)
+    lines = [title, *table(rows, right=range(1, len(rows[0])))]
+    if timed and base.latency is not None:
+        lines.append(f"latency: one image per call, percentiles over {base.latency.runs} calls per variant")
+    return "\n".join(lines + notes)
 
 
 # --- evaluate and predict -----------------------------------------------------------------------

@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from archspec.cli import bench, complexity, export, inspect, predict, specs, train
+from archspec.cli import bench, complexity, export, inspect, predict, quantize, specs, train
 from archspec.cli.common import Commands
 from archspec.errors import ArchspecError
 
-GROUPS = (specs, inspect, complexity, train, bench, export, predict)
+GROUPS = (specs, inspect, complexity, train, bench, export, predict, quantize)
 
 
 class _Parser(argparse.ArgumentParser):

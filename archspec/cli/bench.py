@@ -1,4 +1,4 @@
-"""Command: bench (throughput of eager and optimised variants, side by side)."""
+"""Command: bench (throughput and batch-1 latency of torch variants and runtimes, side by side)."""
 
 from __future__ import annotations
 
@@ -13,28 +13,40 @@ def cmd_bench(args: argparse.Namespace) -> int:
     spec, _ = guarded_spec(args)
     import torch
 
-    from archspec.deploy.bench import bench_inference, bench_training
+    from archspec.deploy.bench import bench_inference, bench_training, load_warning, missing_runtimes
     from archspec.report import bench_table
     from archspec.runtime import bf16_is_fast
 
     shape = f"{spec.input.channels}x{spec.input.height}x{spec.input.width}"
     print(f"{spec.name} at {shape}, batch {args.batch_size}; {platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads), native bf16: {bf16_is_fast()}")  # fmt: skip
+    warning = load_warning()
+    if warning:
+        print(warning)
     bf16 = True if args.bf16 else None
-    results = bench_inference(spec, args.batch_size, args.seconds, compile=args.compile, bf16=bf16)
-    print(bench_table(results, "inference (eval mode, inference_mode):"))
+    results = bench_inference(spec, args.batch_size, args.seconds, args.compile, bf16, not args.no_runtimes,
+                              args.latency_runs)  # fmt: skip
+    print(bench_table(results, "inference (eval mode; runtimes on a verified fp32 ONNX export):", args.batch_size))
+    if not args.no_runtimes:
+        for note in missing_runtimes():
+            print(f"note: {note}")
     if args.train:
         print(bench_table(bench_training(spec, args.batch_size, args.seconds, bf16=bf16), "training step (SGD):"))
     return 0
 
 
 def register(commands: Commands) -> None:
-    p = commands.add("bench", cmd_bench, "Images/s of eager fp32 vs folded, channels_last, bf16 and compiled "
-                     "variants, measured side by side in one run.")  # fmt: skip
+    p = commands.add("bench", cmd_bench, "Images/s and batch-1 latency of eager fp32 vs folded, channels_last, "
+                     "bf16 and compiled variants, onnxruntime and OpenVINO, side by side in one run.")  # fmt: skip
     add_spec_argument(p)
     add_limit_arguments(p)
     p.add_argument("--batch-size", type=positive_int, default=64, help="batch size (default 64)")
-    p.add_argument("--seconds", type=float, default=3.0, help="time each variant at least this long (default 3)")
+    p.add_argument("--seconds", type=float, default=3.0, help="time each variant's throughput at least this long "
+                   "(default 3)")  # fmt: skip
+    p.add_argument("--latency-runs", type=positive_int, default=200, metavar="N",
+                   help="batch-1 calls per variant for the latency percentiles (default 200)")  # fmt: skip
+    p.add_argument("--no-runtimes", action="store_true", help="torch variants only (no ONNX export, no onnxruntime "
+                   "or OpenVINO)")  # fmt: skip
     p.add_argument("--train", action="store_true", help="also time training steps")
     p.add_argument("--compile", action="store_true", help="also time torch.compile (compiling takes a while)")
     p.add_argument("--bf16", action="store_true", help="time bf16 even where the CPU only emulates it")

@@ -1,22 +1,54 @@
-"""Side-by-side throughput of inference (and training-step) variants of one spec, in one run."""
+"""Side-by-side speed of inference variants (torch, ONNX Runtime, OpenVINO) and training steps of one spec.
+
+Throughput is images/s at the given batch size; latency is per call at batch 1 (p50/p90/p99 over at least
+200 calls). Variants are timed in interleaved rounds, so a change in machine load mid-run hits all of them.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import statistics
+import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from archspec.deploy.export import TOLERANCE, ExportError, export, verify
 from archspec.deploy.inference import optimize_for_inference
+from archspec.deploy.runtimes import (
+    ONNX_EXTRA,
+    OPENVINO_EXTRA,
+    Runtime,
+    import_onnxruntime,
+    load_onnx,
+    load_openvino,
+    onnxruntime_available,
+    openvino_available,
+    torch_runtime,
+)
 from archspec.nn.build import build
 from archspec.runtime import bf16_is_fast, to_channels_last
 from archspec.spec.schema import ResNetSpec
 
 EMULATED = "this CPU emulates bf16 (no AVX-512 BF16/AMX)"
+LOAD_LIMIT = 0.5  # 1-minute load average above which other work is taking a share of the CPU
+LATENCY_RUNS = 200
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Seconds per batch-1 call."""
+
+    p50: float
+    p90: float
+    p99: float
+    runs: int
 
 
 @dataclass(frozen=True)
@@ -24,6 +56,7 @@ class Result:
     variant: str
     images_per_second: float
     note: str = ""
+    latency: Latency | None = None
 
 
 def measure(step: Callable[[], object], batch_size: int, seconds: float, warmup: int = 2) -> float:
@@ -39,6 +72,64 @@ def measure(step: Callable[[], object], batch_size: int, seconds: float, warmup:
             return calls * batch_size / elapsed
 
 
+def call_times(step: Callable[[], object], runs: int, warmup: int = 3) -> list[float]:
+    """Seconds taken by each of `runs` calls of `step`, after `warmup` untimed calls."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def latency(times: Sequence[float]) -> Latency:
+    cuts = statistics.quantiles(times, n=100, method="inclusive")  # cuts[k - 1] is the k-th percentile
+    return Latency(cuts[49], cuts[89], cuts[98], len(times))
+
+
+def load_warning(limit: float = LOAD_LIMIT) -> str | None:
+    """A warning when the machine's 1-minute load average shows other work, else None."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return None
+    if load <= limit:
+        return None
+    return (f"WARNING: load average {load:.2f} (1 min) before the run: other work shares the CPU, so these "
+            "figures are not comparable with an idle machine's (ratios measured side by side still are)")  # fmt: skip
+
+
+def bench_runtimes(
+    runtimes: Sequence[Runtime],
+    input_shape: tuple[int, int, int],
+    batch_size: int,
+    seconds: float = 3.0,
+    latency_runs: int = LATENCY_RUNS,
+    rounds: int = 3,
+) -> list[Result]:
+    """Throughput at `batch_size` and batch-1 latency of each runtime, timed in `rounds` interleaved rounds.
+
+    Throughput is the median of the rounds; latency percentiles pool every round's calls.
+    """
+    generator = torch.Generator().manual_seed(0)
+    batch = torch.randn(batch_size, *input_shape, generator=generator)
+    single = torch.randn(1, *input_shape, generator=generator)
+    speeds: list[list[float]] = [[] for _ in runtimes]
+    times: list[list[float]] = [[] for _ in runtimes]
+    per_round = -(-latency_runs // rounds)
+    for _ in range(rounds):
+        for i, runtime in enumerate(runtimes):
+            speeds[i].append(measure(functools.partial(runtime, batch), batch_size, seconds / rounds))
+            if latency_runs:
+                times[i] += call_times(functools.partial(runtime, single), per_round)
+    return [
+        Result(r.name, statistics.median(speed), r.note, latency(took) if took else None)
+        for r, speed, took in zip(runtimes, speeds, times, strict=True)
+    ]
+
+
 def inference_variants(model: nn.Module, compile: bool, bf16: bool | None) -> Iterator[tuple[str, nn.Module, str]]:
     """(name, model, note) for eager fp32 and each optimisation, cumulatively."""
     yield "eager fp32", model.eval(), ""
@@ -52,17 +143,46 @@ def inference_variants(model: nn.Module, compile: bool, bf16: bool | None) -> It
         yield "folded + channels_last + compile", optimize_for_inference(model, compile=True), ""
 
 
+def onnx_variants(model: nn.Module, spec: ResNetSpec, folder: Path) -> Iterator[Runtime]:
+    """onnxruntime (and OpenVINO, where installed) on a verified fp32 ONNX export of `model` written to `folder`."""
+    import_onnxruntime()
+    path = export(model, spec, "onnx", folder / f"{spec.name}.onnx")
+    error = verify(model, spec, path, "onnx")
+    if error > TOLERANCE:
+        raise ExportError(f"{path}: export differs from the eager model by {error:.2e} (> {TOLERANCE})")
+    yield load_onnx(path, name="onnxruntime fp32", check=False)
+    if openvino_available():
+        yield load_openvino(path, name="openvino fp32")
+
+
+def missing_runtimes() -> list[str]:
+    """A note for each optional runtime whose column `bench` leaves out because it is not installed."""
+    notes = []
+    if not onnxruntime_available():
+        notes.append(f"onnxruntime not installed: no onnxruntime column ({ONNX_EXTRA})")
+    if not openvino_available():
+        notes.append(f"OpenVINO not installed: no openvino column ({OPENVINO_EXTRA})")
+    return notes
+
+
 def bench_inference(
-    spec: ResNetSpec, batch_size: int, seconds: float = 3.0, compile: bool = False, bf16: bool | None = None
+    spec: ResNetSpec,
+    batch_size: int,
+    seconds: float = 3.0,
+    compile: bool = False,
+    bf16: bool | None = None,
+    runtimes: bool = True,
+    latency_runs: int = LATENCY_RUNS,
 ) -> list[Result]:
+    """Every inference variant of `spec` (random weights) side by side: torch's, then the installed runtimes'."""
     torch.manual_seed(0)
-    model = build(spec, batch_size=batch_size)
-    x = torch.randn(batch_size, spec.input.channels, spec.input.height, spec.input.width)
-    results = []
-    with torch.inference_mode():
-        for name, variant, note in inference_variants(model, compile, bf16):
-            results.append(Result(name, measure(functools.partial(variant, x), batch_size, seconds), note))
-    return results
+    model = build(spec, batch_size=batch_size).eval()
+    variants = [torch_runtime(name, module, note) for name, module, note in inference_variants(model, compile, bf16)]
+    shape = (spec.input.channels, spec.input.height, spec.input.width)
+    with tempfile.TemporaryDirectory(prefix="archspec-bench-") as folder:
+        if runtimes and onnxruntime_available():
+            variants += onnx_variants(model, spec, Path(folder))
+        return bench_runtimes(variants, shape, batch_size, seconds, latency_runs)
 
 
 def bench_training(spec: ResNetSpec, batch_size: int, seconds: float = 3.0, bf16: bool | None = None) -> list[Result]:

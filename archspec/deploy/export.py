@@ -24,6 +24,8 @@ from torch import nn
 
 from archspec.arch.validate import load_spec, with_input
 from archspec.config.files import creation_mode
+from archspec.deploy.metadata import CLASSES_KEY, HASH_KEY, PREPROCESS_KEY, REQUIRED, SPEC_KEY
+from archspec.deploy.runtimes import load_onnx, refuse_onnx_source
 from archspec.errors import ArchspecError
 from archspec.nn.build import build
 from archspec.spec.io import dump_spec, spec_hash
@@ -33,11 +35,7 @@ from archspec.train.preprocess import Preprocessing
 
 Format = Literal["onnx", "torchscript", "exported-program"]
 FORMATS: tuple[Format, ...] = ("onnx", "torchscript", "exported-program")
-SPEC_KEY = "archspec_spec.yaml"
-HASH_KEY = "archspec_spec_hash"
-CLASSES_KEY = "archspec_classes"
-PREPROCESS_KEY = "archspec_preprocess"
-META_KEYS = (SPEC_KEY, HASH_KEY, CLASSES_KEY, PREPROCESS_KEY)
+META_KEYS = REQUIRED  # the export metadata contract: archspec/deploy/metadata.py
 
 
 SUFFIXES: dict[Format, str] = {"onnx": ".onnx", "torchscript": ".ts", "exported-program": ".pt2"}
@@ -71,6 +69,8 @@ def export_source(
     The export is checked against the eager model on batches of 1 and 3; one that differs by more than
     TOLERANCE, or fails to load back, is removed, so no unchecked file is ever left behind.
     """
+    if Path(source).suffix == ".onnx":
+        refuse_onnx_source(Path(source))  # an export or an int8 model is not a source of exports
     if is_checkpoint(source):
         if sets or input_size:
             raise ArchspecError(f"{source}: a checkpoint's spec is fixed; --set and --input-size apply to specs")
@@ -194,16 +194,8 @@ def load_exported(path: Path, fmt: Format) -> tuple[Callable[[torch.Tensor], tor
         files = dict.fromkeys(META_KEYS, "")
         program = torch.export.load(str(path), extra_files=files)
         return program.module(), {key: _text(value) for key, value in files.items()}
-    import onnx
-    import onnxruntime
-
-    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(session.run(["logits"], {"images": x.numpy()})[0])
-
-    return run, meta
+    runtime = load_onnx(path, check=False)  # a spec export has no class names: check only the hash (verify)
+    return runtime, runtime.metadata
 
 
 def _text(value: str | bytes) -> str:

@@ -8,7 +8,6 @@ names come from the same place. An export without that metadata is refused, neve
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from archspec.deploy.export import CLASSES_KEY, PREPROCESS_KEY, load_exported
+from archspec.deploy.export import load_exported
+from archspec.deploy.metadata import parse_metadata
+from archspec.deploy.runtimes import load_onnx
 from archspec.errors import ArchspecError, DataError
 from archspec.runtime import resolve_device
 from archspec.train.checkpoint import checkpoint_file, checkpoint_labels, checkpoint_model, load_checkpoint
@@ -91,42 +92,15 @@ def _from_checkpoint(path: Path, device_name: str | None) -> Predictor:
 
 
 def _from_onnx(path: Path) -> Predictor:
-    try:
-        import onnxruntime
-    except ImportError:
-        raise PredictError(f"{path}: running ONNX models needs onnxruntime: pip install 'archspec[onnx]'") from None
-    try:
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as err:  # onnxruntime's own exception types (InvalidProtobuf, Fail, ...)
-        raise PredictError(f"{path}: not a readable ONNX model ({' '.join(str(err).split())[:160]})") from None
-    meta = dict(session.get_modelmeta().custom_metadata_map)
-    classes, preprocessing = _labels(meta, path)
-    name = session.get_inputs()[0].name
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(session.run(None, {name: x.numpy()})[0])
-
-    return Predictor(run, classes, preprocessing, f"{path} (onnx)")
+    runtime = load_onnx(path)  # checks the metadata contract and the input/output names
+    classes, preprocessing = _labels(runtime.metadata, path)
+    return Predictor(runtime, classes, preprocessing, f"{path} (onnx)")
 
 
 def _labels(meta: dict[str, str], path: Path) -> tuple[tuple[str, ...], Preprocessing]:
-    missing = [key for key in (CLASSES_KEY, PREPROCESS_KEY) if not meta.get(key)]
-    if missing:
-        raise PredictError(
-            f"{path}: no {' or '.join(missing)} metadata, so its class names and input preprocessing are unknown; "
-            "export it with a current `archspec export CHECKPOINT`"
-        )
-    try:
-        classes = json.loads(meta[CLASSES_KEY])
-        preprocess = json.loads(meta[PREPROCESS_KEY])
-    except ValueError as err:
-        raise PredictError(f"{path}: metadata is not valid JSON ({err})") from None
-    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
-        raise PredictError(f"{path}: {CLASSES_KEY} is not a list of class names")
-    preprocessing = Preprocessing.from_dict(preprocess, f"{path} {PREPROCESS_KEY}", PredictError)
-    if preprocessing.channels not in (1, 3):
-        raise PredictError(f"{path}: takes {preprocessing.channels} channels; images decode to 1 (L) or 3 (RGB)")
-    return tuple(classes), preprocessing
+    """Class names and preprocessing from an export's metadata, read by the one contract reader."""
+    checked = parse_metadata(meta, str(path))
+    return checked.classes, Preprocessing.from_dict(checked.preprocess, str(path), PredictError)
 
 
 def image_files(inputs: Sequence[Path | str]) -> list[Path]:

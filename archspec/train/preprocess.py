@@ -53,6 +53,10 @@ class Preprocessing:
         """Read the stored form back; `error` naming `source` and the field when it is malformed."""
         if not isinstance(value, Mapping):
             raise error(f"{source}: preprocess metadata is not a JSON object")
+        missing = [key for key in ("height", "width", "channels", "channel_order", "scale", "mean", "std")
+                   if key not in value]  # fmt: skip
+        if missing:
+            raise error(f"{source}: preprocess metadata lacks {', '.join(missing)}")
         try:
             height, width, channels = (int(value[key]) for key in ("height", "width", "channels"))
             mean = tuple(float(v) for v in value["mean"])

@@ -110,7 +110,9 @@ def test_onnx_without_archspec_metadata_is_refused(model: tuple[Path, Path, dict
     with pytest.raises(ArchspecError) as info:
         load_predictor(bare)
     message = str(info.value)
-    assert message.startswith(f"{bare}: no archspec_classes or archspec_preprocess metadata") and "\n" not in message
+    assert (
+        message.startswith(f"{bare}: not an archspec export: metadata lacks archspec_spec.yaml") and "\n" not in message
+    )
 
 
 def test_onnx_without_onnxruntime_names_the_extra(
@@ -134,7 +136,7 @@ def test_bad_models_and_images(model: tuple[Path, Path, dict[str, Path]], tmp_pa
             load_predictor(path)
     garbage = tmp_path / "junk.onnx"
     garbage.write_bytes(b"\x00garbage")
-    with pytest.raises(ArchspecError, match=f"^{garbage}: not a readable ONNX model"):
+    with pytest.raises(ArchspecError, match=f"^{garbage}: not a model onnxruntime can load"):
         load_predictor(garbage)
     fake = tmp_path / "fake.png"
     fake.write_text("not an image")
