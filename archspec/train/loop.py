@@ -35,15 +35,6 @@ Log = Callable[[str], None]
 # --- model, optimizer, schedule -----------------------------------------------------------------
 
 
-def init_weights(model: nn.Module, kind: str) -> None:
-    """d2l's train_ch6 init: Xavier-uniform weights of every conv and linear layer, biases as PyTorch left them."""
-    if kind != "xavier":
-        return
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d | nn.Linear):
-            nn.init.xavier_uniform_(module.weight)
-
-
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     opt = recipe.optimizer
     if isinstance(opt, SGD):

@@ -90,6 +90,7 @@ class Augment(Model):
 
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+InitKind = Literal["xavier", "default", "torchvision", "timm"]  # archspec.train.init.INITS implements each
 
 
 class Recipe(Model):
@@ -120,8 +121,11 @@ class Recipe(Model):
         description="Under torchrun, normalise over the whole global batch (SyncBatchNorm; GPUs only) instead of "
         "each process's share.",
     )
-    init: Literal["xavier", "default"] = Field(
-        "xavier", description="xavier: Xavier-uniform conv and linear weights as d2l; default: PyTorch's own."
+    init: InitKind = Field(
+        "xavier",
+        description="xavier: Xavier-uniform conv and linear weights as d2l; default: PyTorch's own; torchvision: "
+        "kaiming-normal (fan_out) convs, norms 1 and 0, as torchvision's ResNet; timm: the same with the last norm "
+        "of every residual branch zeroed, as timm's ResNet (ResNetV2's init for a preact network).",
     )
 
     @model_validator(mode="after")

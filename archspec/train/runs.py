@@ -40,11 +40,11 @@ from archspec.train.checkpoint import (
 )
 from archspec.train.data import Dataset, load_dataset
 from archspec.train.distributed import World
+from archspec.train.init import init_weights
 from archspec.train.loop import (
     Log,
     accuracy,
     confusion_matrix,
-    init_weights,
     make_session,
     preprocessors,
     restore_session,
@@ -178,7 +178,7 @@ def _fit(
     world = world or World()
     torch.manual_seed(recipe.seed)  # every rank starts from the same weights
     model = build(spec, limits=limits, batch_size=recipe.batch_size)
-    init_weights(model, recipe.init)
+    init_weights(model, recipe.init, spec)
     steps_per_epoch = -(-len(data.train) // recipe.batch_size)
     session = make_session(model, recipe, data, device, steps_per_epoch, world)
     start = restore_session(session, state) if state is not None else 0
