@@ -15,6 +15,7 @@ from archspec.spec.schema import ResNetSpec
 
 if TYPE_CHECKING:  # bench imports torch; complexity and diff reports must not
     from archspec.deploy.bench import Result
+    from archspec.nn.weights import LoadReport
 
 Row = Sequence[str]
 
@@ -119,3 +120,30 @@ def bench_table(results: Sequence[Result], title: str) -> str:
         note = f"  ({r.note})" if r.note else ""
         rows.append((r.variant, f"{r.images_per_second:.1f}", f"{r.images_per_second / base:.2f}x{note}"))
     return "\n".join([title, *table(rows, right=(1,))])
+
+
+# --- weights ------------------------------------------------------------------------------------
+
+
+def load_table(report: LoadReport, source: str) -> str:
+    """What loading weights did: loaded / adapted / new tensors per part, then every adapted and new tensor."""
+    counts: dict[str, dict[str, int]] = {}
+    for entry in report.entries:
+        part = counts.setdefault(entry.name.split(".")[0], {"loaded": 0, "adapted": 0, "missing": 0})
+        part[entry.status] += 1
+    lines = [
+        f"weights from {source} ({report.layout} layout): {len(report.loaded)} tensors loaded, "
+        f"{len(report.adapted)} adapted, {len(report.missing)} new, {len(report.skipped)} in the file unused"
+    ]
+    rows: list[Row] = [("part", "loaded", "adapted", "new")]
+    rows += [(part, str(c["loaded"]), str(c["adapted"]), str(c["missing"])) for part, c in counts.items()]
+    lines += table(rows, right=(1, 2, 3), rules=(0,), indent="  ")
+    changed: list[Row] = [(e.name, "new" if e.status == "missing" else e.status, shape(e.shape) or "scalar",
+                           "-" if e.source_shape is None else shape(e.source_shape), e.note)
+                          for e in report.entries if e.status != "loaded"]  # fmt: skip
+    if changed:
+        lines += table([("tensor", "status", "shape", "in file", "why"), *changed], rules=(0,), indent="  ")
+    if report.skipped:
+        more = f" and {len(report.skipped) - 3} more" if len(report.skipped) > 3 else ""
+        lines.append(f"  unused in the file: {', '.join(report.skipped[:3])}{more}")
+    return "\n".join(lines)

@@ -26,6 +26,7 @@ from archspec.errors import ArchspecError
 from archspec.runtime import autocast, resolve_precision, to_channels_last
 from archspec.train.data import Dataset, Split
 from archspec.train.distributed import World
+from archspec.train.finetune import freeze, param_groups
 from archspec.train.preprocess import Preprocess
 from archspec.train.recipe import SGD, Constant, Cosine, OneCycle, Recipe
 
@@ -36,12 +37,14 @@ Log = Callable[[str], None]
 
 
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    """The recipe's optimizer over the trainable parameters (the head in its own group under head_lr_scale)."""
     opt = recipe.optimizer
+    groups = param_groups(model, recipe, opt.lr)
     if isinstance(opt, SGD):
         return torch.optim.SGD(
-            model.parameters(), lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov, weight_decay=opt.weight_decay
+            groups, lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov, weight_decay=opt.weight_decay
         )
-    return torch.optim.AdamW(model.parameters(), lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay)
+    return torch.optim.AdamW(groups, lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay)
 
 
 def lr_factor(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
@@ -213,6 +216,7 @@ def make_session(
 ) -> Session:
     world = world or World()
     dtype, _ = resolve_precision(recipe.precision, device)
+    freeze(model, recipe.freeze)
     model.to(device)
     if recipe.channels_last:
         to_channels_last(model)

@@ -40,6 +40,7 @@ from archspec.train.checkpoint import (
 )
 from archspec.train.data import Dataset, load_dataset
 from archspec.train.distributed import World
+from archspec.train.finetune import Pretrained, check_freeze
 from archspec.train.init import init_weights
 from archspec.train.loop import (
     Log,
@@ -79,6 +80,7 @@ def fit_input(spec: ResNetSpec, recipe: Recipe) -> ResNetSpec:
             f"spec {spec.name} takes {spec.input.height}x{spec.input.width} images but recipe {recipe.name} "
             f"feeds {size}x{size}; set resize: {fix} in the recipe (--set resize={fix})"
         )
+    check_freeze(spec, recipe)
     return spec
 
 
@@ -91,10 +93,12 @@ def train_run(
     quiet: bool = False,
     log: Log = print,
     limits: Limits | None = None,
+    init_from: Pretrained | None = None,
 ) -> Path:
     """Train `spec` with `recipe` into a new run folder; returns the folder.
 
     Refuses (ResourceError) a spec over `limits` for the recipe's batch before loading any data.
+    `init_from` (archspec.train.finetune.prepare): weights copied in after the recipe's initialisation.
     """
     fit_input(spec, recipe)
     check(complexity(spec, batch_size=recipe.batch_size), limits)
@@ -114,7 +118,8 @@ def train_run(
             _write_text(run_dir / "spec.yaml", f"# archspec spec hash: {spec_hash(spec)}\n{dump_spec(spec)}")
             _write_text(run_dir / "recipe.yaml", dump_recipe(recipe))
             _write_text(run_dir / "run.json", json.dumps(info, indent=2) + "\n")
-        return _fit(spec, recipe, data, run_dir, device, None, quiet, log if world.is_main else _silent, limits, world)
+        log = log if world.is_main else _silent
+        return _fit(spec, recipe, data, run_dir, device, None, quiet, log, limits, world, init_from)
     finally:
         world.close()
 
@@ -174,11 +179,14 @@ def _fit(
     log: Log,
     limits: Limits | None = None,
     world: World | None = None,
+    init_from: Pretrained | None = None,
 ) -> Path:
     world = world or World()
     torch.manual_seed(recipe.seed)  # every rank starts from the same weights
     model = build(spec, limits=limits, batch_size=recipe.batch_size)
     init_weights(model, recipe.init, spec)
+    if init_from is not None:
+        init_from.apply(model, run_dir if world.is_main else None)
     steps_per_epoch = -(-len(data.train) // recipe.batch_size)
     session = make_session(model, recipe, data, device, steps_per_epoch, world)
     start = restore_session(session, state) if state is not None else 0
@@ -325,6 +333,7 @@ def evaluate_checkpoint(
     state = load_checkpoint(path)
     model, spec = checkpoint_model(path, state)
     recipe = recipe_from_text(str(state["recipe_text"]), f"{path} (stored recipe)")
+    fit_input(spec, recipe)  # an imported checkpoint may hold an RGB network
     device = resolve_device(device_name)
     data = load_dataset(recipe.dataset, data_options.data_dir, None, data_options.max_test)
     model.to(device)
