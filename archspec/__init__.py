@@ -12,6 +12,7 @@ from archspec.spec.presets import preset_names
 from archspec.spec.schema import ResNetSpec
 
 if TYPE_CHECKING:
+    from archspec.nn import weights
     from archspec.nn.build import Features, build
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "lower",
     "preset_names",
     "spec_hash",
+    "weights",
 ]
 
 
@@ -38,4 +40,8 @@ def __getattr__(name: str) -> Any:
         from archspec.nn import build as module
 
         return getattr(module, name)
+    if name == "weights":  # archspec.weights.load(model, state_dict, spec, layout=...)
+        from archspec.nn import weights
+
+        return weights
     raise AttributeError(f"module 'archspec' has no attribute {name!r}")

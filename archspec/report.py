@@ -16,6 +16,7 @@ from archspec.spec.schema import ResNetSpec
 if TYPE_CHECKING:  # bench and predict import torch; complexity and diff reports must not
     from archspec.deploy.bench import Result
     from archspec.deploy.predict import Prediction
+    from archspec.nn.weights import LoadReport
 
 Row = Sequence[str]
 
@@ -158,3 +159,30 @@ def prediction_table(predictions: Sequence[Prediction]) -> str:
         for rank, (name, probability) in enumerate(prediction.top, start=1):
             rows.append((str(prediction.path) if rank == 1 else "", str(rank), name, f"{probability:.4f}"))
     return "\n".join(table(rows, right=(1, 3)))
+
+
+# --- weights ------------------------------------------------------------------------------------
+
+
+def load_table(report: LoadReport, source: str) -> str:
+    """What loading weights did: loaded / adapted / new tensors per part, then every adapted and new tensor."""
+    counts: dict[str, dict[str, int]] = {}
+    for entry in report.entries:
+        part = counts.setdefault(entry.name.split(".")[0], {"loaded": 0, "adapted": 0, "missing": 0})
+        part[entry.status] += 1
+    lines = [
+        f"weights from {source} ({report.layout} layout): {len(report.loaded)} tensors loaded, "
+        f"{len(report.adapted)} adapted, {len(report.missing)} new, {len(report.skipped)} in the file unused"
+    ]
+    rows: list[Row] = [("part", "loaded", "adapted", "new")]
+    rows += [(part, str(c["loaded"]), str(c["adapted"]), str(c["missing"])) for part, c in counts.items()]
+    lines += table(rows, right=(1, 2, 3), rules=(0,), indent="  ")
+    changed: list[Row] = [(e.name, "new" if e.status == "missing" else e.status, shape(e.shape) or "scalar",
+                           "-" if e.source_shape is None else shape(e.source_shape), e.note)
+                          for e in report.entries if e.status != "loaded"]  # fmt: skip
+    if changed:
+        lines += table([("tensor", "status", "shape", "in file", "why"), *changed], rules=(0,), indent="  ")
+    if report.skipped:
+        more = f" and {len(report.skipped) - 3} more" if len(report.skipped) > 3 else ""
+        lines.append(f"  unused in the file: {', '.join(report.skipped[:3])}{more}")
+    return "\n".join(lines)

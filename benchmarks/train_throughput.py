@@ -27,7 +27,7 @@ from archspec.arch.validate import load_spec, with_input
 from archspec.nn.build import build
 from archspec.runtime import autocast, cpu_has_native_bf16
 from archspec.train.datasets.idx import load_dataset
-from archspec.train.loop import init_weights
+from archspec.train.init import init_weights
 from archspec.train.preprocess import Preprocess
 from archspec.train.recipe import load_recipe
 from archspec.train.runs import DataOptions, train_run
@@ -37,8 +37,9 @@ Step = Callable[[torch.Tensor, torch.Tensor], None]
 
 def seed_model(spec_name: str, size: int, channels_last: bool = False) -> nn.Module:
     torch.manual_seed(0)
-    model = build(with_input(load_spec(spec_name), 1, size, size))
-    init_weights(model, "xavier")
+    spec = with_input(load_spec(spec_name), 1, size, size)
+    model = build(spec)
+    init_weights(model, "xavier", spec)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     model.train()

@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from archspec.cli import bench, complexity, export, inspect, predict, quantize, specs, train
+from archspec.cli import bench, complexity, export, inspect, predict, quantize, specs, train, weights
 from archspec.cli.common import Commands
 from archspec.errors import ArchspecError
 
-GROUPS = (specs, inspect, complexity, train, bench, export, predict, quantize)
+GROUPS = (specs, inspect, complexity, train, bench, export, predict, quantize, weights)
 
 
 class _Parser(argparse.ArgumentParser):

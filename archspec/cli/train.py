@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from archspec.arch.complexity import complexity
 from archspec.arch.guard import Limits, check
 from archspec.cli.common import Commands, add_limit_arguments, positive_int
 from archspec.errors import ArchspecError
+from archspec.nn.layouts import layout_names
+from archspec.spec.schema import ResNetSpec
+
+if TYPE_CHECKING:
+    from archspec.train.finetune import Pretrained
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -18,7 +24,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     spec_sets, recipe_sets = split_overrides(args.sets)
     limits = Limits.resolve(args.max_params, args.max_macs, args.max_activation_bytes)
+    if args.layout is not None and args.init_from is None:
+        raise ArchspecError("--layout names the layout of --init-from FILE; give --init-from too")
     if args.resume is not None:
+        if args.init_from is not None:
+            raise ArchspecError("--init-from starts a new run; --resume continues one from its own weights")
         if args.recipe is not None:
             raise ArchspecError("--resume continues with the run's own recipe; drop --recipe (use --set to change it)")
         if spec_sets and not args.spec:
@@ -38,9 +48,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"# spec {spec.name} ({spec_hash(spec)})\n{dump_spec(spec)}# recipe {recipe.name}\n{dump_recipe(recipe)}")
     from archspec.train.runs import DataOptions, train_run  # torch loads only once the inputs are known to be valid
 
+    init_from = _init_from(args, spec)
     options = DataOptions(args.data_dir, args.max_train, args.max_test)
-    train_run(spec, recipe, args.out, options, args.device, args.quiet, limits=limits)
+    train_run(spec, recipe, args.out, options, args.device, args.quiet, limits=limits, init_from=init_from)
     return 0
+
+
+def _init_from(args: argparse.Namespace, spec: ResNetSpec) -> Pretrained | None:
+    """The weights of --init-from, matched to the spec and checked before a run folder exists."""
+    if args.init_from is None:
+        return None
+    from archspec.report import load_table
+    from archspec.train.finetune import prepare
+
+    pretrained = prepare(args.init_from, spec, args.layout)
+    print(load_table(pretrained.report, str(pretrained.source)))
+    return pretrained
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -82,6 +105,11 @@ def register(commands: Commands) -> None:
                    "(--set stages[2].blocks=1); routed by the first key; repeatable")  # fmt: skip
     p.add_argument("--out", type=Path, metavar="DIR", help="run folder (default runs/<spec>-<timestamp>)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last complete epoch")
+    p.add_argument("--init-from", type=Path, metavar="FILE|CKPT|RUN",
+                   help="start from these weights: an archspec checkpoint or run folder, or a state dict "
+                   "(torch.save or .safetensors) named as --layout says; matching tensors load, a first conv "
+                   "with other input channels is adapted, a head with another class count is new")  # fmt: skip
+    p.add_argument("--layout", choices=layout_names(), help="how the tensors of --init-from FILE are named")
     p.add_argument("--max-train", type=positive_int, metavar="N",
                    help="use only N training images (IDX, CIFAR: the first N; a folder: a fixed random N)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bars: one plain line per epoch")

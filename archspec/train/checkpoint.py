@@ -9,7 +9,6 @@ the input preprocessing ("preprocess", the dict of `Preprocessing.to_dict`, as i
 from __future__ import annotations
 
 import io
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from archspec.arch.validate import spec_from_text
 from archspec.config.files import write_atomic
 from archspec.errors import ArchspecError, CheckpointError
 from archspec.nn.build import build
+from archspec.nn.weights import read_file
 from archspec.spec.io import spec_hash
 from archspec.spec.schema import ResNetSpec
 from archspec.train.datasets.idx import IdxData, dataset_info
@@ -42,14 +42,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """The checkpoint's dict; CheckpointError (never a traceback) for a missing, truncated or foreign file."""
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        with warnings.catch_warnings():  # a corrupt file's "pickle protocol 51" notes; our one line says it all
-            warnings.simplefilter("ignore")
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # the weights-only unpickler fed arbitrary bytes raises IndexError, KeyError, ...
-        # torch's weights-only failure goes on to suggest weights_only=False: never advice to pass on
-        reason = " ".join(str(err).split()).split(". In PyTorch 2.6")[0][:200]
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {reason}") from None
+    return checked_checkpoint(read_file(path, "checkpoint"), path)
+
+
+def checked_checkpoint(state: Any, path: Path) -> dict[str, Any]:
+    """`state` (read from `path`) if it is an archspec checkpoint with every required entry."""
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an archspec checkpoint (expected format {FORMAT!r})")
     missing = [key for key in REQUIRED if key not in state]

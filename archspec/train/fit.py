@@ -27,12 +27,13 @@ from archspec.train.loop import (
     Session,
     accuracy,
     confusion_matrix,
-    init_weights,
     make_session,
     restore_session,
     session_state,
     train_epoch,
 )
+from archspec.train.finetune import Pretrained
+from archspec.train.init import init_weights
 from archspec.train.preprocess import Preprocessing
 from archspec.train.recipe import Recipe, dump_recipe
 from archspec.train.rundir import RunDir
@@ -54,6 +55,7 @@ class Context:
     log: Log = print
     quiet: bool = False
     limits: Limits | None = None
+    init_from: Pretrained | None = None  # weights copied in after the recipe's initialisation (--init-from)
 
     @property
     def title(self) -> str:
@@ -108,7 +110,9 @@ def start_session(
     recipe = context.recipe
     torch.manual_seed(recipe.seed)
     model = build(context.spec)  # train_run and resume_run checked the limits
-    init_weights(model, recipe.init)
+    init_weights(model, recipe.init, context.spec)
+    if context.init_from is not None and state is None:
+        context.init_from.apply(model, context.run.init_from_record if context.world.is_main else None)
     steps_per_epoch = -(-train_count // recipe.batch_size)
     session = make_session(model, recipe, preprocessing, context.device, steps_per_epoch, context.world)
     return session, restore_session(session, state) if state is not None else 0

@@ -26,6 +26,7 @@ from archspec.errors import ArchspecError
 from archspec.runtime import autocast, resolve_precision, to_channels_last
 from archspec.train.batches import Batches
 from archspec.train.distributed import World
+from archspec.train.finetune import freeze, param_groups
 from archspec.train.preprocess import Preprocess, Preprocessing
 from archspec.train.recipe import SGD, Constant, Cosine, OneCycle, Recipe
 
@@ -35,22 +36,15 @@ Log = Callable[[str], None]
 # --- model, optimizer, schedule -----------------------------------------------------------------
 
 
-def init_weights(model: nn.Module, kind: str) -> None:
-    """d2l's train_ch6 init: Xavier-uniform weights of every conv and linear layer, biases as PyTorch left them."""
-    if kind != "xavier":
-        return
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d | nn.Linear):
-            nn.init.xavier_uniform_(module.weight)
-
-
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    """The recipe's optimizer over the trainable parameters (the head in its own group under head_lr_scale)."""
     opt = recipe.optimizer
+    groups = param_groups(model, recipe, opt.lr)
     if isinstance(opt, SGD):
         return torch.optim.SGD(
-            model.parameters(), lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov, weight_decay=opt.weight_decay
+            groups, lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov, weight_decay=opt.weight_decay
         )
-    return torch.optim.AdamW(model.parameters(), lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay)
+    return torch.optim.AdamW(groups, lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay)
 
 
 def lr_factor(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
@@ -232,6 +226,7 @@ def make_session(
 ) -> Session:
     world = world or World()
     dtype, _ = resolve_precision(recipe.precision, device)
+    freeze(model, recipe.freeze)
     model.to(device)
     if recipe.channels_last:
         to_channels_last(model)

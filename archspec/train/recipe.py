@@ -7,12 +7,20 @@ the override it came from, so an error names the override that caused it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    model_validator,
+)
 
 from archspec.config.diagnostics import validate
 from archspec.config.document import parse, read_text
@@ -105,6 +113,8 @@ class Augment(Model):
 
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+InitKind = Literal["xavier", "default", "torchvision", "timm"]  # archspec.train.init.INITS implements each
+_PART = re.compile(r"stem|stage[1-9][0-9]*")
 
 
 class Recipe(Model):
@@ -147,9 +157,29 @@ class Recipe(Model):
         description="Under torchrun, normalise over the whole global batch (SyncBatchNorm; GPUs only) instead of "
         "each process's share.",
     )
-    init: Literal["xavier", "default"] = Field(
-        "xavier", description="xavier: Xavier-uniform conv and linear weights as d2l; default: PyTorch's own."
+    init: InitKind = Field(
+        "xavier",
+        description="xavier: Xavier-uniform conv and linear weights as d2l; default: PyTorch's own; torchvision: "
+        "kaiming-normal (fan_out) convs, norms 1 and 0, as torchvision's ResNet; timm: the same with the last norm "
+        "of every residual branch zeroed, as timm's ResNet (ResNetV2's init for a preact network).",
     )
+    freeze: tuple[str, ...] = Field(
+        (),
+        strict=False,
+        description="Parts whose weights stay as initialised or loaded by --init-from (a YAML list of stem, "
+        "stage1, stage2, ...); their norms keep their running statistics.",
+    )
+    head_lr_scale: PositiveFloat = Field(
+        1.0, description="The head's learning rate as a multiple of optimizer.lr (a new head often learns faster)."
+    )
+
+    @model_validator(mode="after")
+    def _freeze_names_parts(self) -> Recipe:
+        for i, part in enumerate(self.freeze):
+            if not _PART.fullmatch(part):
+                fail(("freeze", i), f"{part!r} is not a part to freeze; choose from stem, stage1, stage2, ... "
+                     "(the head always trains)")  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _resize_not_tiny(self) -> Recipe:

@@ -45,6 +45,7 @@ class RunDir:
     LAST = "last.pt"
     BEST = "best.pt"
     LOCK = ".lock"
+    INIT_FROM = "init-from.json"  # what --init-from loaded, adapted and left new (archspec.train.finetune)
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -96,6 +97,10 @@ class RunDir:
     @property
     def lock_file(self) -> Path:
         return self.path / self.LOCK
+
+    @property
+    def init_from_record(self) -> Path:
+        return self.path / self.INIT_FROM
 
     def confusion_png(self, checkpoint: Path | None = None) -> Path:
         """Where `evaluate` draws the confusion matrix of `checkpoint` (default: best.pt)."""

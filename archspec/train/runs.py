@@ -35,6 +35,7 @@ from archspec.train.checkpoint import (
 )
 from archspec.train.datasets import DataOptions, Dataset, Request, open_dataset
 from archspec.train.distributed import World
+from archspec.train.finetune import Pretrained, check_freeze
 from archspec.train.fit import Context, fit, preprocessing_for, silent, target_of
 from archspec.train.loop import Log, accuracy, confusion_matrix, preprocessors
 from archspec.train.preprocess import Preprocessing
@@ -56,6 +57,7 @@ def fit_input(spec: ResNetSpec, recipe: Recipe) -> ResNetSpec:
             f"spec {spec.name} takes {spec.input.height}x{spec.input.width} images but recipe {recipe.name} "
             f"feeds {size}x{size}; set resize: null in the recipe (--set resize=null) to follow the spec"
         )
+    check_freeze(spec, recipe)
     return spec
 
 
@@ -68,8 +70,11 @@ def train_run(
     quiet: bool = False,
     log: Log = print,
     limits: Limits | None = None,
+    init_from: Pretrained | None = None,
 ) -> Path:
     """Train `spec` with `recipe` into a new run folder; returns the folder.
+
+    `init_from` (archspec.train.finetune.prepare): weights copied in after the recipe's initialisation.
 
     Refuses (ResourceError) a spec over `limits` for the recipe's batch, an unavailable device and a
     folder that already holds a run before reading any data; the dataset is checked against the spec
@@ -84,7 +89,7 @@ def train_run(
         _check_world(recipe, world)
         run = RunDir(world.broadcast(out or default_run_dir(spec)))  # one folder, named by rank 0
         _refuse_existing(run)
-        context = Context(spec, recipe, run, device, world, log if world.is_main else silent, quiet, limits)
+        context = Context(spec, recipe, run, device, world, log if world.is_main else silent, quiet, limits, init_from)
         data = _open(context, data_options)
         preprocessing = preprocessing_for(spec, recipe, data)
         with _owned(run, world):

@@ -1,0 +1,42 @@
+"""torchvision's layout (torchvision.models.resnet.ResNet): conv1, bn1, layer1..N, fc.
+
+resnet18/34/50/101/152, resnext50_32x4d, wide_resnet50_2 and any spec built like them: one stem conv
+and norm, BasicBlock or Bottleneck blocks (`convK`, `bnK`), a strided 1x1 conv and norm as the
+projecting shortcut (`downsample.0`, `downsample.1`), bias-free convolutions, a linear classifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from archspec.arch.plan import Block, Layer
+from archspec.arch.primitives import Conv
+from archspec.nn.layouts.base import Counterpart, Layout
+from archspec.spec.schema import ResNetSpec
+
+BLOCK = {
+    "main.conv1": "conv1", "main.norm1": "bn1", "main.conv2": "conv2", "main.norm2": "bn2",
+    "main.conv3": "conv3", "main.norm3": "bn3",
+    "shortcut.conv": "downsample.0", "shortcut.norm": "downsample.1",
+}  # fmt: skip
+
+
+class Torchvision(Layout):
+    name = "torchvision"
+    summary = "torchvision.models.resnet.ResNet: conv1, bn1, layer1..N (BasicBlock/Bottleneck), fc"
+
+    def stem(self, spec: ResNetSpec, layers: Sequence[Layer]) -> Iterable[Counterpart]:
+        return self.rename("stem", ((layer.name, layer) for layer in layers), {"conv": "conv1", "norm": "bn1"}, "")
+
+    def block(self, spec: ResNetSpec, stage: int, index: int, block: Block, path: str) -> Iterable[Counterpart]:
+        if block.kind == "preact":
+            return []
+        return self.rename(path, block.layers, BLOCK, f"layer{stage + 1}.{index}.")
+
+    def head(self, spec: ResNetSpec, layers: Sequence[Layer], stages: int) -> Iterable[Counterpart]:
+        return self.rename("head", ((layer.name, layer) for layer in layers), {"fc": "fc"}, "")
+
+    def unfit(self, layer: Layer) -> str:
+        if isinstance(layer.op, Conv) and layer.op.bias:
+            return "torchvision's convolutions have no bias"
+        return ""

@@ -1,0 +1,102 @@
+"""Weight initialisation for training from scratch: the recipe's `init`, one function per kind.
+
+- `default`: PyTorch's own (kaiming-uniform with a = sqrt(5) for convs and linear layers).
+- `xavier`: Xavier-uniform conv and linear weights, as d2l's train_ch6.
+- `torchvision`: torchvision's ResNet: kaiming-normal (fan_out, ReLU gain) conv weights, norm weight 1 and
+  bias 0, the linear layer as PyTorch leaves it.
+- `timm`: timm's ResNet: the same plus the last norm of every residual branch zeroed (`zero_init_last`);
+  for a pre-activation network timm's ResNetV2 instead: conv biases 0 and the classifier N(0, 0.01), bias 0
+  (ResNetV2 zeroes nothing by default, and its branches end in a conv, not a norm).
+
+Every kind then zeroes what the spec's own `zero_init` asks for, so a spec means the same under any recipe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from archspec.arch.plan import Plan, lower
+from archspec.arch.primitives import Conv, Norm
+from archspec.spec.schema import ResNetSpec
+from archspec.train.recipe import InitKind
+
+_NORMS = nn.BatchNorm2d | nn.GroupNorm
+
+
+def _default(model: nn.Module, plan: Plan) -> None:
+    """PyTorch's own initialisation: what build() left."""
+
+
+def _xavier(model: nn.Module, plan: Plan) -> None:
+    # d2l's train_ch6: Xavier-uniform weights of every conv and linear layer, biases as PyTorch left them.
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d | nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+
+
+def _torchvision(model: nn.Module, plan: Plan) -> None:
+    # torchvision.models.resnet.ResNet.__init__; its linear layer keeps nn.Linear's own initialisation.
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, _NORMS):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
+            module.reset_parameters()
+
+
+def _timm(model: nn.Module, plan: Plan) -> None:
+    if plan.stages[-1].blocks[-1].kind == "preact":  # timm.models.resnetv2._init_weights
+        for module in model.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, mean=0.0, std=0.01)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, _NORMS):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        return
+    _torchvision(model, plan)  # timm.models.resnet.ResNet.init_weights, then zero_init_last
+    for path in last_norms(plan):
+        norm = model.get_submodule(path)
+        assert isinstance(norm, _NORMS)
+        nn.init.zeros_(norm.weight)
+
+
+INITS: dict[InitKind, Callable[[nn.Module, Plan], None]] = {
+    "default": _default,
+    "xavier": _xavier,
+    "torchvision": _torchvision,
+    "timm": _timm,
+}
+
+
+def last_norms(plan: Plan) -> list[str]:
+    """The norm right after the last conv of each residual branch (bn2 of a basic block, bn3 of a bottleneck)."""
+    paths = []
+    for stage in plan.stages:
+        for index, block in enumerate(stage.blocks):
+            last = max(i for i, layer in enumerate(block.main) if isinstance(layer.op, Conv))
+            after = block.main[last + 1] if last + 1 < len(block.main) else None
+            if after is not None and isinstance(after.op, Norm):
+                paths.append(f"{stage.name}.{index}.main.{after.name}")
+    return paths
+
+
+def init_weights(model: nn.Module, kind: InitKind, spec: ResNetSpec) -> None:
+    """Initialise `model`, built from `spec`, as the recipe's `init` says; then the spec's zero_init layers."""
+    plan = lower(spec)
+    INITS[kind](model, plan)
+    for path, layer in plan.layers():
+        if isinstance(layer.op, Conv | Norm) and layer.op.zero_init:
+            module = model.get_submodule(path)
+            assert isinstance(module, nn.Conv2d | _NORMS)
+            nn.init.zeros_(module.weight)
+            if isinstance(module, nn.Conv2d) and module.bias is not None:
+                nn.init.zeros_(module.bias)
