@@ -23,7 +23,6 @@ import sys
 from pathlib import Path
 
 import torch
-
 from archspec.train.data import Split, load_dataset
 
 IDX = {3: b"\x00\x00\x08\x03", 1: b"\x00\x00\x08\x01"}

@@ -28,7 +28,6 @@ from archspec.train.checkpoint import FORMAT, checked_checkpoint, checkpoint_fil
 from archspec.train.recipe import Recipe
 
 
-
 @dataclass(frozen=True)
 class Pretrained:
     """Weights matched to a spec, ready to copy into a model built from it."""

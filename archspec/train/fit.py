@@ -22,6 +22,8 @@ from archspec.train.batches import Batches, on_device
 from archspec.train.checkpoint import save_checkpoint
 from archspec.train.datasets import Dataset, Target
 from archspec.train.distributed import World
+from archspec.train.finetune import Pretrained
+from archspec.train.init import init_weights
 from archspec.train.loop import (
     Log,
     Session,
@@ -32,8 +34,6 @@ from archspec.train.loop import (
     session_state,
     train_epoch,
 )
-from archspec.train.finetune import Pretrained
-from archspec.train.init import init_weights
 from archspec.train.preprocess import Preprocessing
 from archspec.train.recipe import Recipe, dump_recipe
 from archspec.train.rundir import RunDir

@@ -152,5 +152,5 @@ def test_export_to_a_layout_that_cannot_hold_the_network_writes_nothing(
     assert main(["weights", "export", str(checkpoint), "--layout", "d2l", "--out", str(target)]) == 2
     assert target.read_bytes() == b"keep me"
     capsys.readouterr()
-    assert main(["evaluate", str(checkpoint), "--data-dir", "sample"]) == 2  # an RGB net on grey data: one line
-    assert "spec resnet18 takes 3 input channels; fashion-mnist has 1" in capsys.readouterr().err
+    assert main(["evaluate", str(checkpoint), "--data-dir", "sample"]) == 2  # a 1000-class RGB net on 10 grey classes
+    assert "spec resnet18 has head.num_classes=1000 but fashion-mnist has 10 classes" in capsys.readouterr().err
