@@ -182,3 +182,21 @@ def test_unknown_dataset_lists_choices() -> None:
 def test_sample_exists_only_for_fashion_mnist() -> None:
     with pytest.raises(DataError, match="no bundled sample of mnist"):
         locate("mnist", "sample")
+
+
+def test_relabelled_idx_files_name_their_own_classes(tmp_path: Path) -> None:
+    from archspec.train.datasets import IdxData, Request, Target, open_dataset
+
+    write_dataset(tmp_path / "five")
+    for prefix, n in (("train", 20), ("t10k", 10)):
+        (tmp_path / "five" / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(
+            gzip.compress(idx_bytes(torch.arange(n) % 5))
+        )
+    config = IdxData(kind="idx", root=str(tmp_path / "five"), classes=["a", "b", "c", "d", "e"])
+    data = open_dataset(config, Request(target=Target(1, 28, 28, 5)), stats=True)
+    assert data.classes == ("a", "b", "c", "d", "e") and data.mean is not None and data.mean != (0.2860,)
+    with pytest.raises(DataError, match=r"head\.num_classes=10 but fashion-mnist \(relabelled\) has 5 classes"):
+        open_dataset(config, Request(target=Target(1, 28, 28, 10)))
+    three = IdxData(kind="idx", root=str(tmp_path / "five"), classes=["a", "b", "c"])
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte\.gz: label 4 out of range 0\.\.2"):
+        open_dataset(three, Request(target=Target(1, 28, 28, 3)))

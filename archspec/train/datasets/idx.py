@@ -60,6 +60,13 @@ class IdxData(DataBase):
     root: str | None = Field(
         None, description="Folder of the four IDX files, or 'sample' for the bundled sample; null: the search path."
     )
+    classes: list[str] | None = Field(
+        None,
+        min_length=1,
+        max_length=256,
+        description="Class names in label order, for IDX files of your own labelling (a subset of the classes, "
+        "say); null: the dataset's own ten. Statistics are then computed from the training split.",
+    )
     mean: list[float] | None = mean_field()
     std: list[PositiveFloat] | None = std_field()
 
@@ -247,27 +254,31 @@ def load_dataset(
     max_train: int | None = None,
     max_test: int | None = None,
     train: bool = True,
+    classes: tuple[str, ...] | None = None,
 ) -> Dataset:
-    """The dataset in memory as uint8 arrays, optionally cut to its first `max_train`/`max_test` images."""
+    """The dataset in memory as uint8 arrays, optionally cut to its first `max_train`/`max_test` images.
+
+    `classes`: names for files labelled otherwise than the dataset (labels must lie below their count);
+    the dataset's published mean and std then no longer apply and are left to be computed.
+    """
     info = dataset_info(name)
     folder = locate(name, data_dir)
-    classes = len(info.classes)
-    train_split = load_split(folder, "train", classes).head(max_train) if train else None
-    test_split = load_split(folder, "t10k", classes).head(max_test)
+    names = classes or info.classes
+    train_split = load_split(folder, "train", len(names)).head(max_train) if train else None
+    test_split = load_split(folder, "t10k", len(names)).head(max_test)
     is_sample = folder.resolve() == sample_dir(name).resolve()
-    size = (int(test_split.images.shape[1]), int(test_split.images.shape[2]))
-    return Dataset(
-        info.name, info.classes, 1, size, train_split, test_split, folder, is_sample, (info.mean,), (info.std,)
-    )
+    stats = ((info.mean,), (info.std,)) if classes is None else (None, None)
+    return Dataset(info.name, names, 1, IMAGE_SIZE, train_split, test_split, folder, is_sample, *stats)
 
 
 def load(config: IdxData, request: Request) -> Dataset:
     """`kind: idx` for the trainer: checked against the spec before the files are read."""
     info = dataset_info(config.name)
-    check_target(len(info.classes), 1, request.target, info.name)
+    names = tuple(config.classes) if config.classes else info.classes
+    check_target(len(names), 1, request.target, info.name if config.classes is None else f"{info.name} (relabelled)")
     options = request.options
     data = load_dataset(
-        config.name, options.data_dir or config.root, options.max_train, options.max_test, request.train
+        config.name, options.data_dir or config.root, options.max_train, options.max_test, request.train, names
     )
     return data.with_stats(config.mean, config.std)
 
