@@ -5,10 +5,10 @@ BN folded into the convolutions) -> static QDQ quantization: int8 weights per ou
 activations with ranges from N training images (min/max) -> test accuracy of fp32 and int8 through
 onnxruntime -> the int8 file, carrying the fp32 export's metadata, written only if the accuracy held.
 
-Why ONNX Runtime and not PyTorch's PT2E X86InductorQuantizer: measured on this project's CPU (docs/benchmarks.md)
-ORT's uint8 x int8 kernels ran the int8 model faster than inductor's, with no C++ compile at load time; its
-output is one portable file that `archspec predict` and any ONNX runtime read; PT2E's needs torch.compile on
-every load. uint8 activations, not int8: ORT's x86 kernels are u8s8 (VNNI); s8s8 QDQ ran 3x slower.
+Why ONNX Runtime and not PyTorch's PT2E X86InductorQuantizer: measured on this project's CPU (docs/benchmarks.md),
+ORT's int8 model ran 1.1-2.9x faster than PT2E's compiled by inductor, with no C++ compile at load time; its
+output is one portable file that `archspec predict` and any ONNX runtime read, while PT2E's needs torch.compile
+on every load (and torchao). uint8 activations, not int8: ORT's x86 kernels are u8s8 (VNNI); s8s8 QDQ ran 2.5x slower.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def accuracy(runtime: Runtime, data: QuantizeData, batch_size: int = 256) -> flo
 def quantize_onnx(fp32: Path, out: Path, calibration: Iterable[torch.Tensor], activations: str = "uint8") -> None:
     """Static QDQ int8 quantization of the fp32 ONNX file `fp32` into `out` (no metadata handling).
 
-    `activations` "int8" exists to measure the choice (benchmarks/cpu_inference.py --s8): it ran 3x slower here."""
+    `activations` "int8" exists to measure the choice (benchmarks/cpu_inference.py --s8): it ran 2.5x slower here."""
     import_onnxruntime()
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
