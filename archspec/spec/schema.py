@@ -28,6 +28,14 @@ from archspec.spec.blocks import (
     ShortcutSpec,
     SqueezeExciteSpec,
 )
+from archspec.spec.bounds import (
+    MAX_BLOCKS,
+    MAX_CHANNELS,
+    MAX_CLASSES,
+    MAX_INPUT_SIDE,
+    MAX_OUTPUT_STRIDE,
+    MAX_TEXT,
+)
 from archspec.spec.stems import STEM_KINDS, CifarStemSpec, ConvStemSpec, DeepStemSpec, PoolSpec, StemSpec
 
 __all__ = [
@@ -60,17 +68,18 @@ __all__ = [
 
 
 class InputSpec(Model):
-    channels: PositiveInt = Field(description="Input image channels (1 for Fashion-MNIST, 3 for RGB).")
-    height: PositiveInt = Field(description="Input image height in pixels.")
-    width: PositiveInt = Field(description="Input image width in pixels.")
+    channels: PositiveInt = Field(le=MAX_CHANNELS, description="Input image channels (1 for Fashion-MNIST, 3 for RGB).")
+    height: PositiveInt = Field(le=MAX_INPUT_SIDE, description="Input image height in pixels.")
+    width: PositiveInt = Field(le=MAX_INPUT_SIDE, description="Input image width in pixels.")
 
 
 class StageSpec(Model):
-    channels: PositiveInt = Field(description="Output channels of every block in the stage.")
-    blocks: PositiveInt = Field(description="Number of residual blocks in the stage.")
+    channels: PositiveInt = Field(le=MAX_CHANNELS, description="Output channels of every block in the stage.")
+    blocks: PositiveInt = Field(le=MAX_BLOCKS, description="Number of residual blocks in the stage.")
     stride: Literal[1, 2] = Field(1, description="Stride of the stage's first block (2 halves the resolution).")
     block: BlockSpec = Field(
-        description="Block settings of this stage: the spec's `block`, with this stage's overrides on top."
+        description="Block settings of this stage: the spec's `block`, with this stage's overrides on top. "
+        "Optional: a stage without it uses the spec's `block`; a partial mapping changes only the fields it names."
     )
 
     @model_validator(mode="after")
@@ -84,14 +93,16 @@ class StageSpec(Model):
 class HeadSpec(Model):
     pool: Literal["avg", "max"] = Field("avg", description="Global pooling over the last feature map.")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout probability before the classifier.")
-    num_classes: PositiveInt = Field(description="Number of output classes (logits).")
+    num_classes: PositiveInt = Field(le=MAX_CLASSES, description="Number of output classes (logits).")
 
 
 class ResNetSpec(Model):
     name: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100, description="Short identifier of the variant."
     )
-    description: str = Field("", description="Free text shown by `archspec list`.")
+    description: str = Field(
+        "", max_length=MAX_TEXT, description="Free text shown by `archspec list`; not inherited through `extends`."
+    )
     input: InputSpec = Field(description="Shape of one input image.")
     stem: StemSpec = Field(
         description="The stem: convolution(s), norm, activation and optional pooling; `kind` defaults to conv."
@@ -100,6 +111,7 @@ class ResNetSpec(Model):
     stages: list[StageSpec] = Field(min_length=1, max_length=64, description="Residual stages, in order.")
     output_stride: PositiveInt | None = Field(
         None,
+        le=MAX_OUTPUT_STRIDE,
         description="Largest total stride of the network (8 or 16 for segmentation); a strided stage that would "
         "pass it keeps the resolution and dilates its 3x3 convolutions instead (DeepLab; torchvision's "
         "replace_stride_with_dilation). A power of two; null for no limit.",
@@ -135,6 +147,14 @@ class ResNetSpec(Model):
                     stage = {**stage, "block": overlay(default, override)}
             stages.append(stage)
         return {**data, "stages": stages}
+
+    @model_validator(mode="after")
+    def _blocks_in_all(self) -> ResNetSpec:
+        total = sum(stage.blocks for stage in self.stages)
+        if total > MAX_BLOCKS:
+            fail(("stages",), f"{total:,} blocks in all; at most {MAX_BLOCKS:,} (ResNet-1202, the deepest published, "
+                 "has 600)")  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _output_stride_power_of_two(self) -> ResNetSpec:

@@ -23,8 +23,7 @@ from typing import Any
 
 import torch
 
-from archspec.arch.complexity import complexity
-from archspec.arch.guard import Limits, check
+from archspec.arch.guard import Limits, check_spec
 from archspec.config.files import write_atomic
 from archspec.errors import ArchspecError
 from archspec.nn.build import build
@@ -52,7 +51,7 @@ from archspec.train.loop import (
     train_epoch,
 )
 from archspec.train.plots import plot_curves
-from archspec.train.recipe import Recipe, dump_recipe, recipe_from_text
+from archspec.train.recipe import Recipe, dump_recipe, recipe_from_text, training_workload
 
 COLUMNS = ("epoch", "train_loss", "train_acc", "test_acc", "examples_per_sec", "wall_seconds", "lr")
 
@@ -97,7 +96,7 @@ def train_run(
     Refuses (ResourceError) a spec over `limits` for the recipe's batch before loading any data.
     """
     fit_input(spec, recipe)
-    check(complexity(spec, batch_size=recipe.batch_size), limits)
+    check_spec(spec, limits, training_workload(recipe))
     device = resolve_device(device_name)
     world = World.from_environment(device)  # torchrun: join the other processes
     try:
@@ -140,7 +139,7 @@ def resume_run(
             raise ArchspecError(f"--set {part}...: the {part} of a run is fixed when it starts; "
                                 "start a new run (with --out) to change it")  # fmt: skip
     fit_input(spec, recipe)
-    check(complexity(spec, batch_size=recipe.batch_size), limits)
+    check_spec(spec, limits, training_workload(recipe))
     stored = _stored_data_options(run_dir)
     given = data_options or DataOptions()
     options = DataOptions(  # each option given now wins; the others are the run's own
