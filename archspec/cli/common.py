@@ -60,8 +60,11 @@ def add_input_size_argument(parser: argparse.ArgumentParser, what: str = "the sp
                         help=f"override {what} input size")  # fmt: skip
 
 
-def add_spec_argument(parser: argparse.ArgumentParser, input_size: bool = True) -> None:
-    parser.add_argument("spec", help="a spec file or a bundled preset name (see `archspec list`)")
+SPEC_HELP = "a spec file or a bundled preset name (see `archspec list`)"
+
+
+def add_spec_argument(parser: argparse.ArgumentParser, input_size: bool = True, help_text: str = SPEC_HELP) -> None:
+    parser.add_argument("spec", help=help_text)
     add_set_argument(parser)
     if input_size:
         add_input_size_argument(parser)

@@ -1,14 +1,17 @@
 """Export a built model to the formats serving tools read: TorchScript, torch.export, ONNX.
 
-Every export carries the canonical spec text and its hash (as extra files, or ONNX metadata),
-takes any batch size, and is written atomically (a temp file, then os.replace).
+Every export carries the canonical spec text and its hash (as extra files, or ONNX metadata) and takes
+any batch size. It is made and verified in memory, then written atomically (archspec.config.files
+write_atomic), so a failed or interrupted export leaves no file behind, and the output path must be a
+new path or a regular file that is not the export's own source (never a folder, device or symlink).
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
-import tempfile
+import stat
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,10 +21,15 @@ from typing import Literal
 import torch
 from torch import nn
 
+from archspec.arch.guard import Limits, Workload, check_spec
 from archspec.arch.validate import load_spec, with_input
+from archspec.config.diagnostics import clip
+from archspec.config.files import write_atomic
+from archspec.config.sources import resolve_source
 from archspec.errors import ArchspecError
 from archspec.nn.build import build
 from archspec.spec.io import dump_spec, spec_hash
+from archspec.spec.presets import preset_dir
 from archspec.spec.schema import ResNetSpec
 from archspec.train.checkpoint import checkpoint_file, checkpoint_model
 
@@ -33,6 +41,7 @@ HASH_KEY = "archspec_spec_hash"
 
 SUFFIXES: dict[Format, str] = {"onnx": ".onnx", "torchscript": ".ts", "exported-program": ".pt2"}
 TOLERANCE = 1e-4  # fp32 re-association in another runtime; logits are O(1)
+VERIFY_BATCHES = (1, 3)
 
 
 class ExportError(ArchspecError):
@@ -55,73 +64,95 @@ def is_checkpoint(source: str | Path) -> bool:
 
 def export_source(
     source: str | Path, fmt: Format, out: Path | None = None, sets: Sequence[str] = (),
-    input_size: tuple[int, int, int] | None = None,
+    input_size: tuple[int, int, int] | None = None, limits: Limits | None = None,
 ) -> Exported:  # fmt: skip
     """Export a spec (random weights), a checkpoint or a run folder (its best checkpoint) and verify it.
 
-    The export is checked against the eager model on batches of 1 and 3; one that differs by more than
-    TOLERANCE, or fails to load back, is removed, so no unchecked file is ever left behind.
+    The export is checked against the eager model on batches of 1 and 3 before it is written; one that
+    differs by more than TOLERANCE, or fails to load back, is never written. `limits` (archspec.arch.guard)
+    refuse a spec too large to build, before it is built.
     """
     if is_checkpoint(source):
         if sets or input_size:
             raise ArchspecError(f"{source}: a checkpoint's spec is fixed; --set and --input-size apply to specs")
-        model, spec = checkpoint_model(checkpoint_file(Path(source)))
+        inputs = [checkpoint_file(Path(source))]
+        model, spec = checkpoint_model(inputs[0], limits=limits)
         origin = f"weights of {source}"
     else:
         spec = load_spec(source, sets)
         spec = with_input(spec, *input_size) if input_size else spec
+        check_spec(spec, limits, Workload(VERIFY_BATCHES[-1]))
+        found = resolve_source(source, preset_dir(), "spec")
+        inputs = [found] if found is not None else []
         model = build(spec)
         origin = "random weights (a spec, not a checkpoint)"
     target = out or Path(f"{spec.name}{SUFFIXES[fmt]}")
-    export(model, spec, fmt, target)
-    try:
-        error = verify(model, spec, target, fmt)
-        if error > TOLERANCE:
-            raise ExportError(f"{target}: export differs from the eager model by {error:.2e} (> {TOLERANCE}); removed")
-    except BaseException:
-        target.unlink(missing_ok=True)  # never leave an unchecked export behind
-        raise
+    check_target(target, inputs)
+    data = serialize(model, spec, fmt, target)
+    error = verify(model, spec, data, fmt)
+    if error > TOLERANCE:
+        raise ExportError(f"{target}: export differs from the eager model by {error:.2e} (> {TOLERANCE}); not written")
+    write_atomic(target, data, ExportError)
     return Exported(target, fmt, origin, error)
 
 
+def check_target(out: Path, sources: Sequence[Path] = ()) -> None:
+    """Refuse an output path that is not a new path or a regular file, or that is one of `sources`."""
+    try:
+        mode = os.lstat(out).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as err:  # a name over 255 bytes, a parent that is a file
+        raise ExportError(f"{clip(str(out), 200)}: cannot write here: {err.strerror or err}") from None
+    if stat.S_ISLNK(mode):
+        raise ExportError(f"{out}: is a symbolic link; name the file itself (refusing to write through a link)")
+    if stat.S_ISDIR(mode):
+        raise ExportError(f"{out}: is a folder; name the file to write, such as {out / 'model'}.onnx")
+    if not stat.S_ISREG(mode):
+        raise ExportError(f"{out}: is not a regular file (a device, FIFO or socket); refusing to write over it")
+    for source in sources:
+        try:
+            same = os.path.samefile(out, source)
+        except OSError:
+            same = False
+        if same:
+            raise ExportError(f"{out}: is the export's own source; name another output file")
+
+
 def export(model: nn.Module, spec: ResNetSpec, fmt: Format, out: Path) -> Path:
-    """Write `model` (made from `spec`) to `out` in format `fmt`; returns `out`."""
-    if fmt == "exported-program" and out.suffix != ".pt2":
+    """Write `model` (made from `spec`) to `out` in format `fmt`, atomically; returns `out`."""
+    check_target(out)
+    write_atomic(out, serialize(model, spec, fmt, out), ExportError)
+    return out
+
+
+def serialize(model: nn.Module, spec: ResNetSpec, fmt: Format, out: Path | None = None) -> bytes:
+    """The export of `model` (made from `spec`) in format `fmt`, in memory (`out`: the name it will have)."""
+    if fmt == "exported-program" and out is not None and out.suffix != ".pt2":
         raise ExportError(f"{out}: torch.export archives must be named *.pt2 (torch.export.load refuses others)")
     writer = _WRITERS[fmt]
     model = model.eval()
     example = torch.randn(2, spec.input.channels, spec.input.height, spec.input.width)
     meta = {SPEC_KEY: dump_spec(spec), HASH_KEY: spec_hash(spec)}
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        # same suffix as the target: torch.export.save insists on .pt2
-        handle, temp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
-    except OSError as err:
-        raise ExportError(f"{out}: cannot write here: {err.strerror or err}") from None
-    os.close(handle)
-    try:
-        with torch.no_grad():
-            writer(model, example, meta, Path(temp))
-        os.replace(temp, out)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-    return out
+    buffer = io.BytesIO()
+    with torch.no_grad():
+        writer(model, example, meta, buffer)
+    return buffer.getvalue()
 
 
-def _torchscript(model: nn.Module, example: torch.Tensor, meta: dict[str, str], path: Path) -> None:
+def _torchscript(model: nn.Module, example: torch.Tensor, meta: dict[str, str], path: io.BytesIO) -> None:
     # Tracing records conv nets without batch-size specialisation: any batch size runs.
     scripted = torch.jit.trace(model, example)  # type: ignore[no-untyped-call]
-    torch.jit.save(scripted, str(path), _extra_files=meta)
+    torch.jit.save(scripted, path, _extra_files=meta)
 
 
-def _exported_program(model: nn.Module, example: torch.Tensor, meta: dict[str, str], path: Path) -> None:
+def _exported_program(model: nn.Module, example: torch.Tensor, meta: dict[str, str], path: io.BytesIO) -> None:
     batch = torch.export.Dim("batch", min=1, max=65536)
     program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
-    torch.export.save(program, str(path), extra_files=meta)
+    torch.export.save(program, path, extra_files=meta)
 
 
-def _onnx(model: nn.Module, example: torch.Tensor, meta: dict[str, str], path: Path) -> None:
+def _onnx(model: nn.Module, example: torch.Tensor, meta: dict[str, str], path: io.BytesIO) -> None:
     try:
         import onnx
     except ImportError:
@@ -138,31 +169,32 @@ def _onnx(model: nn.Module, example: torch.Tensor, meta: dict[str, str], path: P
     proto = program.model_proto
     for key, value in meta.items():
         proto.metadata_props.add(key=key, value=value)
-    onnx.save(proto, str(path))
+    onnx.save(proto, path)
 
 
-_WRITERS: dict[str, Callable[[nn.Module, torch.Tensor, dict[str, str], Path], None]] = {
+_WRITERS: dict[str, Callable[[nn.Module, torch.Tensor, dict[str, str], io.BytesIO], None]] = {
     "onnx": _onnx,
     "torchscript": _torchscript,
     "exported-program": _exported_program,
 }
 
 
-def load_exported(path: Path, fmt: Format) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, str]]:
-    """Load an export back: (a callable on image batches, the embedded spec metadata)."""
+def load_exported(exported: Path | bytes, fmt: Format) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, str]]:
+    """Load an export back (a file, or its bytes): (a callable on image batches, the embedded spec metadata)."""
+    data = exported if isinstance(exported, bytes) else exported.read_bytes()
     if fmt == "torchscript":
         files = dict.fromkeys((SPEC_KEY, HASH_KEY), "")
-        module = torch.jit.load(str(path), _extra_files=files)  # type: ignore[no-untyped-call]
+        module = torch.jit.load(io.BytesIO(data), _extra_files=files)  # type: ignore[no-untyped-call]
         return module, {key: _text(value) for key, value in files.items()}
     if fmt == "exported-program":
         files = dict.fromkeys((SPEC_KEY, HASH_KEY), "")
-        program = torch.export.load(str(path), extra_files=files)
+        program = torch.export.load(io.BytesIO(data), extra_files=files)
         return program.module(), {key: _text(value) for key, value in files.items()}
     import onnx
     import onnxruntime
 
-    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    meta = {p.key: p.value for p in onnx.load_model_from_string(data).metadata_props}
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
 
     def run(x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(session.run(["logits"], {"images": x.numpy()})[0])
@@ -174,11 +206,14 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def verify(model: nn.Module, spec: ResNetSpec, path: Path, fmt: Format, batches: tuple[int, ...] = (1, 3)) -> float:
-    """Largest absolute difference between the export and the eager model on random batches."""
-    run, meta = load_exported(path, fmt)
+def verify(model: nn.Module, spec: ResNetSpec, exported: Path | bytes, fmt: Format,
+           batches: tuple[int, ...] = VERIFY_BATCHES) -> float:  # fmt: skip
+    """Largest absolute difference between the export (a file, or its bytes) and the eager model on random
+    batches."""
+    run, meta = load_exported(exported, fmt)
     if meta.get(HASH_KEY) != spec_hash(spec):
-        raise ExportError(f"{path}: embedded spec hash {meta.get(HASH_KEY)!r} is not the model's {spec_hash(spec)}")
+        where = exported if isinstance(exported, Path) else fmt
+        raise ExportError(f"{where}: embedded spec hash {meta.get(HASH_KEY)!r} is not the model's {spec_hash(spec)}")
     worst = 0.0
     generator = torch.Generator().manual_seed(0)
     model = model.eval()

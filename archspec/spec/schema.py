@@ -33,6 +33,7 @@ from archspec.spec.bounds import (
     MAX_CHANNELS,
     MAX_CLASSES,
     MAX_INPUT_SIDE,
+    MAX_MULTIPLIER,
     MAX_OUTPUT_STRIDE,
     MAX_TEXT,
 )
@@ -165,18 +166,58 @@ class ResNetSpec(Model):
 
 
 def json_schema() -> dict[str, Any]:
-    """JSON Schema of a spec file, as YAML is written (a stage's `block` may be omitted or partial)."""
-    schema = ResNetSpec.model_json_schema()
-    stage = schema["$defs"]["StageSpec"]
-    stage["required"] = [name for name in stage["required"] if name != "block"]
-    stage["properties"]["block"] = {
-        "description": stage["properties"]["block"]["description"],
-        "type": "object",
-    }
+    """JSON Schema of a spec file, as YAML is written: every file the loader accepts validates against it.
+
+    A file without `extends` needs every required field; a file with `extends` says only what differs, so
+    every mapping in it is partial (the `Partial...` definitions: no required fields, any kind's fields).
+    A stage's `block` is partial in both (it merges over the spec's `block`), with each kind's fields for
+    completion. The top level lists the partial fields, for editors' completion; `else` adds what a
+    file without `extends` requires.
+    """
+    full = ResNetSpec.model_json_schema()
+    defs: dict[str, Any] = full.pop("$defs")
+    partial = {f"Partial{name}": _partial(body) for name, body in defs.items()}
+    stage_block = defs["StageSpec"]["properties"]["block"]
+    defs["StageSpec"]["properties"]["block"] = _partial(stage_block)
+    defs["StageSpec"]["required"] = [name for name in defs["StageSpec"]["required"] if name != "block"]
     # Composition keys (archspec/spec/compose.py) are read before validation but belong in a spec file.
-    schema["properties"]["extends"] = {"type": "string", "description": "A preset name or a path to base this spec on."}
+    extends = {"type": "string", "minLength": 1, "description": "A preset name or a spec file to base this one on."}
+    directives: dict[str, Any] = {"extends": extends}
     for key, what in (("width", "channels"), ("depth", "block counts")):
-        schema["properties"][key] = {"type": "number", "exclusiveMinimum": 0, "description": f"Multiplier of {what}."}
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "archspec ResNet spec"
-    return schema
+        directives[key] = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_MULTIPLIER,
+                           "description": f"Multiplier of {what}."}  # fmt: skip
+    full["properties"].update(directives)
+    top = _partial(full)
+    top["properties"]["stages"] = full["properties"]["stages"]  # a list is replaced whole: each stage complete
+    defs["ResNetSpec"] = full
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "archspec ResNet spec",
+        "description": full.get("description", ""),
+        "type": "object",
+        "properties": top["properties"],
+        "additionalProperties": False,
+        "if": {"required": ["extends"]},
+        "else": {"$ref": "#/$defs/ResNetSpec"},
+        "$defs": {**defs, **partial},
+    }
+
+
+def _partial(schema: Any) -> Any:
+    """`schema` with no field required, anywhere below it: what a file that extends another may say."""
+    if isinstance(schema, list):
+        return [_partial(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in ("required", "discriminator"):
+            continue  # a partial mapping may leave its kind to the one it merges over
+        if key == "$ref" and isinstance(value, str):
+            name = value.rsplit("/", 1)[1]
+            out[key] = value if name.startswith("Partial") else f"#/$defs/Partial{name}"
+        elif key == "oneOf":
+            out["anyOf"] = _partial(value)  # without `kind`, a partial block may fit several kinds
+        else:
+            out[key] = _partial(value)
+    return out

@@ -25,7 +25,7 @@ import torch
 
 from archspec.arch.guard import Limits, check_spec
 from archspec.config.files import write_atomic
-from archspec.errors import ArchspecError
+from archspec.errors import ArchspecError, CheckpointError
 from archspec.nn.build import build
 from archspec.runtime import cudnn_benchmark, resolve_device, resolve_precision, to_channels_last
 from archspec.spec.io import dump_spec, spec_hash
@@ -263,9 +263,14 @@ def _stored_data_options(run_dir: Path) -> DataOptions:
         return DataOptions()
     try:
         stored = json.loads(path.read_text()).get("data_options", {})
-        return DataOptions(stored.get("data_dir"), stored.get("max_train"), stored.get("max_test"))
+        options = DataOptions(stored.get("data_dir"), stored.get("max_train"), stored.get("max_test"))
     except (OSError, ValueError, AttributeError) as err:
         raise ArchspecError(f"{path}: unreadable run record ({err}); pass --data-dir/--max-train/--max-test") from None
+    counts_ok = all(n is None or (type(n) is int and n > 0) for n in (options.max_train, options.max_test))
+    if not (counts_ok and (options.data_dir is None or isinstance(options.data_dir, str))):
+        raise CheckpointError(f"{path}: malformed run record: data_options must hold a folder name and positive "
+                              "counts; pass --data-dir/--max-train/--max-test")  # fmt: skip
+    return options
 
 
 def _silent(message: str) -> None:
