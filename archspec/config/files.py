@@ -21,11 +21,12 @@ def read_bounded(path: Path, limit: int, error: type[ArchspecError], what: str) 
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as err:
         raise error(f"{clip(str(path), 300)}: cannot read: {err.strerror or err}") from None
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise error(f"{clip(str(path), 300)}: {kind}; expected a regular file")
     with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(fd).st_mode
-        if not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)):
-            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
-            raise error(f"{clip(str(path), 300)}: {kind}; expected a regular file")
         try:  # read at most one byte past the limit: a device ends too
             data = handle.read(limit + 1)
         except OSError as err:
