@@ -10,11 +10,12 @@ from archspec.cli.common import Commands, add_limit_arguments, add_spec_argument
 def cmd_check(args: argparse.Namespace) -> int:
     spec, _ = guarded_spec(args)  # variants are never larger than the spec: its check covers theirs
     from archspec.spec.io import dump_spec
-    from archspec.testing.properties import PROPERTIES, check_variants
+    from archspec.testing import properties
 
-    result = check_variants(spec, examples=args.examples, seed=args.seed, max_blocks=args.max_blocks)
+    result = properties.check_variants(spec, args.examples, args.seed, properties.check_properties,
+                                       max_blocks=args.max_blocks)  # fmt: skip
     if result.ok:
-        print(f"ok: {result.examples} variants of {spec.name} have every property ({', '.join(PROPERTIES)}); "
+        print(f"ok: {result.examples} variants of {spec.name} have every property ({', '.join(properties.PROPERTIES)}); "
               f"seed {args.seed}")  # fmt: skip
         return 0
     assert result.failure is not None and result.counterexample is not None

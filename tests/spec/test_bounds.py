@@ -117,7 +117,8 @@ def test_spec_errors_carry_every_problem_structured(tmp_path: Path) -> None:
         ("name: x\ninput: {channels: 1, height: 28, width: 28}\nstem: {channels: 8}\nblock: {zero_init: true}\n"
          "stages: [{channels: 8, blocks: 1}]\nhead: {num_classes: 10}\n",
          "block: needs a 'kind' field: one of basic, bottleneck, preact, bottleneck_v1"),
-        ("extends: resnet18\nstem: {channels: \"64\"}\n", "got '64' (quotes make it a string: write 64 without quotes)"),
+        ("extends: resnet18\nstem: {channels: \"64\"}\n",
+         "got '64' (quotes make it a string: write 64 without quotes)"),
     ],
 )  # fmt: skip
 def test_errors_say_enough_to_fix_them(tmp_path: Path, text: str, words: str) -> None:

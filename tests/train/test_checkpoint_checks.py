@@ -17,7 +17,7 @@ from archspec import build, spec_hash
 from archspec.arch.validate import spec_from_text
 from archspec.errors import CheckpointError
 from archspec.spec.io import dump_spec
-from archspec.train.checkpoint import CHECKSUM, checkpoint_spec, load_checkpoint, save_checkpoint
+from archspec.train.checkpoint import CHECKSUM, checkpoint_spec, load_checkpoint, save_checkpoint, state_checksum
 from archspec.train.recipe import dump_recipe, load_recipe
 
 
@@ -54,7 +54,7 @@ def damaged(tmp_path: Path, **changes: Any) -> Path:
     """A checkpoint written with torch.save as is (the checksum of the original weights kept)."""
     path = tmp_path / "damaged.pt"
     state = {"format": "archspec-checkpoint/1", **make_state()}
-    state[CHECKSUM] = __import__("archspec.train.checkpoint", fromlist=["x"]).state_checksum(state["model"])
+    state[CHECKSUM] = state_checksum(state["model"])
     state.update(changes)
     torch.save(state, path)
     return path
@@ -120,7 +120,7 @@ def test_a_forged_huge_spec_is_refused_before_anything_is_built(tmp_path: Path) 
     state = {**make_state(), "spec_text": dump_spec(huge), "spec_hash": spec_hash(huge)}
     tracemalloc.start()
     try:
-        with pytest.raises(CheckpointError, match="stored spec: .* exceeds the limit .*ARCHSPEC_MAX_"):
+        with pytest.raises(CheckpointError, match=r"stored spec: .* exceeds the limit .*ARCHSPEC_MAX_"):
             checkpoint_spec(state, tmp_path / "forged.pt")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
