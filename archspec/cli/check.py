@@ -15,8 +15,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     result = properties.check_variants(spec, args.examples, args.seed, properties.check_properties,
                                        max_blocks=args.max_blocks)  # fmt: skip
     if result.ok:
-        print(f"ok: {result.examples} variants of {spec.name} have every property ({', '.join(properties.PROPERTIES)}); "
-              f"seed {args.seed}")  # fmt: skip
+        names = ", ".join(properties.PROPERTIES)
+        print(f"ok: {result.examples} variants of {spec.name} have every property ({names}); seed {args.seed}")
         return 0
     assert result.failure is not None and result.counterexample is not None
     print(f"FAILED after {result.examples} variants (seed {args.seed}): {result.failure}")
