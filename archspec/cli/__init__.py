@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from archspec.cli import bench, check, complexity, export, inspect, specs, train
 from archspec.cli.common import Commands
+from archspec.config.diagnostics import printable
 from archspec.errors import ArchspecError
 
 GROUPS = (specs, inspect, complexity, train, bench, export, check)
@@ -22,7 +23,7 @@ GROUPS = (specs, inspect, complexity, train, bench, export, check)
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2, like every other user error
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -51,9 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def one_line(message: str) -> str:
-    """The last guard of the one-line rule: a message holding a line break (text quoted from a library) is
-    printed with the break escaped."""
-    return message.strip().replace("\r", "\\r").replace("\n", "\\n")
+    """The last guard of the one-line rule: a message holding a line break or a control character (text
+    quoted from a library) is printed with it escaped."""
+    return printable(message.strip())
 
 
 def _version() -> str:

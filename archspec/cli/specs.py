@@ -16,6 +16,7 @@ from archspec.cli.common import (
     sized,
     spec_from_args,
 )
+from archspec.config.diagnostics import printable
 from archspec.errors import ArchspecError, SpecError
 from archspec.spec.io import dump_spec, spec_hash
 from archspec.spec.presets import preset_names
@@ -29,11 +30,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
             spec = sized(load_spec(source, args.sets), args.input_size)
         except SpecError as err:
             lines = [problem.message for problem in err.errors] if args.all_errors else [str(err)]
-            print("\n".join(lines), file=sys.stderr)
+            print("\n".join(printable(line) for line in lines), file=sys.stderr)
             failed += 1
             continue
         except ArchspecError as err:
-            print(err, file=sys.stderr)
+            print(printable(str(err)), file=sys.stderr)
             failed += 1
             continue
         print(f"ok  {source}  ({spec.name}, {outline(spec).params:,} parameters)")

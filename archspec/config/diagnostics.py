@@ -20,9 +20,18 @@ M = TypeVar("M", bound=BaseModel)
 QUOTE_LIMIT = 60  # characters of a user's value an error message quotes
 
 
+def printable(text: str) -> str:
+    """`text` with every character that is not printable (line breaks, control characters, U+2028, ...)
+    escaped as Python writes it: what is left cannot break a line or a terminal."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
-    """`text` on one line and at most about `limit` characters: what every error quotes of user input."""
-    text = text.replace("\n", "\\n").replace("\r", "\\r")
+    """`text` on one line (see `printable`) and at most about `limit` characters: what every error quotes of
+    user input."""
+    text = printable(text)
     return text if len(text) <= limit else f"{text[: max(limit - 18, 8)]}... ({len(text):,} chars)"
 
 

@@ -84,9 +84,11 @@ def _where(source: str, line: int | None, column: int | None) -> str:
 
 
 def format_path(path: Path_) -> str:
+    """`stages[2].block.kind`; a key that is not a plain name is clipped to one short printable line."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        name = part if isinstance(part, int) else clip(str(part))
+        out += f"[{name}]" if isinstance(part, int) else (f".{name}" if out else name)
     return out
 
 

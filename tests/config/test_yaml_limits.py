@@ -93,3 +93,11 @@ def test_set_values_with_newlines_or_huge_values_are_quoted_on_one_clipped_line(
 def test_a_quoted_number_hints_at_the_quotes() -> None:
     with pytest.raises(SpecError, match=r"stem\.channels: must be a valid integer, got '64' \(quotes make it a string"):
         load_spec("resnet18", ["stem.channels='64'"])
+
+
+def test_control_characters_in_keys_and_values_are_escaped_not_printed() -> None:
+    # str.splitlines() (and many terminals) break lines at \x1c-\x1e, \x85, \u2028 as well as at \n
+    err = one_line_error("show", "resnet18", "--set", "width=\x1c`\x85V")
+    assert "\x1c" not in err and "\x85" not in err and "\\x1c" in err
+    err = one_line_error("show", '{extends: resnet18, "\\x1eE\\u2028": 1}')
+    assert "\x1e" not in err and "\u2028" not in err and "unknown field" in err

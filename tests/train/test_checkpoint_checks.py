@@ -143,3 +143,10 @@ def test_a_wrong_typed_run_record_is_one_line(run_dir: Path, record: str) -> Non
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "malformed run record" in done.stderr
     json.loads(record)  # the record itself is valid JSON: only its types are wrong
+
+
+def test_evaluate_names_the_limit_that_works_for_it(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARCHSPEC_MAX_PARAMS", "10")
+    done = cli("evaluate", run_dir, "--data-dir", "sample")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "raise it with the environment variable ARCHSPEC_MAX_PARAMS" in done.stderr and "--max" not in done.stderr
