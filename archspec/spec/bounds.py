@@ -7,7 +7,7 @@ the resource guard (archspec/arch/guard.py) then decides what fits the machine.
 
 from __future__ import annotations
 
-MAX_BLOCKS = 2_000  # residual blocks in the whole network: ResNet-1202, the deepest published, has 600
+MAX_BLOCKS = 1_000  # residual blocks in the whole network: ResNet-1202, the deepest published, has 600
 MAX_CHANNELS = 65_536  # any width: stage and stem channels, groups, norm groups, input channels
 MAX_INPUT_SIDE = 16_384  # input height and width, in pixels
 MAX_KERNEL = 31  # kernel size of any conv or pool, and conv padding

@@ -23,7 +23,7 @@ from archspec.spec.presets import preset_dir, recipe_dir
 
 # Values that have broken parsers and numeric code somewhere: bounds, int64, floats, types, text.
 NASTY: tuple[Any, ...] = (
-    0, -1, 1, 2, 3, 7, 2**31, 2**63, -(2**63) - 1, 10**30, 2**64 + 1, 1e308, -1e308, 1e-308, float("nan"),
+    0, -1, 1, 2, 3, 7, 31, 32, 1000, 1001, 16384, 65536, 2**31, 2**63, -(2**63) - 1, 10**30, 2**64 + 1, 1e308, -1e308, 1e-308, float("nan"),
     float("inf"), float("-inf"), 0.5, True, False, None, "", "64", "basic", "x" * 5000, "ü\u202e\u0000",
     "a\nb", [], {}, [1, 2, 3], {"kind": "basic"}, {"x": {"y": {"z": 1}}},
 )  # fmt: skip
@@ -164,8 +164,10 @@ def run_case(argv: list[str | Path]) -> Outcome:
     return Outcome(args, code, err.getvalue(), cpu, time.perf_counter() - wall, peak)
 
 
-SPEC_COMMANDS: tuple[tuple[str, ...], ...] = (("validate",), ("show",), ("complexity",), ("diff", "resnet18"),
-                                              ("validate", "--all-errors"))  # fmt: skip
+SPEC_COMMANDS: tuple[tuple[str, ...], ...] = (
+    ("validate",), ("show",), ("complexity",), ("complexity", "--format", "json"), ("complexity", "--layers"),
+    ("diff", "resnet18"), ("validate", "--all-errors"), ("summary", "--max-params", "1"),
+)  # fmt: skip
 GUARD = ("--max-params", "1")  # a recipe that validates ends at the guard: nothing is trained
 
 
