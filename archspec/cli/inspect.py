@@ -31,7 +31,6 @@ def register(commands: Commands) -> None:
     add_limit_arguments(p)
     p.add_argument("--depth", type=positive_int, default=3, help="nesting depth of the table (default 3)")
     p.add_argument("--batch-size", type=positive_int, default=1, help="batch size of the probe input (default 1)")
-    # trace runs a batch of 1
     p = commands.add("trace", cmd_trace, "Output shape after each part of the model (d2l's layer trace).")
     add_spec_argument(p)
     add_limit_arguments(p)

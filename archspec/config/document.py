@@ -87,8 +87,11 @@ def format_path(path: Path_) -> str:
     """`stages[2].block.kind`; a key that is not a plain name is clipped to one short printable line."""
     out = ""
     for part in path:
-        name = part if isinstance(part, int) else clip(str(part))
-        out += f"[{name}]" if isinstance(part, int) else (f".{name}" if out else name)
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            name = clip(str(part))
+            out += f".{name}" if out else name
     return out
 
 

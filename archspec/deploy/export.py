@@ -59,7 +59,10 @@ class Exported:
 def is_checkpoint(source: str | Path) -> bool:
     """Whether `source` names a checkpoint file or a run folder rather than a spec."""
     path = Path(source)
-    return path.suffix == ".pt" or (path.is_dir() and (path / "checkpoints").is_dir())
+    try:
+        return path.suffix == ".pt" or (path.is_dir() and (path / "checkpoints").is_dir())
+    except OSError:  # a name the system refuses (over 255 bytes): not a run folder; loading it says why
+        return False
 
 
 def export_source(

@@ -23,9 +23,9 @@ from archspec.spec.presets import preset_dir, recipe_dir
 
 # Values that have broken parsers and numeric code somewhere: bounds, int64, floats, types, text.
 NASTY: tuple[Any, ...] = (
-    0, -1, 1, 2, 3, 7, 31, 32, 1000, 1001, 16384, 65536, 2**31, 2**63, -(2**63) - 1, 10**30, 2**64 + 1, 1e308, -1e308, 1e-308, float("nan"),
-    float("inf"), float("-inf"), 0.5, True, False, None, "", "64", "basic", "x" * 5000, "ü\u202e\u0000",
-    "a\nb", [], {}, [1, 2, 3], {"kind": "basic"}, {"x": {"y": {"z": 1}}},
+    0, -1, 1, 2, 3, 7, 31, 32, 1000, 1001, 16384, 65536, 2**31, 2**63, -(2**63) - 1, 10**30, 2**64 + 1,
+    1e308, -1e308, 1e-308, float("nan"), float("inf"), float("-inf"), 0.5, True, False, None, "", "64",
+    "basic", "x" * 5000, "ü\u202e\u0000", "a\nb", [], {}, [1, 2, 3], {"kind": "basic"}, {"x": {"y": {"z": 1}}},
 )  # fmt: skip
 TEXT_DAMAGE = ("bom", "crlf", "nul", "tag", "second-document", "anchor-bomb", "deep", "truncate", "tab")
 

@@ -55,3 +55,9 @@ def test_a_full_disk_is_one_line_and_leaves_no_temp_file(tmp_path: Path, monkeyp
         export_source("cifar-resnet20", "torchscript", tmp_path / "net.ts")
     monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_names_over_255_bytes_are_one_line_errors(tmp_path: Path) -> None:
+    assert_refused(cli("export", "x" * 300, "--format", "onnx"), "no such file")
+    assert_refused(cli("export", "cifar-resnet20", "--format", "onnx", "--out", tmp_path / ("y" * 300)),
+                   "File name too long")  # fmt: skip
