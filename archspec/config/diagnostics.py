@@ -9,6 +9,7 @@ import difflib
 import typing
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import yaml
 from pydantic import BaseModel, ValidationError
 
 from archspec.errors import Problem, SpecError
@@ -120,9 +121,7 @@ def _quoted_hint(kind: str, value: Any) -> str:
     """A number or boolean written in quotes reads as a string in YAML: say so."""
     if not isinstance(value, str) or not kind.endswith(("int_type", "float_type", "bool_type", "int_parsing")):
         return ""
-    import yaml  # the YAML resolver decides what the text would be without quotes
-
-    try:
+    try:  # the YAML resolver decides what the text would be without quotes
         unquoted = yaml.safe_load(value)
     except yaml.YAMLError:
         return ""
