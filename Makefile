@@ -10,7 +10,8 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -qq --disable-pip-version-check -c constraints.txt -e '.[dev]'  # -qq: errors only
+	# -qq: errors only; compat: a plain path in the .pth file, which mypy and pyright follow (an import hook they do not)
+	$(PY) -m pip install -qq --disable-pip-version-check -c constraints.txt --config-settings editable_mode=compat -e '.[dev]'
 	touch $(STAMP)
 
 run: $(STAMP)

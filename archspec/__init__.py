@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from archspec.arch.complexity import complexity
 from archspec.arch.plan import Plan, lower
 from archspec.arch.validate import load_spec
 from archspec.errors import ArchspecError, CheckpointError, DataError, ResourceError, SpecError
@@ -14,6 +15,7 @@ from archspec.spec.schema import ResNetSpec
 if TYPE_CHECKING:
     from archspec.nn import weights
     from archspec.nn.build import Features, build
+    from archspec.train.checkpoint import checkpoint_model
 
 __all__ = [
     "ArchspecError",
@@ -25,6 +27,8 @@ __all__ = [
     "ResourceError",
     "SpecError",
     "build",
+    "checkpoint_model",
+    "complexity",
     "dump_spec",
     "load_spec",
     "lower",
@@ -44,4 +48,8 @@ def __getattr__(name: str) -> Any:
         from archspec.nn import weights
 
         return weights
+    if name == "checkpoint_model":
+        from archspec.train import checkpoint
+
+        return checkpoint.checkpoint_model
     raise AttributeError(f"module 'archspec' has no attribute {name!r}")

@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 
 class ArchspecError(Exception):
     """Root of every error archspec raises for bad user input."""
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a spec or recipe: where it is and what is wrong, each part apart (for tools and editors).
+
+    `message` is the whole one-line text (`file:line:col: field: text`); `text` is the problem alone.
+    """
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    field: str = ""  # dotted path in the resolved data, such as `stages[1].stride`; "" for the whole file
+    text: str = ""
+
+
 class SpecError(ArchspecError, ValueError):
-    """A spec (or recipe) file or value is invalid; the message names file:line:col and field."""
+    """A spec (or recipe) file or value is invalid; the message names file:line:col and field.
+
+    `errors` lists every problem found (at least one), structured; the message is the first of them.
+    """
+
+    def __init__(self, message: str, errors: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.errors: tuple[Problem, ...] = tuple(errors) or (Problem(message, text=message),)
 
 
 class DataError(ArchspecError):

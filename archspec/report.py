@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from archspec.arch.complexity import Complexity, complexity
 from archspec.arch.diff import ABSENT, StageDelta, field_changes, stage_deltas
+from archspec.spec.io import spec_hash
 from archspec.spec.schema import ResNetSpec
 
 if TYPE_CHECKING:  # bench and predict import torch; complexity and diff reports must not
@@ -57,8 +58,8 @@ def complexity_table(report: Complexity, layers: bool = False) -> str:
     c, h, w = report.input
     rows: list[Row] = [("part", "output", "params", "MACs", "activations", "stride", "RF")]
     if layers:
-        rows += [(x.path, shape(x.output), count(x.params), count(x.macs), size_bytes(x.activation_bytes), "", "")
-                 for x in report.layers]  # fmt: skip
+        rows += [(x.path, shape(x.output), count(x.params), count(x.macs), size_bytes(x.activation_bytes),
+                  str(x.stride), str(x.receptive_field)) for x in report.layers]  # fmt: skip
     else:
         rows += [(s.name, shape(s.output), count(s.params), count(s.macs), size_bytes(s.activation_bytes),
                   str(s.stride), str(s.receptive_field)) for s in report.stages]  # fmt: skip
@@ -68,13 +69,22 @@ def complexity_table(report: Complexity, layers: bool = False) -> str:
     lines.append(f"MACs = multiply-accumulates of conv and linear weights; FLOPs = 2 x MACs = {report.flops:,}.")
     lines.append(f"Other element ops (bias, norm, activation, pooling, residual add): {report.other_ops:,}.")
     lines.append("Activations: bytes autograd keeps for backward in fp32 training. RF: receptive field in pixels.")
+    lines.append(complexity_convention(report))
     return "\n".join(lines)
 
 
+def complexity_convention(report: Complexity) -> str:
+    """The one line that says how these figures relate to `archspec summary`'s (torchinfo's)."""
+    return (f"Convention: MACs count conv and linear weights only; `archspec summary` (torchinfo) also counts "
+            f"conv biases and norm and linear parameters, {report.torchinfo_mult_adds:,} mult-adds here; its pass "
+            "size adds up every module's output, not what autograd keeps.")  # fmt: skip
+
+
 def complexity_csv_rows(report: Complexity) -> list[list[Any]]:
-    head = ["path", "op", "channels", "height", "width", "params", "macs", "flops", "other_ops", "activation_bytes"]
-    return [head] + [[x.path, x.op, *x.output, x.params, x.macs, x.flops, x.other_ops, x.activation_bytes]
-                     for x in report.layers]  # fmt: skip
+    head = ["path", "op", "channels", "height", "width", "params", "macs", "flops", "other_ops", "activation_bytes",
+            "stride", "receptive_field"]  # fmt: skip
+    return [head] + [[x.path, x.op, *x.output, x.params, x.macs, x.flops, x.other_ops, x.activation_bytes,
+                      x.stride, x.receptive_field] for x in report.layers]  # fmt: skip
 
 
 # --- diff ---------------------------------------------------------------------------------------
@@ -90,13 +100,19 @@ def diff_text(a_name: str, b_name: str, changes: Sequence[Any], a: Complexity, b
         before, after = delta.before or (0, 0), delta.after or (0, 0)
         rows.append((delta.name, _pair(delta.before, 0), _pair(delta.after, 0), f"{after[0] - before[0]:+,}",
                      _pair(delta.before, 1), _pair(delta.after, 1), f"{after[1] - before[1]:+,}"))  # fmt: skip
-    lines.append("cost per part (MACs per sample at each spec's own input size):")
+    sizes = {a.input, b.input}
+    at = f"input {shape(a.input)}" if len(sizes) == 1 else "each spec's own input size"
+    lines.append(f"cost per part (MACs per sample at {at}):")
     lines += table(rows, right=range(1, 7), indent="  ")
     return "\n".join(lines)
 
 
 def diff_report(a: ResNetSpec, b: ResNetSpec) -> str:
-    """The diff of two specs (field changes and costs), as text."""
+    """The diff of two specs (field changes and costs), as text; one line where they build the same network."""
+    if spec_hash(a) == spec_hash(b):
+        differ = [change.path for change in field_changes(a, b)]
+        also = f"; they differ only in {' and '.join(differ)}" if differ else ""
+        return f"{a.name} and {b.name} are the same network (spec hash {spec_hash(a)}){also}"
     return diff_text(a.name, b.name, field_changes(a, b), complexity(a), complexity(b))
 
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -24,3 +26,21 @@ def test_presets_are_found_after_a_plain_install(tmp_path: Path) -> None:
     location, params = done.stdout.split()
     assert location.startswith(str(target))
     assert params == "25557032"
+
+
+@pytest.mark.slow  # mypy reads torch's annotations: a minute on a shared 2-core machine
+def test_mypy_finds_the_typed_package_from_a_users_own_code(tmp_path: Path) -> None:
+    # `make setup` installs in editable "compat" mode: a plain path mypy follows (py.typed marks it typed)
+    user = tmp_path / "user.py"
+    user.write_text(
+        "import archspec\n\n"
+        'spec: archspec.ResNetSpec = archspec.load_spec("resnet18")\n'
+        "params: int = archspec.complexity(spec).params\n"
+        "wrong: str = archspec.complexity(spec).params\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "user.py"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    errors = [line for line in done.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1 and errors[0].startswith("user.py:5: error: Incompatible types"), done.stdout

@@ -7,6 +7,7 @@ MACs are multiply-accumulates of convolution and linear weights; FLOPs = 2 x MAC
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -28,6 +29,8 @@ class LayerCost:
     macs: int
     other_ops: int  # bias adds, norm, activation, pooling and residual-add element operations
     activation_bytes: int  # bytes this layer adds to what autograd keeps for the backward pass
+    stride: int = 1  # cumulative stride at its output, in input pixels
+    receptive_field: int = 1  # receptive field at its output along the main path, in input pixels
 
     @property
     def flops(self) -> int:
@@ -81,6 +84,15 @@ class Complexity:
         return sum(layer.activation_bytes for layer in self.layers)
 
     @property
+    def largest(self) -> int:
+        """Elements of the largest tensor one sample passes through, the input included."""
+        return max(math.prod(self.input), *(math.prod(layer.output) for layer in self.layers))
+
+    def totals(self) -> Totals:
+        return Totals(self.name, self.input, self.batch_size, self.params, self.macs, self.activation_bytes,
+                      self.largest)  # fmt: skip
+
+    @property
     def torchinfo_mult_adds(self) -> int:
         """The figure torchinfo (1.8) reports as "Total mult-adds".
 
@@ -110,9 +122,24 @@ class Complexity:
                 "activation_bytes": self.activation_bytes,
             },
             "stages": [{**asdict(stage), "output": list(stage.output), "flops": stage.flops} for stage in self.stages],
-            "layers": [{**asdict(layer), "output": list(layer.output), "flops": layer.flops} for layer in self.layers],
+            # vars(), not asdict(): the fields are plain values, and asdict's deep copy is slow for 10^4 layers
+            "layers": [{**vars(layer), "output": list(layer.output), "flops": layer.flops} for layer in self.layers],
             "warnings": list(self.warnings),
         }
+
+
+@dataclass(frozen=True)
+class Totals:
+    """A spec's whole-network figures for a batch of `batch_size`, from its outline: what the resource guard
+    reads, known at once however many blocks the spec has. Equal to the `Complexity` report's totals."""
+
+    name: str
+    input: tuple[int, int, int]
+    batch_size: int
+    params: int
+    macs: int
+    activation_bytes: int
+    largest: int  # elements of the largest tensor one sample passes through, the input included
 
 
 def complexity(spec: ResNetSpec, input_size: tuple[int, int, int] | None = None, batch_size: int = 1) -> Complexity:
@@ -122,41 +149,109 @@ def complexity(spec: ResNetSpec, input_size: tuple[int, int, int] | None = None,
     return plan_complexity(P.lower(spec), batch_size)
 
 
+def totals(spec: ResNetSpec, input_size: tuple[int, int, int] | None = None, batch_size: int = 1) -> Totals:
+    """The totals of `complexity(spec, ...)`, computed from the outline: each stage's repeated blocks are
+    costed once and counted, so this is instant for any spec the schema admits."""
+    if input_size is not None:
+        spec = with_input(spec, *input_size)
+    return outline_totals(P.outline(spec), batch_size)
+
+
+def outline_totals(outline: P.Outline, batch_size: int = 1) -> Totals:
+    account = _Account(batch_size)
+    account.chain(outline.stem, "stem")
+    sums = [0, 0, 0]  # params, macs, activation bytes
+    for stage in outline.stages:
+        for run in stage.runs:
+            # every block of a run meets the same memory state (its input saved or not alike), so costs once
+            costs = account.block(run.block, stage.name)
+            for cost in costs:
+                sums[0] += run.count * cost.params
+                sums[1] += run.count * cost.macs
+                sums[2] += run.count * cost.activation_bytes
+    account.chain(outline.head, "head")
+    rest = [cost for cost in account.rows if not cost.path.startswith("stage")]
+    largest = max(outline.input_shape.numel, *(math.prod(cost.output) for cost in account.rows))
+    return Totals(outline.name, _dims(outline.input_shape), batch_size,
+                  sums[0] + sum(c.params for c in rest), sums[1] + sum(c.macs for c in rest),
+                  sums[2] + sum(c.activation_bytes for c in rest), largest)  # fmt: skip
+
+
 def plan_complexity(plan: P.Plan, batch_size: int = 1) -> Complexity:
-    memory = _Memory(batch_size)
-    field_ = _ReceptiveField()
-    layers: list[LayerCost] = []
+    account = _Account(batch_size)
+    layers = account.rows
     stages: list[StageCost] = []
 
     def close(name: str, start: int, shape: P.Shape) -> None:
-        part = layers[start:]
+        part, field_ = layers[start:], account.field
         stages.append(StageCost(name, _dims(shape), sum(c.params for c in part), sum(c.macs for c in part),
                                 sum(c.activation_bytes for c in part), field_.jump, field_.size))  # fmt: skip
 
-    x = memory.new()
-    start = len(layers)
-    x = _run(plan.stem, "stem", x, memory, batch_size, layers)
-    field_.follow(layer.op for layer in plan.stem)
-    close("stem", start, plan.stem[-1].out_shape)
+    account.chain(plan.stem, "stem")
+    close("stem", 0, plan.stem[-1].out_shape)
     for stage in plan.stages:
         start = len(layers)
-        for index, block in enumerate(stage.blocks):
-            prefix = f"{stage.name}.{index}"
-            # pre-activation: pre(x) feeds the branch and a projecting shortcut; its ReLU is not in place
-            pre = _run(block.pre, f"{prefix}.pre", x, memory, batch_size, layers, in_place=False)
-            _run(block.main, f"{prefix}.main", pre, memory, batch_size, layers)
-            _run(block.shortcut, f"{prefix}.shortcut", pre, memory, batch_size, layers)
-            # the addition reads both and keeps neither
-            numel = block.out_shape.numel * batch_size
-            layers.append(LayerCost(f"{prefix}.add", "add", _dims(block.out_shape), 0, 0, numel, 0))
-            x = _run(block.post, f"{prefix}.post", memory.new(), memory, batch_size, layers)
-            field_.follow(layer.op for layer in (*block.pre, *block.main))
+        for block in stage.blocks:
+            account.block(block, stage.name)
         close(stage.name, start, stage.out_shape)
     start = len(layers)
-    _run(plan.head, "head", x, memory, batch_size, layers)
+    account.chain(plan.head, "head")
     close("head", start, plan.output_shape)
     return Complexity(plan.name, _dims(plan.input_shape), batch_size, tuple(layers), tuple(stages),
                       tuple(plan_warnings(plan)))  # fmt: skip
+
+
+class _Account:
+    """Walks primitives in order, adding up each one's costs (one LayerCost row each) with the memory
+    each keeps (each kept tensor counted once) and the receptive field and stride at its output."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch = batch_size
+        self.memory = _Memory(batch_size)
+        self.field = _ReceptiveField()
+        self.rows: list[LayerCost] = []
+        self.x = self.memory.new()
+        self.blocks: dict[str, int] = {}
+
+    def chain(self, layers: Iterable[P.Layer], prefix: str) -> None:
+        self.x = self._run(layers, prefix, self.x, follow=True)
+
+    def block(self, block: P.Block, stage: str) -> list[LayerCost]:
+        """One block's rows (appended to `rows`); out = post(main(pre(x)) + shortcut(pre(x)))."""
+        index = self.blocks.get(stage, 0)
+        self.blocks[stage] = index + 1
+        prefix, start = f"{stage}.{index}", len(self.rows)
+        # pre-activation: pre(x) feeds the branch and a projecting shortcut; its ReLU is not in place
+        pre = self._run(block.pre, f"{prefix}.pre", self.x, in_place=False, follow=True)
+        self._run(block.main, f"{prefix}.main", pre, follow=True)
+        at = (self.field.jump, self.field.size)
+        self._run(block.shortcut, f"{prefix}.shortcut", pre, follow=False)
+        # the addition reads both and keeps neither
+        numel = block.out_shape.numel * self.batch
+        self.rows.append(LayerCost(f"{prefix}.add", "add", _dims(block.out_shape), 0, 0, numel, 0, *at))
+        self.x = self._run(block.post, f"{prefix}.post", self.memory.new(), follow=True)
+        return self.rows[start:]
+
+    def _run(self, layers: Iterable[P.Layer], prefix: str, x: int, in_place: bool = True, follow: bool = True) -> int:
+        """`follow`: the layers are on the main path (the receptive field grows through them); a shortcut's
+        rows show the field and stride of the branch beside them."""
+        memory, batch = self.memory, self.batch
+        for layer in layers:
+            op, shape = layer.op, layer.out_shape
+            rule = op.kept(shape)
+            y = x if rule.view or (rule.in_place and in_place) else memory.new()
+            kept = rule.fixed_bytes + rule.bytes_per_sample * batch
+            if rule.saves_input:
+                kept += memory.save(x, layer.in_shape)
+            if rule.saves_output:
+                kept += memory.save(y, shape)
+            if follow:
+                self.field.follow((op,))
+            self.rows.append(LayerCost(f"{prefix}.{layer.name}", op.op_name, _dims(shape), op.params,
+                                       op.macs(shape) * batch, op.other_ops(shape) * batch, kept,
+                                       self.field.jump, self.field.size))  # fmt: skip
+            x = y
+        return x
 
 
 def plan_warnings(plan: P.Plan) -> list[str]:
@@ -200,30 +295,6 @@ class _Memory:
             return 0
         self.saved.add(tensor)
         return shape.numel * self.batch_size * FP32_BYTES
-
-
-def _run(
-    layers: Iterable[P.Layer],
-    prefix: str,
-    x: int,
-    memory: _Memory,
-    batch: int,
-    out: list[LayerCost],
-    in_place: bool = True,
-) -> int:
-    for layer in layers:
-        op, shape = layer.op, layer.out_shape
-        rule = op.kept(shape)
-        y = x if rule.view or (rule.in_place and in_place) else memory.new()
-        kept = rule.fixed_bytes + rule.bytes_per_sample * batch
-        if rule.saves_input:
-            kept += memory.save(x, layer.in_shape)
-        if rule.saves_output:
-            kept += memory.save(y, shape)
-        out.append(LayerCost(f"{prefix}.{layer.name}", op.op_name, _dims(shape), op.params,
-                             op.macs(shape) * batch, op.other_ops(shape) * batch, kept))  # fmt: skip
-        x = y
-    return x
 
 
 # --- receptive field --------------------------------------------------------------------------

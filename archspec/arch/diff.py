@@ -19,14 +19,32 @@ class FieldChange:
 
 
 def field_changes(a: ResNetSpec, b: ResNetSpec) -> list[FieldChange]:
-    """Every leaf value that differs between the canonical forms of `a` and `b`, in schema order."""
-    left, right = _leaves(canonical_data(a)), _leaves(canonical_data(b))
+    """Every effective value that differs between `a` and `b`, in schema order.
+
+    Stage blocks are compared as they take effect (the spec's `block` with the stage's overrides), and a
+    stage's change is left out where it is the change of the spec's `block` itself, already listed.
+    """
+    left, right = _leaves(effective_data(a)), _leaves(effective_data(b))
     paths = [*left, *(path for path in right if path not in left)]
-    return [
-        FieldChange(format_path(path), left.get(path, ABSENT), right.get(path, ABSENT))
-        for path in paths
-        if left.get(path, ABSENT) != right.get(path, ABSENT)
-    ]
+    changes = []
+    for path in paths:
+        before, after = left.get(path, ABSENT), right.get(path, ABSENT)
+        if before == after:
+            continue
+        if path[0] == "stages" and len(path) > 3 and path[2] == "block":
+            spec_level = ("block", *path[3:])
+            if (before, after) == (left.get(spec_level, ABSENT), right.get(spec_level, ABSENT)):
+                continue  # the same change as the spec's block
+        changes.append(FieldChange(format_path(path), before, after))
+    return changes
+
+
+def effective_data(spec: ResNetSpec) -> dict[str, Any]:
+    """The canonical form with every stage's block written out (as it takes effect)."""
+    data = canonical_data(spec)
+    for stage, model in zip(data["stages"], spec.stages, strict=True):
+        stage.setdefault("block", canonical_data(spec.model_copy(update={"block": model.block}))["block"])
+    return data
 
 
 ABSENT = object()  # a field one side does not have (a null value is None)

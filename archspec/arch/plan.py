@@ -44,14 +44,18 @@ __all__ = [
     "Linear",
     "Norm",
     "Op",
+    "Outline",
     "Plan",
     "PlanError",
     "Pool",
+    "Run",
     "Shape",
     "SqueezeExcite",
     "Stage",
+    "StageOutline",
     "ZeroPad",
     "lower",
+    "outline",
 ]
 
 
@@ -197,8 +201,73 @@ class _Chain:
         self.add(name, ZeroPad(self.channels, out_channels, stride))
 
 
+@dataclass(frozen=True)
+class Run:
+    """`count` blocks in a row that lower alike: `block` is the first of them."""
+
+    block: Block
+    count: int
+
+
+@dataclass(frozen=True)
+class StageOutline:
+    name: str
+    runs: tuple[Run, ...]
+    in_shape: Shape
+    out_shape: Shape
+    reduction: int = 1
+
+    @property
+    def blocks(self) -> int:
+        return sum(run.count for run in self.runs)
+
+
+@dataclass(frozen=True)
+class Outline:
+    """A plan with each stage's repeated blocks lowered once and counted: its size does not grow with the
+    block counts, so a spec's shapes and costs are known at once however deep it is (see `outline`)."""
+
+    name: str
+    input_shape: Shape
+    stem: tuple[Layer, ...]
+    stages: tuple[StageOutline, ...]
+    head: tuple[Layer, ...]
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.head[-1].out_shape
+
+    @property
+    def params(self) -> int:
+        blocks = sum(run.count * sum(layer.op.params for _, layer in run.block.layers)
+                     for stage in self.stages for run in stage.runs)  # fmt: skip
+        return blocks + sum(layer.op.params for layer in (*self.stem, *self.head))
+
+
 def lower(spec: ResNetSpec) -> Plan:
-    """Lower a validated spec into its plan; raises PlanError (a located SpecError) for impossible shapes."""
+    """Lower a validated spec into its plan; raises PlanError (a located SpecError) for impossible shapes.
+
+    The plan has one object per primitive of every block: for a spec of unknown size, check it first with
+    `outline` (and the resource guard), whose work does not grow with the block counts.
+    """
+    outline = _walk(spec, compact=False)
+    stages = tuple(Stage(s.name, tuple(run.block for run in s.runs), s.in_shape, s.out_shape, s.reduction)
+                   for s in outline.stages)  # fmt: skip
+    return Plan(outline.name, outline.input_shape, outline.stem, stages, outline.head)
+
+
+def outline(spec: ResNetSpec) -> Outline:
+    """The plan of `spec` with each stage's repeated blocks lowered once: the same shape checks as `lower`
+    (PlanError), in time and memory that do not grow with the block counts.
+
+    A block after a stage's first keeps its input's shape (stride 1, the stage's channels); where it does,
+    every later block of the stage lowers to the same primitives (drop path's rate aside, which changes no
+    shape or cost), so it stands for all of them.
+    """
+    return _walk(spec, compact=True)
+
+
+def _walk(spec: ResNetSpec, compact: bool) -> Outline:
     input_shape = Shape(spec.input.channels, spec.input.height, spec.input.width)
     s = spec.stem
     stem = _Chain(input_shape, ("stem",), _Settings(s.norm, s.norm_groups, s.activation, s.conv_bias,
@@ -219,17 +288,22 @@ def lower(spec: ResNetSpec) -> Plan:
         if stride > 1 and spec.output_stride is not None and reduction * stride > spec.output_stride:
             stride, dilation = 1, dilation * stride  # keep the resolution, widen the receptive field instead
         reduction *= stride
-        blocks = []
+        runs = []
         stage_in = shape
-        for position in range(stage_spec.blocks):
+        position = 0
+        while position < stage_spec.blocks:
             rate = stage_spec.block.drop_path * counted / max(total - 1, 1)
             at = Position(index, position, stride if position == 0 else 1,
                           first_dilation if position == 0 else dilation, dilation, rate)  # fmt: skip
             block = _lower_block(stage_spec.block, stage_spec.channels, at, shape)
-            blocks.append(block)
+            count = 1
+            if compact and position > 0 and block.out_shape == block.in_shape:
+                count = stage_spec.blocks - position  # this block stands for the rest of the stage
+            runs.append(Run(block, count))
             shape = block.out_shape
-            counted += 1
-        stages.append(Stage(f"stage{index + 1}", tuple(blocks), stage_in, shape, reduction))
+            counted += count
+            position += count
+        stages.append(StageOutline(f"stage{index + 1}", tuple(runs), stage_in, shape, reduction))
 
     last = spec.stages[-1].block
     head = _Chain(shape, ("head",), _block_settings(last, len(spec.stages) - 1))
@@ -241,7 +315,7 @@ def lower(spec: ResNetSpec) -> Plan:
     if spec.head.dropout > 0:
         head.add("dropout", Dropout(spec.head.dropout))
     head.add("fc", Linear(shape.channels, spec.head.num_classes))
-    return Plan(spec.name, input_shape, tuple(stem.layers), tuple(stages), tuple(head.layers))
+    return Outline(spec.name, input_shape, tuple(stem.layers), tuple(stages), tuple(head.layers))
 
 
 def _block_settings(block: BlockBase, stage: int, norm: bool = True) -> _Settings:

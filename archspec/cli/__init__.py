@@ -10,22 +10,25 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from typing import NoReturn
 
-from archspec.cli import bench, complexity, export, inspect, predict, quantize, specs, train, weights
+from archspec.cli import bench, check, complexity, export, inspect, predict, quantize, specs, train, weights
 from archspec.cli.common import Commands
+from archspec.config.diagnostics import printable
 from archspec.errors import ArchspecError
 
-GROUPS = (specs, inspect, complexity, train, bench, export, predict, quantize, weights)
+GROUPS = (specs, inspect, complexity, train, bench, export, predict, quantize, weights, check)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2, like every other user error
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
 
 
 def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="archspec", description="Build, inspect and train ResNet variants written as YAML specs.")
+    parser.add_argument("--version", action="version", version=f"archspec {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     commands = Commands(sub)
     for group in GROUPS:
@@ -38,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except ArchspecError as err:
-        print(f"archspec: error: {err}", file=sys.stderr)
+        print(f"archspec: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("archspec: interrupted", file=sys.stderr)
@@ -46,6 +49,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `archspec ... | head`: the reader left, which is not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def one_line(message: str) -> str:
+    """The last guard of the one-line rule: a message holding a line break or a control character (text
+    quoted from a library) is printed with it escaped."""
+    return printable(message.strip())
+
+
+def _version() -> str:
+    try:
+        return metadata.version("archspec")
+    except metadata.PackageNotFoundError:  # run from a source tree without installing
+        return "unknown (not installed)"
 
 
 __all__ = ["main", "make_parser"]

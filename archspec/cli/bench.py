@@ -6,11 +6,21 @@ import argparse
 import os
 import platform
 
-from archspec.cli.common import Commands, add_limit_arguments, add_spec_argument, guarded_spec, positive_int
+from archspec.arch.guard import Workload
+from archspec.cli.common import (
+    Commands,
+    add_limit_arguments,
+    add_spec_argument,
+    guarded_spec,
+    positive_int,
+    positive_seconds,
+)
+
+VARIANTS = 4  # copies of the weights held at once: eager, folded, folded + channels_last, bf16
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    spec, _ = guarded_spec(args)
+    spec, _ = guarded_spec(args, Workload(args.batch_size, training=args.train, models=VARIANTS))
     import torch
 
     from archspec.deploy.bench import bench_inference, bench_training, load_warning, missing_runtimes
@@ -41,8 +51,8 @@ def register(commands: Commands) -> None:
     add_spec_argument(p)
     add_limit_arguments(p)
     p.add_argument("--batch-size", type=positive_int, default=64, help="batch size (default 64)")
-    p.add_argument("--seconds", type=float, default=3.0, help="time each variant's throughput at least this long "
-                   "(default 3)")  # fmt: skip
+    p.add_argument("--seconds", type=positive_seconds, default=3.0,
+                   help="time each variant at least this long, in seconds (default 3)")  # fmt: skip
     p.add_argument("--latency-runs", type=positive_int, default=200, metavar="N",
                    help="batch-1 calls per variant for the latency percentiles (default 200)")  # fmt: skip
     p.add_argument("--no-runtimes", action="store_true", help="torch variants only (no ONNX export, no onnxruntime "

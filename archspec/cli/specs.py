@@ -6,10 +6,18 @@ import argparse
 import json
 import sys
 
-from archspec.arch.plan import lower
+from archspec.arch.plan import outline
 from archspec.arch.validate import load_spec
-from archspec.cli.common import Commands, add_spec_argument, spec_from_args
-from archspec.errors import ArchspecError
+from archspec.cli.common import (
+    Commands,
+    add_input_size_argument,
+    add_set_argument,
+    add_spec_argument,
+    sized,
+    spec_from_args,
+)
+from archspec.config.diagnostics import printable
+from archspec.errors import ArchspecError, SpecError
 from archspec.spec.io import dump_spec, spec_hash
 from archspec.spec.presets import preset_names
 from archspec.spec.schema import json_schema
@@ -19,12 +27,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     failed = 0
     for source in args.specs:
         try:
-            spec = load_spec(source)
-        except ArchspecError as err:
-            print(err, file=sys.stderr)
+            spec = sized(load_spec(source, args.sets), args.input_size)
+        except SpecError as err:
+            lines = [problem.message for problem in err.errors] if args.all_errors else [str(err)]
+            print("\n".join(printable(line) for line in lines), file=sys.stderr)
             failed += 1
             continue
-        print(f"ok  {source}  ({spec.name}, {lower(spec).params:,} parameters)")
+        except ArchspecError as err:
+            print(printable(str(err)), file=sys.stderr)
+            failed += 1
+            continue
+        print(f"ok  {source}  ({spec.name}, {outline(spec).params:,} parameters)")
     return 2 if failed else 0
 
 
@@ -33,7 +46,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name in preset_names():
         spec = load_spec(name)
         shape = f"{spec.input.channels}x{spec.input.height}x{spec.input.width}"
-        rows.append((name, f"{lower(spec).params:,}", shape, spec.description))
+        rows.append((name, f"{outline(spec).params:,}", shape, spec.description))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for name, params, shape, text in rows:
         print(f"{name:<{widths[0]}}  {params:>{widths[1]}}  {shape:<{widths[2]}}  {text}")
@@ -55,6 +68,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 def register(commands: Commands) -> None:
     p = commands.add("validate", cmd_validate, "Check spec files; report every invalid one (exit 2 if any).")
     p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files or preset names")
+    add_set_argument(p, "every spec")
+    add_input_size_argument(p, "every spec's")
+    p.add_argument("--all-errors", action="store_true", help="list every problem of an invalid spec, one line "
+                   "each (default: the first, and how many more)")  # fmt: skip
     commands.add("list", cmd_list, "Bundled presets with their parameter counts.")
-    commands.add("schema", cmd_schema, "JSON Schema of a spec (for editors such as yaml-language-server).")
+    commands.add("schema", cmd_schema, "JSON Schema of a spec file, extends files included (for editors such as "
+                 "yaml-language-server).")  # fmt: skip
     add_spec_argument(commands.add("show", cmd_show, "The fully resolved canonical YAML of a spec and its hash."))

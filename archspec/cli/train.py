@@ -6,9 +6,15 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archspec.arch.complexity import complexity
-from archspec.arch.guard import Limits, check
-from archspec.cli.common import Commands, add_limit_arguments, positive_int
+from archspec.arch.guard import check_spec
+from archspec.cli.common import (
+    Commands,
+    add_input_size_argument,
+    add_limit_arguments,
+    limits_from_args,
+    positive_int,
+    sized,
+)
 from archspec.errors import ArchspecError
 from archspec.nn.layouts import layout_names
 from archspec.spec.schema import ResNetSpec
@@ -20,10 +26,10 @@ if TYPE_CHECKING:
 def cmd_train(args: argparse.Namespace) -> int:
     from archspec.arch.validate import load_spec
     from archspec.spec.io import dump_spec, spec_hash
-    from archspec.train.recipe import dump_recipe, load_recipe, split_overrides
+    from archspec.train.recipe import dump_recipe, load_recipe, split_overrides, training_workload
 
     spec_sets, recipe_sets = split_overrides(args.sets)
-    limits = Limits.resolve(args.max_params, args.max_macs, args.max_activation_bytes)
+    limits = limits_from_args(args)
     if args.layout is not None and args.init_from is None:
         raise ArchspecError("--layout names the layout of --init-from FILE; give --init-from too")
     if args.resume is not None:
@@ -33,7 +39,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ArchspecError("--resume continues with the run's own recipe; drop --recipe (use --set to change it)")
         if spec_sets and not args.spec:
             raise ArchspecError(f"--set {spec_sets[0]}: changing the spec on --resume needs the SPEC argument too")
-        spec = load_spec(args.spec, spec_sets) if args.spec else None
+        if args.input_size and not args.spec:
+            raise ArchspecError("--input-size on --resume needs the SPEC argument too (a run's spec is fixed)")
+        spec = sized(load_spec(args.spec, spec_sets), args.input_size) if args.spec else None
         from archspec.train.runs import DataOptions, resume_run
 
         options = DataOptions(args.data_dir, args.max_train, args.max_test)  # None fields: the run's own
@@ -41,9 +49,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     if args.spec is None:
         raise ArchspecError("train needs a SPEC (a file or preset name), or --resume RUN_DIR")
-    spec = load_spec(args.spec, spec_sets)
+    spec = sized(load_spec(args.spec, spec_sets), args.input_size)
     recipe = load_recipe(args.recipe or "d2l", recipe_sets)
-    check(complexity(spec, batch_size=recipe.batch_size), limits)  # before torch is imported
+    check_spec(spec, limits, training_workload(recipe))  # before torch is imported
     if not args.quiet:
         print(f"# spec {spec.name} ({spec_hash(spec)})\n{dump_spec(spec)}# recipe {recipe.name}\n{dump_recipe(recipe)}")
     from archspec.train.runs import DataOptions, train_run  # torch loads only once the inputs are known to be valid
@@ -103,6 +111,7 @@ def register(commands: Commands) -> None:
     p.add_argument("--set", action="append", default=[], dest="sets", metavar="PATH=VALUE",
                    help="override a recipe field (--set epochs=2 --set optimizer.lr=0.1) or a spec field "
                    "(--set stages[2].blocks=1); routed by the first key; repeatable")  # fmt: skip
+    add_input_size_argument(p, "the spec's")
     p.add_argument("--out", type=Path, metavar="DIR", help="run folder (default runs/<spec>-<timestamp>)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last complete epoch")
     p.add_argument("--init-from", type=Path, metavar="FILE|CKPT|RUN",

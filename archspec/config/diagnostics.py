@@ -7,32 +7,67 @@ from __future__ import annotations
 
 import difflib
 import typing
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import yaml
 from pydantic import BaseModel, ValidationError
 
-from archspec.config.document import Document, Path_
-from archspec.errors import SpecError
+from archspec.errors import Problem, SpecError
+
+if TYPE_CHECKING:  # document.py imports `quote` from here
+    from archspec.config.document import Document, Path_
 
 M = TypeVar("M", bound=BaseModel)
+QUOTE_LIMIT = 60  # characters of a user's value an error message quotes
+
+
+def printable(text: str) -> str:
+    """`text` with every character that is not printable (line breaks, control characters, U+2028, ...)
+    escaped as Python writes it: what is left cannot break a line or a terminal."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """`text` on one line (see `printable`) and at most about `limit` characters: what every error quotes of
+    user input."""
+    text = printable(text)
+    return text if len(text) <= limit else f"{text[: max(limit - 18, 8)]}... ({len(text):,} chars)"
+
+
+def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """`repr(value)`, clipped (see `clip`)."""
+    return clip(repr(value), limit)
 
 
 def validate(doc: Document, model: type[M], what: str) -> M:
-    """Validate a parsed document against a Pydantic model; errors point at file:line:col."""
+    """Validate a parsed document against a Pydantic model; errors point at file:line:col.
+
+    The SpecError's message is the first problem (with how many more there are); its `errors` list them all.
+    """
     if doc.data is None:
         raise SpecError(f"{doc.source}: empty {what}: expected a mapping of {', '.join(model.model_fields)}")
     if not isinstance(doc.data, dict):
-        raise doc.error((), f"a {what} must be a mapping of fields, got {type(doc.data).__name__}")
+        raise doc.error((), f"a {what} must be a mapping of fields, got {_kind_of(doc.data)}")
     try:
         return model.model_validate(doc.data)
     except ValidationError as err:
         # A typo gives both "unknown field" and "missing field"; the unknown one says what to fix.
         errors = sorted(err.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
-        path, message = describe_error(doc.data, errors[0], model)
-        # a bad value in the spec's `block` also fails in every stage that inherits it: count it once
-        distinct = {(e["type"], e["msg"], repr(e.get("input"))) for e in errors}
-        more = f" (and {len(distinct) - 1} more)" if len(distinct) > 1 else ""
-        raise doc.error(path, message + more) from None
+        problems: list[Problem] = []
+        seen: set[tuple[Any, ...]] = set()
+        for error in errors:
+            # a bad value in the spec's `block` also fails in every stage that inherits it: count it once
+            key = (error["type"], error["msg"], quote(error.get("input"), 200))
+            if key in seen:
+                continue
+            seen.add(key)
+            path, message = describe_error(doc.data, error, model)
+            problems.extend(doc.problem(path, message)[1])
+        first = problems[0].message
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise SpecError(first + more, problems) from None
 
 
 def describe_error(data: Any, error: Any, model: type[BaseModel]) -> tuple[Path_, str]:
@@ -47,8 +82,8 @@ def describe_error(data: Any, error: Any, model: type[BaseModel]) -> tuple[Path_
         field_name = path[-1]
         allowed = _allowed_fields(model, data, path[:-1])
         hint = difflib.get_close_matches(str(field_name), allowed, n=1)
-        suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
-        return path, f"unknown field '{field_name}'{suggestion} (allowed: {', '.join(allowed)})"
+        suggestion = f"; did you mean '{hint[0]}'?" if hint else _dedent_hint(model, data, path)
+        return path, f"unknown field {quote(field_name)}{suggestion} (allowed: {', '.join(allowed)})"
     if kind == "missing":
         return path, "required field is missing"
     if kind == "union_tag_invalid":
@@ -57,13 +92,81 @@ def describe_error(data: Any, error: Any, model: type[BaseModel]) -> tuple[Path_
         named = [part for part in path if isinstance(part, str)]
         what = f"{named[-1]} {tag}" if named else tag
         given = value.get(tag) if isinstance(value, dict) else value
-        return (*path, tag), f"unknown {what} {given!r}; choose from {tags}"
+        close = difflib.get_close_matches(str(given), tags.split(", "), n=1)
+        suggestion = f" (did you mean {close[0]!r}?)" if close else ""
+        return (*path, tag), f"unknown {what} {quote(given)}; choose from {tags}{suggestion}"
     if kind == "union_tag_not_found":
-        return path, "needs a 'kind' field"
+        tags = _union_tags(model, data, path)
+        choose = f": one of {', '.join(tags)}" if tags else ""
+        return path, f"needs a 'kind' field{choose}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        fields = _allowed_fields(model, data, path)
+        listed = f" ({', '.join(fields)})" if fields else ""
+        return path, f"must be a mapping of fields{listed}, got {_kind_of(value)}"
     msg = error["msg"]
     for old in ("Input should", "Value should", "String should", "List should"):
         msg = msg.replace(old, "must")
-    return path, f"{msg}, got {value!r}"
+    return path, f"{msg}, got {quote(value)}{_quoted_hint(kind, value)}"
+
+
+def _kind_of(value: Any) -> str:
+    """What a wrong value is, in YAML's words."""
+    if value is None:
+        return "nothing (an empty value)"
+    names = {str: "a string", bool: "true/false", int: "a number", float: "a number", list: "a list"}
+    return f"{names.get(type(value), type(value).__name__)} {quote(value)}"
+
+
+def _quoted_hint(kind: str, value: Any) -> str:
+    """A number or boolean written in quotes reads as a string in YAML: say so."""
+    if not isinstance(value, str) or not kind.endswith(("int_type", "float_type", "bool_type", "int_parsing")):
+        return ""
+    try:  # the YAML resolver decides what the text would be without quotes
+        unquoted = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return ""
+    if isinstance(unquoted, int | float) and not isinstance(unquoted, str):
+        return f" (quotes make it a string: write {value.strip()} without quotes)"
+    return ""
+
+
+def _dedent_hint(model: type[BaseModel], data: Any, path: Path_) -> str:
+    """For a key that belongs to a sibling mapping (indented too little), where to move it."""
+    name, parent = path[-1], path[:-1]
+    node: Any = data
+    for part in parent:
+        node = node.get(part) if isinstance(node, dict) else node[part] if isinstance(node, list) else None  # type: ignore[index]
+    if not isinstance(node, dict):
+        return ""
+    owners = [key for key, value in node.items() if isinstance(value, dict | type(None)) and key != name
+              and name in _allowed_fields(model, data, (*parent, key))]  # fmt: skip
+    if not owners:
+        return ""
+    keys = list(node)
+    before = [key for key in owners if keys.index(key) < keys.index(name)]
+    owner = before[-1] if before else owners[0]
+    return f"; it is a field of '{owner}': indent it under {owner}"
+
+
+def _union_tags(model: type[BaseModel], data: Any, path: Path_) -> list[str]:
+    """The `kind` values a discriminated union at `path` accepts, in the registry's order."""
+    if not path:
+        return []
+    current: Any = model
+    node = data
+    for part in path[:-1]:
+        node = node.get(part) if isinstance(node, dict) else node[part] if isinstance(node, list) else None  # type: ignore[index]
+        current = _field_model(current, part, node)
+        if current is None:
+            return []
+    if not (isinstance(current, type) and issubclass(current, BaseModel)) or path[-1] not in current.model_fields:
+        return []
+    tags: list[str] = []
+    for member in _flatten(current.model_fields[str(path[-1])].annotation):
+        kind = member.model_fields.get("kind")
+        if kind is not None:
+            tags.extend(str(arg) for arg in typing.get_args(kind.annotation))
+    return tags
 
 
 def _data_path(data: Any, loc: tuple[Any, ...], tags: frozenset[str] = frozenset()) -> Path_:

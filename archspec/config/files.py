@@ -7,16 +7,32 @@ import stat
 import tempfile
 from pathlib import Path
 
+from archspec.config.diagnostics import clip
 from archspec.errors import ArchspecError
 
 
 def read_bounded(path: Path, limit: int, error: type[ArchspecError], what: str) -> bytes:
-    """At most `limit` bytes of a regular file; `error` naming the file for anything else (a FIFO, /dev/zero)."""
+    """At most `limit` bytes of a regular file; `error` naming the file for anything else.
+
+    Opened without blocking and checked before reading: a FIFO, socket or folder is refused at once (a FIFO
+    would wait for a writer forever); a character device such as /dev/zero is read only up to the limit.
+    """
     try:
-        with path.open("rb") as handle:  # read at most one byte past the limit: a device or pipe ends too
-            data = handle.read(limit + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as err:
-        raise error(f"{path}: cannot read: {err.strerror or err}") from None
+        raise error(f"{clip(str(path), 300)}: cannot read: {err.strerror or err}") from None
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise error(f"{clip(str(path), 300)}: {kind}; expected a regular file")
+    with os.fdopen(fd, "rb") as handle:
+        try:  # read at most one byte past the limit: a device ends too
+            data = handle.read(limit + 1)
+        except OSError as err:
+            raise error(f"{clip(str(path), 300)}: cannot read: {err.strerror or err}") from None
+    if data is None:  # a non-blocking device with nothing to read (a terminal)
+        raise error(f"{clip(str(path), 300)}: cannot read: nothing to read without waiting")
     if len(data) > limit:
         raise error(f"{path}: file is over {limit:,} bytes, the limit for {what}")
     return data

@@ -14,7 +14,8 @@ Loc = tuple[str | int, ...]
 
 class Model(BaseModel):
     # strict: YAML already gives typed scalars, so `true` or "64" for a count is a mistake, not a 1 or 64.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # No .nan or .inf in any float: nothing downstream means anything by them.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def fail(loc: Loc, message: str) -> NoReturn:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from archspec.config.diagnostics import clip
 from archspec.config.document import Document, Path_, format_path, parse
 from archspec.config.merge import overlay
 from archspec.errors import SpecError
@@ -42,7 +43,7 @@ def parse_path(text: str, origin: str) -> Path_:
 
 def parse_override(text: str) -> Override:
     """One `PATH=VALUE` text; an empty VALUE is null."""
-    origin = f"--set {text}"
+    origin = f"--set {clip(text, 80)}"  # errors quote it: one line, however long or multi-line the value
     name, sep, raw = text.partition("=")
     if not sep:
         raise SpecError(f"{origin}: expected PATH=VALUE with a dotted path, such as stages[2].blocks=8 or epochs=2")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
+from archspec.config.diagnostics import clip
 from archspec.errors import SpecError
 
 SUFFIXES = (".yaml", ".yml")
@@ -24,10 +26,21 @@ def resolve_source(source: str | Path, folder: Path, kind: str) -> Path | None:
     if "\n" in source or source.lstrip().startswith("{"):
         return None
     path = Path(source)
-    if path.exists() or path.suffix in SUFFIXES or "/" in source:
+    if exists(path) or path.suffix in SUFFIXES or "/" in source:
         return path
     bundled = folder / f"{source}.yaml"
-    if bundled.exists():
+    if exists(bundled):
         return bundled
-    names = ", ".join(bundled_names(folder))
-    raise SpecError(f"{source}: no such file, and no bundled {kind} of that name; bundled: {names}")
+    names = bundled_names(folder)
+    close = difflib.get_close_matches(source, names, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise SpecError(f"{clip(source, 80)}: no such file, and no bundled {kind} of that name; bundled: "
+                    f"{', '.join(names)}{hint}")  # fmt: skip
+
+
+def exists(path: Path) -> bool:
+    """Whether `path` exists; False (not an OSError traceback) for a name the system refuses (over 255 bytes)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False

@@ -8,8 +8,7 @@ from typing import Literal, overload
 import torch
 from torch import nn
 
-from archspec.arch.complexity import plan_complexity
-from archspec.arch.guard import Limits, check
+from archspec.arch.guard import Limits, Workload, check_spec
 from archspec.arch.plan import Plan, Stage, lower
 from archspec.nn.layers import ResidualBlock, make_sequential
 from archspec.spec.schema import ResNetSpec
@@ -61,12 +60,13 @@ def build(
     with `strict=False`, leaving out the head).
 
     A pure function of the spec. With `limits` (archspec.arch.guard.Limits), it first refuses
-    (ResourceError) a spec whose analytic cost for `batch_size` exceeds them, before allocating anything;
-    without, it checks nothing: policy (flags, ARCHSPEC_MAX_* variables) is the caller's, applied once.
+    (ResourceError) a spec whose analytic cost for an inference batch of `batch_size` exceeds them, before
+    lowering it block by block or allocating anything; without, it checks nothing: policy (flags,
+    ARCHSPEC_MAX_* variables) is the caller's, applied once.
     """
-    plan = lower(spec)
     if limits is not None:
-        check(plan_complexity(plan, batch_size), limits)
+        check_spec(spec, limits, Workload(batch_size))
+    plan = lower(spec)
     return Features(plan) if features else build_plan(plan)
 
 

@@ -8,6 +8,7 @@ import torch
 import torchinfo
 from torch import nn
 
+from archspec.arch.complexity import complexity
 from archspec.spec.schema import ResNetSpec
 
 
@@ -30,7 +31,17 @@ def summarize(model: nn.Module, spec: ResNetSpec, depth: int = 3, batch_size: in
     model.train(was_training)
     macs = stats.total_mult_adds
     line = f"Total mult-adds: {macs:,} ({macs / 1e6:,.2f} M; FLOPs = 2 x mult-adds) for batch {batch_size}"
-    return re.sub(r"^Total mult-adds \(.*\): .*$", line, str(stats), flags=re.MULTILINE)
+    text = re.sub(r"^Total mult-adds \(.*\): .*$", line, str(stats), flags=re.MULTILINE)
+    return f"{text}\n{summary_convention(spec, batch_size)}"
+
+
+def summary_convention(spec: ResNetSpec, batch_size: int = 1) -> str:
+    """The one line that says how torchinfo's figures relate to `archspec complexity`'s."""
+    macs = complexity(spec, batch_size=batch_size).macs
+    return (f"Convention: torchinfo's mult-adds count conv weights and biases per output position and norm and "
+            f"linear parameters once; `archspec complexity` counts conv and linear weights only ({macs:,} MACs "
+            "here). Its pass sizes add up every module's output; complexity's activations are what autograd "
+            "keeps.")  # fmt: skip
 
 
 def trace(model: nn.Sequential, spec: ResNetSpec, batch_size: int = 1) -> list[tuple[str, str, tuple[int, ...]]]:

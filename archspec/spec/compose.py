@@ -16,20 +16,25 @@ came from, so an error in a base file names the base file.
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from archspec.config.diagnostics import clip, quote
 from archspec.config.document import Document, Path_, parse, read_text
 from archspec.config.merge import deep_merge, merges, overlay
 from archspec.config.overrides import apply_overrides, locate, located_document
-from archspec.config.sources import SUFFIXES, resolve_source
+from archspec.config.sources import SUFFIXES, exists, resolve_source
 from archspec.spec.blocks import BLOCK_MODELS
+from archspec.spec.bounds import MAX_MULTIPLIER
 from archspec.spec.presets import preset_dir, preset_names
 
 DIRECTIVES = ("extends", "width", "depth")
 WIDTH_DIVISOR = 8
+MAX_EXTENDS = 16  # files in one `extends` chain
+NOT_INHERITED = ("description",)  # a variant is not what its base's text says
 
 
 def load_document(source: str | Path, sets: Sequence[str] = ()) -> Document:
@@ -50,7 +55,13 @@ def compose(doc: Document, folder: Path, chain: tuple[Path, ...]) -> Document:
     data = {key: value for key, value in doc.data.items() if key not in DIRECTIVES}
     own = Document(doc.source, data, doc.marks)
     if "extends" in doc.data:
+        if len(chain) >= MAX_EXTENDS:
+            raise doc.error(("extends",), f"a chain of over {MAX_EXTENDS} files extending one another; "
+                            "extend a base nearer the end of the chain")  # fmt: skip
         base = load_file(_base_path(doc, folder, chain), chain)
+        if isinstance(base.data, dict):
+            base = Document(base.source, {k: v for k, v in base.data.items() if k not in NOT_INHERITED},
+                            base.marks, base.origins)  # fmt: skip
         own = overlay_documents(base, own)
     return scale(own, doc, doc.data.get("width"), doc.data.get("depth"))
 
@@ -58,16 +69,19 @@ def compose(doc: Document, folder: Path, chain: tuple[Path, ...]) -> Document:
 def _base_path(doc: Document, folder: Path, chain: tuple[Path, ...]) -> Path:
     name = doc.data["extends"]
     if not isinstance(name, str) or not name:
-        raise doc.error(("extends",), f"must be a preset name or a path to a spec file, got {name!r}")
+        raise doc.error(("extends",), f"must be a preset name or a path to a spec file, got {quote(name)}")
     if name.endswith(SUFFIXES) or "/" in name:
         path = folder / name
-        if not path.is_file():
-            raise doc.error(("extends",), f"unknown base {name!r}: no file {path}")
+        if not exists(path):
+            raise doc.error(("extends",), f"unknown base {quote(name)}: no file {clip(str(path), 200)}")
     else:
         path = preset_dir() / f"{name}.yaml"
-        if not path.is_file():
-            choices = ", ".join(preset_names())
-            raise doc.error(("extends",), f"unknown base {name!r}; choose from {choices}, or a path ending in .yaml")
+        if not exists(path):
+            names = preset_names()
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise doc.error(("extends",), f"unknown base {quote(name)}; choose from {', '.join(names)}, "
+                            f"or a path ending in .yaml{hint}")  # fmt: skip
     if path.resolve() in chain:
         cycle = " -> ".join(p.name for p in (*chain[chain.index(path.resolve()) :], path))
         raise doc.error(("extends",), f"cycle: {cycle}; a spec cannot extend itself, directly or not")
@@ -133,8 +147,10 @@ def stage_divisor(block: dict[str, Any]) -> int:
 def scale(doc: Document, directives: Document, width: Any, depth: Any) -> Document:
     """Apply width and depth multipliers to resolved spec data; errors point at the directive."""
     for key, value in (("width", width), ("depth", depth)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
-            raise directives.error((key,), f"must be a positive number (a multiplier such as 0.5 or 2), got {value!r}")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not 0 < value <= MAX_MULTIPLIER):  # fmt: skip
+            raise directives.error((key,), f"must be a positive number (a multiplier such as 0.5 or 2) up to "
+                                   f"{MAX_MULTIPLIER:g}, got {quote(value)}")  # fmt: skip
     data = doc.data
     if (width is None and depth is None) or not isinstance(data, dict) or not isinstance(data.get("stages"), list):
         return doc

@@ -18,6 +18,7 @@ from pydantic.fields import FieldInfo
 
 from archspec.spec import compose
 from archspec.spec.blocks import BLOCK_MODELS
+from archspec.spec.bounds import MAX_BLOCKS, MAX_MULTIPLIER
 from archspec.spec.schema import HeadSpec, InputSpec, ResNetSpec, ShortcutSpec, SqueezeExciteSpec, StageSpec
 from archspec.spec.stems import STEM_KINDS, AnyStemSpec, PoolSpec
 
@@ -37,21 +38,29 @@ SECTIONS: tuple[tuple[str, type[BaseModel], str], ...] = (
     ),
     ("block.shortcut", ShortcutSpec, ""),
     ("block.squeeze_excite", SqueezeExciteSpec, ""),
-    ("stages[i]", StageSpec, "A stage's `block` may be partial: it is merged over the spec's `block`."),
+    (
+        "stages[i]",
+        StageSpec,
+        "A stage's `block` may be left out or partial: it is merged over the spec's `block`. "
+        f"The stages hold at most {MAX_BLOCKS:,} blocks in all.",
+    ),
     ("head", HeadSpec, ""),
 )
+
+# Fields the schema needs after composition that a file may leave out: their default is inherited.
+INHERITED: dict[tuple[type[BaseModel], str], str] = {(StageSpec, "block"): "optional: the spec's `block`"}
 
 COMPOSITION_KEYS = (
     ("extends", "preset name or path",
      "Start from that spec: a bundled preset (`resnet50`) or a file, relative to this one (`../base.yaml`). "
      "This file's mappings merge over the base's key by key; lists (`stages`) are replaced whole; a mapping "
      "naming another `kind` replaces the base's. Cycles and unknown bases are errors at the `extends` line."),
-    ("width", "number > 0",
+    ("width", f"number > 0, <= {MAX_MULTIPLIER:g}",
      f"Multiply the stem's and every stage's channels: rounded to the nearest multiple of {compose.WIDTH_DIVISOR} "
      f"(for a bottleneck stage, of the least common multiple of {compose.WIDTH_DIVISOR} and expansion x 64 / "
      "gcd(64, width_per_group), so the block stays valid), at least that multiple and never below 90% of the "
      "exact value."),
-    ("depth", "number > 0", "Multiply every stage's block count, rounded up (at least 1)."),
+    ("depth", f"number > 0, <= {MAX_MULTIPLIER:g}", "Multiply every stage's block count, rounded up (at least 1)."),
 )  # fmt: skip
 
 COMPOSITION = "\n".join(
@@ -90,7 +99,8 @@ def render() -> str:
         fields = sorted(model.model_fields.items(), key=lambda item: item[0] != "kind")  # kind first, as dumped
         for name, info in fields:
             description = (info.description or "").replace("|", "\\|")
-            out.append(f"| `{name}` | {_type(info)} | {_default(info)} | {description} |")
+            default = INHERITED.get((model, name)) or _default(info)
+            out.append(f"| `{name}` | {_type(info)} | {default} | {description} |")
         out.append("")
     return "\n".join(out) + "\n" + COMPOSITION
 

@@ -28,6 +28,15 @@ from archspec.spec.blocks import (
     ShortcutSpec,
     SqueezeExciteSpec,
 )
+from archspec.spec.bounds import (
+    MAX_BLOCKS,
+    MAX_CHANNELS,
+    MAX_CLASSES,
+    MAX_INPUT_SIDE,
+    MAX_MULTIPLIER,
+    MAX_OUTPUT_STRIDE,
+    MAX_TEXT,
+)
 from archspec.spec.stems import STEM_KINDS, CifarStemSpec, ConvStemSpec, DeepStemSpec, PoolSpec, StemSpec
 
 __all__ = [
@@ -60,17 +69,18 @@ __all__ = [
 
 
 class InputSpec(Model):
-    channels: PositiveInt = Field(description="Input image channels (1 for Fashion-MNIST, 3 for RGB).")
-    height: PositiveInt = Field(description="Input image height in pixels.")
-    width: PositiveInt = Field(description="Input image width in pixels.")
+    channels: PositiveInt = Field(le=MAX_CHANNELS, description="Input image channels (1 for Fashion-MNIST, 3 for RGB).")
+    height: PositiveInt = Field(le=MAX_INPUT_SIDE, description="Input image height in pixels.")
+    width: PositiveInt = Field(le=MAX_INPUT_SIDE, description="Input image width in pixels.")
 
 
 class StageSpec(Model):
-    channels: PositiveInt = Field(description="Output channels of every block in the stage.")
-    blocks: PositiveInt = Field(description="Number of residual blocks in the stage.")
+    channels: PositiveInt = Field(le=MAX_CHANNELS, description="Output channels of every block in the stage.")
+    blocks: PositiveInt = Field(le=MAX_BLOCKS, description="Number of residual blocks in the stage.")
     stride: Literal[1, 2] = Field(1, description="Stride of the stage's first block (2 halves the resolution).")
     block: BlockSpec = Field(
-        description="Block settings of this stage: the spec's `block`, with this stage's overrides on top."
+        description="Block settings of this stage: the spec's `block`, with this stage's overrides on top. "
+        "Optional: a stage without it uses the spec's `block`; a partial mapping changes only the fields it names."
     )
 
     @model_validator(mode="after")
@@ -84,14 +94,16 @@ class StageSpec(Model):
 class HeadSpec(Model):
     pool: Literal["avg", "max"] = Field("avg", description="Global pooling over the last feature map.")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout probability before the classifier.")
-    num_classes: PositiveInt = Field(description="Number of output classes (logits).")
+    num_classes: PositiveInt = Field(le=MAX_CLASSES, description="Number of output classes (logits).")
 
 
 class ResNetSpec(Model):
     name: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100, description="Short identifier of the variant."
     )
-    description: str = Field("", description="Free text shown by `archspec list`.")
+    description: str = Field(
+        "", max_length=MAX_TEXT, description="Free text shown by `archspec list`; not inherited through `extends`."
+    )
     input: InputSpec = Field(description="Shape of one input image.")
     stem: StemSpec = Field(
         description="The stem: convolution(s), norm, activation and optional pooling; `kind` defaults to conv."
@@ -100,6 +112,7 @@ class ResNetSpec(Model):
     stages: list[StageSpec] = Field(min_length=1, max_length=64, description="Residual stages, in order.")
     output_stride: PositiveInt | None = Field(
         None,
+        le=MAX_OUTPUT_STRIDE,
         description="Largest total stride of the network (8 or 16 for segmentation); a strided stage that would "
         "pass it keeps the resolution and dilates its 3x3 convolutions instead (DeepLab; torchvision's "
         "replace_stride_with_dilation). A power of two; null for no limit.",
@@ -137,6 +150,14 @@ class ResNetSpec(Model):
         return {**data, "stages": stages}
 
     @model_validator(mode="after")
+    def _blocks_in_all(self) -> ResNetSpec:
+        total = sum(stage.blocks for stage in self.stages)
+        if total > MAX_BLOCKS:
+            fail(("stages",), f"{total:,} blocks in all; at most {MAX_BLOCKS:,} (ResNet-1202, the deepest published, "
+                 "has 600)")  # fmt: skip
+        return self
+
+    @model_validator(mode="after")
     def _output_stride_power_of_two(self) -> ResNetSpec:
         # Shapes are checked by lowering (archspec.arch.plan), the one place that owns shape arithmetic.
         if self.output_stride is not None and self.output_stride & (self.output_stride - 1):
@@ -145,18 +166,58 @@ class ResNetSpec(Model):
 
 
 def json_schema() -> dict[str, Any]:
-    """JSON Schema of a spec file, as YAML is written (a stage's `block` may be omitted or partial)."""
-    schema = ResNetSpec.model_json_schema()
-    stage = schema["$defs"]["StageSpec"]
-    stage["required"] = [name for name in stage["required"] if name != "block"]
-    stage["properties"]["block"] = {
-        "description": stage["properties"]["block"]["description"],
-        "type": "object",
-    }
+    """JSON Schema of a spec file, as YAML is written: every file the loader accepts validates against it.
+
+    A file without `extends` needs every required field; a file with `extends` says only what differs, so
+    every mapping in it is partial (the `Partial...` definitions: no required fields, any kind's fields).
+    A stage's `block` is partial in both (it merges over the spec's `block`), with each kind's fields for
+    completion. The top level lists the partial fields, for editors' completion; `else` adds what a
+    file without `extends` requires.
+    """
+    full = ResNetSpec.model_json_schema()
+    defs: dict[str, Any] = full.pop("$defs")
+    partial = {f"Partial{name}": _partial(body) for name, body in defs.items()}
+    stage_block = defs["StageSpec"]["properties"]["block"]
+    defs["StageSpec"]["properties"]["block"] = _partial(stage_block)
+    defs["StageSpec"]["required"] = [name for name in defs["StageSpec"]["required"] if name != "block"]
     # Composition keys (archspec/spec/compose.py) are read before validation but belong in a spec file.
-    schema["properties"]["extends"] = {"type": "string", "description": "A preset name or a path to base this spec on."}
+    extends = {"type": "string", "minLength": 1, "description": "A preset name or a spec file to base this one on."}
+    directives: dict[str, Any] = {"extends": extends}
     for key, what in (("width", "channels"), ("depth", "block counts")):
-        schema["properties"][key] = {"type": "number", "exclusiveMinimum": 0, "description": f"Multiplier of {what}."}
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "archspec ResNet spec"
-    return schema
+        directives[key] = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_MULTIPLIER,
+                           "description": f"Multiplier of {what}."}  # fmt: skip
+    full["properties"].update(directives)
+    top = _partial(full)
+    top["properties"]["stages"] = full["properties"]["stages"]  # a list is replaced whole: each stage complete
+    defs["ResNetSpec"] = full
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "archspec ResNet spec",
+        "description": full.get("description", ""),
+        "type": "object",
+        "properties": top["properties"],
+        "additionalProperties": False,
+        "if": {"required": ["extends"]},
+        "else": {"$ref": "#/$defs/ResNetSpec"},
+        "$defs": {**defs, **partial},
+    }
+
+
+def _partial(schema: Any) -> Any:
+    """`schema` with no field required, anywhere below it: what a file that extends another may say."""
+    if isinstance(schema, list):
+        return [_partial(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in ("required", "discriminator"):
+            continue  # a partial mapping may leave its kind to the one it merges over
+        if key == "$ref" and isinstance(value, str):
+            name = value.rsplit("/", 1)[1]
+            out[key] = value if name.startswith("Partial") else f"#/$defs/Partial{name}"
+        elif key == "oneOf":
+            out["anyOf"] = _partial(value)  # without `kind`, a partial block may fit several kinds
+        else:
+            out[key] = _partial(value)
+    return out

@@ -22,25 +22,39 @@ from pydantic import (
     model_validator,
 )
 
+from archspec.arch.guard import Workload
 from archspec.config.diagnostics import validate
 from archspec.config.document import parse, read_text
 from archspec.config.model import Model, fail
 from archspec.config.overrides import apply_overrides, parse_override
 from archspec.config.sources import resolve_source
 from archspec.errors import SpecError
+from archspec.spec.bounds import MAX_INPUT_SIDE, MAX_TEXT
 from archspec.spec.compose import DIRECTIVES
 from archspec.spec.presets import recipe_dir
 from archspec.spec.schema import ResNetSpec
 from archspec.train.datasets import CifarData, DataSource, FolderData, IdxData
 from archspec.train.datasets.idx import Name
 
+# Bounds: what the training code downstream takes without overflow (seeds, float32 arithmetic, memory).
+MAX_LR = 100.0
+MAX_EPOCHS = 100_000
+MAX_BATCH = 65_536
+MAX_SEED = 2**32 - 1
+MAX_CROP_PADDING = 32  # source pixels on each side; CIFAR's is 4
+
 
 class SGD(Model):
     kind: Literal["sgd"] = Field(description="Stochastic gradient descent (d2l trains with plain SGD).")
-    lr: PositiveFloat = Field(description="Peak learning rate.")
+    lr: PositiveFloat = Field(le=MAX_LR, description="Peak learning rate.")
     momentum: float = Field(0.0, ge=0.0, lt=1.0, description="Momentum factor; 0 is d2l's plain SGD.")
     nesterov: bool = Field(False, description="Nesterov momentum (needs momentum > 0).")
-    weight_decay: NonNegativeFloat = Field(0.0, description="L2 penalty added to the gradient.")
+    weight_decay: NonNegativeFloat = Field(0.0, le=1.0, description="L2 penalty added to the gradient.")
+
+    @property
+    def state_slots(self) -> int:
+        """Tensors the optimizer keeps per parameter: the momentum buffer, if any."""
+        return 1 if self.momentum > 0 else 0
 
     @model_validator(mode="after")
     def _nesterov_needs_momentum(self) -> SGD:
@@ -51,11 +65,16 @@ class SGD(Model):
 
 class AdamW(Model):
     kind: Literal["adamw"] = Field(description="Adam with decoupled weight decay.")
-    lr: PositiveFloat = Field(description="Peak learning rate.")
+    lr: PositiveFloat = Field(le=MAX_LR, description="Peak learning rate.")
     betas: tuple[float, float] = Field(
         (0.9, 0.999), strict=False, description="Adam's running-average coefficients (a YAML list of two)."
     )
-    weight_decay: NonNegativeFloat = Field(0.01, description="Decoupled weight decay.")
+    weight_decay: NonNegativeFloat = Field(0.01, le=1.0, description="Decoupled weight decay.")
+
+    @property
+    def state_slots(self) -> int:
+        """Tensors the optimizer keeps per parameter: Adam's two running averages."""
+        return 2
 
     @model_validator(mode="after")
     def _betas_in_range(self) -> AdamW:
@@ -70,20 +89,26 @@ Optimizer = Annotated[SGD | AdamW, Field(discriminator="kind")]
 
 class Constant(Model):
     kind: Literal["constant"] = Field(description="The optimizer's lr throughout (after any warmup).")
-    warmup_epochs: NonNegativeFloat = Field(0.0, description="Linear warmup from 0 over this many epochs.")
+    warmup_epochs: NonNegativeFloat = Field(
+        0.0, le=MAX_EPOCHS, description="Linear warmup from 0 over this many epochs."
+    )
 
 
 class Cosine(Model):
     kind: Literal["cosine"] = Field(description="Cosine decay from lr to min_lr over the run, per step.")
-    warmup_epochs: NonNegativeFloat = Field(0.0, description="Linear warmup from 0 over this many epochs.")
+    warmup_epochs: NonNegativeFloat = Field(
+        0.0, le=MAX_EPOCHS, description="Linear warmup from 0 over this many epochs."
+    )
     min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0, description="Final lr as a fraction of the peak lr.")
 
 
 class OneCycle(Model):
     kind: Literal["onecycle"] = Field(description="Smith's one-cycle: cosine up to lr, then cosine down, per step.")
     pct_start: float = Field(0.25, gt=0.0, lt=1.0, description="Fraction of the steps spent rising.")
-    div_factor: PositiveFloat = Field(25.0, description="Starting lr is lr / div_factor.")
-    final_div_factor: PositiveFloat = Field(1e4, description="Final lr is lr / (div_factor * final_div_factor).")
+    div_factor: PositiveFloat = Field(25.0, le=1e6, description="Starting lr is lr / div_factor.")
+    final_div_factor: PositiveFloat = Field(
+        1e4, le=1e9, description="Final lr is lr / (div_factor * final_div_factor)."
+    )
 
 
 Schedule = Annotated[Constant | Cosine | OneCycle, Field(discriminator="kind")]
@@ -91,7 +116,9 @@ Schedule = Annotated[Constant | Cosine | OneCycle, Field(discriminator="kind")]
 
 class Augment(Model):
     crop_padding: NonNegativeInt = Field(
-        0, le=64, description="Random crop after zero padding by this many source pixels on each side; 0 for none."
+        0,
+        le=MAX_CROP_PADDING,
+        description="Random crop after zero padding by this many source pixels on each side; 0 for none.",
     )
     flip: bool = Field(False, description="Random horizontal flip with probability 1/2.")
     erasing: float = Field(
@@ -119,7 +146,7 @@ _PART = re.compile(r"stem|stage[1-9][0-9]*")
 
 class Recipe(Model):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100, description="Short identifier.")
-    description: str = Field("", description="Free text.")
+    description: str = Field("", max_length=MAX_TEXT, description="Free text.")
     dataset: Name | None = Field(
         None, description="Shorthand for data: {kind: idx, name: ...}; with neither, fashion-mnist."
     )
@@ -128,7 +155,7 @@ class Recipe(Model):
     )
     resize: PositiveInt | None = Field(
         None,
-        le=4096,
+        le=MAX_INPUT_SIDE,
         description="Resize images to this square size (bilinear, as d2l's Resize); must equal the spec's input "
         "size. null: the spec's input height and width.",
     )
@@ -137,14 +164,14 @@ class Recipe(Model):
         description="Subtract the training split's per-channel mean and divide by its std (d2l does not); "
         "the statistics are stored in checkpoints and exports.",
     )
-    epochs: PositiveInt = Field(description="Passes over the training set.")
-    batch_size: PositiveInt = Field(description="Training batch size.")
-    eval_batch_size: PositiveInt = Field(512, description="Batch size for the test set (no gradients).")
+    epochs: PositiveInt = Field(le=MAX_EPOCHS, description="Passes over the training set.")
+    batch_size: PositiveInt = Field(le=MAX_BATCH, description="Training batch size.")
+    eval_batch_size: PositiveInt = Field(512, le=MAX_BATCH, description="Batch size for the test set (no gradients).")
     optimizer: Optimizer = Field(description="Optimizer and its settings.")
     schedule: Schedule = Field(default_factory=lambda: Constant(kind="constant"), description="Learning-rate schedule.")
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="Cross-entropy label smoothing.")
     augment: Augment = Field(default_factory=Augment, description="Training-time augmentation, on whole batches.")
-    seed: NonNegativeInt = Field(0, description="Seeds initialisation, shuffling and augmentation.")
+    seed: NonNegativeInt = Field(0, le=MAX_SEED, description="Seeds initialisation, shuffling and augmentation.")
     precision: Precision = Field(
         "auto",
         description="Autocast dtype: auto is bf16 where the device computes it natively (CUDA with bf16, a CPU "
@@ -199,6 +226,11 @@ class Recipe(Model):
         if self.data is not None:
             return self.data
         return IdxData(kind="idx", name=self.dataset or "fashion-mnist")
+
+
+def training_workload(recipe: Recipe) -> Workload:
+    """What training with `recipe` holds in memory at once, for the resource guard (archspec.arch.guard)."""
+    return Workload(recipe.batch_size, True, recipe.optimizer.state_slots, 1, recipe.eval_batch_size)
 
 
 def load_recipe(source: str | Path = "d2l", overrides: Sequence[str] = ()) -> Recipe:

@@ -17,8 +17,7 @@ from typing import Any
 
 import torch
 
-from archspec.arch.complexity import complexity
-from archspec.arch.guard import Limits, check
+from archspec.arch.guard import Limits, check_spec
 from archspec.arch.validate import load_spec
 from archspec.config.document import read_text
 from archspec.errors import ArchspecError, CheckpointError
@@ -39,7 +38,7 @@ from archspec.train.finetune import Pretrained, check_freeze
 from archspec.train.fit import Context, fit, preprocessing_for, silent, target_of
 from archspec.train.loop import Log, accuracy, confusion_matrix, preprocessors
 from archspec.train.preprocess import Preprocessing
-from archspec.train.recipe import Recipe, dump_recipe, recipe_from_text
+from archspec.train.recipe import Recipe, dump_recipe, recipe_from_text, training_workload
 from archspec.train.rundir import COLUMNS, RunDir
 
 ALL_DATA = DataOptions()  # the recipe's data where it says, all of it
@@ -81,7 +80,7 @@ def train_run(
     (classes, channels) before anything is decoded or trained.
     """
     fit_input(spec, recipe)
-    check(complexity(spec, batch_size=recipe.batch_size), limits)
+    check_spec(spec, limits, training_workload(recipe))
     device = resolve_device(device_name)
     world = World.from_environment(device)  # torchrun: join the other processes
     try:
@@ -136,7 +135,7 @@ def resume_run(
                 log(f"{run}: all {done} epochs are done; nothing to do (train longer with --set epochs=N, N > {done})")
                 return run.path
             fit_input(spec, recipe)
-            check(complexity(spec, batch_size=recipe.batch_size), limits)
+            check_spec(spec, limits, training_workload(recipe))
             _check_world(recipe, world)
             context = Context(spec, recipe, run, device, world, log, quiet, limits)
             data = _open(context, _merged_options(run, data_options), stats=state is None or "preprocess" not in state)
@@ -212,6 +211,10 @@ def _merged_options(run: RunDir, given: DataOptions | None) -> DataOptions:
         raise ArchspecError(
             f"{run.info_file}: unreadable run record ({err}); pass --data-dir/--max-train/--max-test"
         ) from None
+    counts_ok = all(n is None or (type(n) is int and n > 0) for n in (own.max_train, own.max_test))
+    if not (counts_ok and (own.data_dir is None or isinstance(own.data_dir, str))):
+        raise CheckpointError(f"{run.info_file}: malformed run record: data_options must hold a folder name and "
+                              "positive counts; pass --data-dir/--max-train/--max-test")  # fmt: skip
     given = given or DataOptions()
     return DataOptions(
         given.data_dir if given.data_dir is not None else own.data_dir,

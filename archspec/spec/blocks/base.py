@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, PositiveInt
 
 from archspec.config.model import Model
+from archspec.spec.bounds import MAX_CHANNELS
 from archspec.spec.lowering import Layers, Position
 from archspec.spec.shortcuts import ShortcutSpec
 
@@ -34,6 +35,7 @@ class SqueezeExciteSpec(Model):
     )
     divisor: PositiveInt = Field(
         8,
+        le=MAX_CHANNELS,
         description="The hidden width is channels x ratio rounded to the nearest multiple of this, and at "
         "least this (timm's make_divisible).",
     )
@@ -49,7 +51,9 @@ class BlockBase(Model):
         "batch", description="Normalisation after each convolution of the residual branch: batch, group or none."
     )
     norm_groups: PositiveInt = Field(
-        32, description="Groups of group normalisation (norm: group); every normalised width must divide by it."
+        32,
+        le=MAX_CHANNELS,
+        description="Groups of group normalisation (norm: group); every normalised width must divide by it.",
     )
     activation: Activation = Field("relu", description="Activation inside the branch and after the addition.")
     shortcut: ShortcutSpec = Field(

@@ -9,16 +9,20 @@ from typing import Any, Literal
 from pydantic import Field, PositiveInt
 
 from archspec.spec.blocks.base import BlockBase
+from archspec.spec.bounds import MAX_CHANNELS, MAX_EXPANSION
 from archspec.spec.lowering import Layers, Position
 
 
 class BottleneckFields(BlockBase):
     expansion: PositiveInt = Field(
-        4, description="Stage channels divided by the block's base width; torchvision uses 4."
+        4, le=MAX_EXPANSION, description="Stage channels divided by the block's base width; torchvision uses 4."
     )
-    groups: PositiveInt = Field(1, description="Groups of the 3x3 convolution (ResNeXt's cardinality).")
+    groups: PositiveInt = Field(
+        1, le=MAX_CHANNELS, description="Groups of the 3x3 convolution (ResNeXt's cardinality)."
+    )
     width_per_group: PositiveInt = Field(
         64,
+        le=MAX_CHANNELS,
         description="Bottleneck width as in torchvision: the 3x3 conv has (channels / expansion) x "
         "width_per_group / 64 channels per group, times groups. 64 with groups 1 is ResNet; groups 32 "
         "with 4 is ResNeXt 32x4d; 128 with groups 1 is Wide ResNet-2.",

@@ -11,6 +11,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from archspec.config.model import Model, fail
 from archspec.spec.blocks.base import NormKind
+from archspec.spec.bounds import MAX_CHANNELS, MAX_KERNEL, MAX_STRIDE
 from archspec.spec.lowering import Layers
 
 StemActivation = Literal["relu", "silu", "gelu", "none"]
@@ -18,9 +19,9 @@ StemActivation = Literal["relu", "silu", "gelu", "none"]
 
 class PoolSpec(Model):
     kind: Literal["max", "avg"] = Field("max", description="Pooling operation after the stem.")
-    kernel_size: PositiveInt = Field(3, description="Pooling window size.")
-    stride: PositiveInt = Field(2, description="Pooling stride.")
-    padding: NonNegativeInt = Field(1, description="Zero padding on each side of the pooling input.")
+    kernel_size: PositiveInt = Field(3, le=MAX_KERNEL, description="Pooling window size.")
+    stride: PositiveInt = Field(2, le=MAX_STRIDE, description="Pooling stride.")
+    padding: NonNegativeInt = Field(1, le=MAX_KERNEL, description="Zero padding on each side of the pooling input.")
 
     @model_validator(mode="after")
     def _padding_fits(self) -> PoolSpec:
@@ -30,10 +31,10 @@ class PoolSpec(Model):
 
 
 class StemBase(Model):
-    channels: PositiveInt = Field(description="Output channels of the stem.")
+    channels: PositiveInt = Field(le=MAX_CHANNELS, description="Output channels of the stem.")
     conv_bias: bool = Field(False, description="Give the stem convolutions a bias (useless before batch norm).")
     norm: NormKind = Field("batch", description="Normalisation after each stem convolution: batch, group or none.")
-    norm_groups: PositiveInt = Field(32, description="Groups of group normalisation (norm: group).")
+    norm_groups: PositiveInt = Field(32, le=MAX_CHANNELS, description="Groups of group normalisation (norm: group).")
     activation: StemActivation = Field(
         "relu", description="Activation after each stem normalisation; 'none' for a preact network's bare stem."
     )

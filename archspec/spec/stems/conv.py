@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
+from archspec.spec.bounds import MAX_KERNEL, MAX_STRIDE
 from archspec.spec.lowering import Layers
 from archspec.spec.stems.base import PoolSpec, StemBase, add_pool
 
@@ -14,10 +15,12 @@ class ConvStemSpec(StemBase):
     kind: Literal["conv"] = Field(
         "conv", description="One convolution, norm, activation and optional pooling (torchvision: 7x7/2 + max pool)."
     )
-    kernel_size: PositiveInt = Field(7, description="Stem convolution kernel size.")
-    stride: PositiveInt = Field(2, description="Stem convolution stride.")
+    kernel_size: PositiveInt = Field(7, le=MAX_KERNEL, description="Stem convolution kernel size.")
+    stride: PositiveInt = Field(2, le=MAX_STRIDE, description="Stem convolution stride.")
     padding: NonNegativeInt | None = Field(
-        None, description="Stem convolution zero padding; null means kernel_size // 2 ('same' at stride 1)."
+        None,
+        le=MAX_KERNEL,
+        description="Stem convolution zero padding; null means kernel_size // 2 ('same' at stride 1).",
     )
     pool: PoolSpec | None = Field(None, description="Optional pooling after the activation; null for none.")
 

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
+from archspec.spec.bounds import MAX_CHANNELS, MAX_STRIDE
 from archspec.spec.lowering import Layers
 from archspec.spec.stems.base import PoolSpec, StemBase, add_pool
 
@@ -16,9 +17,9 @@ class DeepStemSpec(StemBase):
         "pooling (ResNet-C/D, Bag of Tricks; timm's stem_type='deep')."
     )
     width: PositiveInt | None = Field(
-        None, description="Output channels of the first two convolutions; null means channels // 2."
+        None, le=MAX_CHANNELS, description="Output channels of the first two convolutions; null means channels // 2."
     )
-    stride: PositiveInt = Field(2, description="Stride of the first convolution.")
+    stride: PositiveInt = Field(2, le=MAX_STRIDE, description="Stride of the first convolution.")
     pool: PoolSpec | None = Field(None, description="Optional pooling after the last activation; null for none.")
 
     @model_validator(mode="before")

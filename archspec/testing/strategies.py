@@ -1,24 +1,34 @@
 """Hypothesis strategies for property-testing specs, yours included.
 
     from hypothesis import given
-    from archspec.testing import specs
+    from archspec.testing import specs, variants_of
 
     @given(specs(max_stages=3))
     def test_my_property(spec): ...
 
-Drawn specs are small (few channels, small inputs) so that building and running them is quick,
-and range over the whole schema: every block kind, shortcut kind, stem kind and block option,
-stage overrides and output_stride.
+    @given(variants_of(archspec.load_spec("my-variant.yaml")))
+    def test_my_family(spec): ...
+
+`specs()` draws small random specs over the whole schema: every block kind, shortcut kind, stem kind
+and block option, stage overrides and output_stride. `variants_of(spec)` draws the family around one
+spec: fewer blocks, narrower widths, other strides, block options and input sizes, within bounds you
+can narrow. Both draw specs small enough that building and running them is quick.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from typing import Any, get_args
 
 from hypothesis import strategies as st
 
 from archspec.arch.validate import checked
+from archspec.config.merge import overlay
+from archspec.errors import SpecError
 from archspec.spec.blocks import BLOCK_KINDS, BLOCK_MODELS, Activation, BottleneckFields, NormKind
+from archspec.spec.compose import scaled_width, stage_divisor
+from archspec.spec.io import canonical_data
 from archspec.spec.schema import STEM_KINDS, ResNetSpec
 from archspec.spec.shortcuts import ShortcutKind
 
@@ -139,3 +149,90 @@ def spec_data(draw: st.DrawFn, max_stages: int = 3, max_blocks: int = 2, max_siz
 def specs(max_stages: int = 3, max_blocks: int = 2, max_size: int = 40) -> st.SearchStrategy[ResNetSpec]:
     """Valid ResNetSpecs: small random variants over the whole schema."""
     return spec_data(max_stages, max_blocks, max_size).map(lambda data: checked(ResNetSpec.model_validate(data)))
+
+
+# --- variants of a given spec --------------------------------------------------------------------
+
+
+@st.composite
+def _variant(draw: st.DrawFn, spec: ResNetSpec, max_blocks: int, widths: tuple[float, ...],
+             sizes: tuple[int, int], strides: bool, block_options: bool) -> ResNetSpec:  # fmt: skip
+    base = canonical_data(spec)
+    width = draw(st.sampled_from(widths))
+    blocks = [draw(st.integers(1, max(1, min(stage.blocks, max_blocks)))) for stage in spec.stages]
+    stage_strides = [
+        draw(st.sampled_from(sorted({stage.stride, 1, 2}, key=lambda s: s != stage.stride))) if strides and i else
+        stage.stride for i, stage in enumerate(spec.stages)
+    ]  # fmt: skip
+    options: dict[str, Any] = {}
+    if block_options:
+        own = spec.block
+        options["zero_init"] = draw(st.booleans()) != own.zero_init
+        options["drop_path"] = draw(st.sampled_from([own.drop_path, 0.1]))
+        options["activation"] = draw(
+            st.sampled_from([own.activation, *(a for a in ACTIVATIONS if a != own.activation)])
+        )
+        if draw(st.booleans()):
+            options["squeeze_excite"] = None if own.squeeze_excite else {"ratio": 0.25}
+    height, width_px = draw(st.integers(*sizes)), draw(st.integers(*sizes))
+
+    def make(scale: float, size: tuple[int, int], stride_choice: Sequence[int]) -> ResNetSpec | None:
+        data = copy.deepcopy(base)
+        data["input"].update(height=size[0], width=size[1])
+        data["block"].update(options)
+        stem = data["stem"]
+        for key in ("channels", "width"):
+            if isinstance(stem.get(key), int) and scale != 1:
+                stem[key] = scaled_width(stem[key], scale)
+        for stage, count, stride in zip(data["stages"], blocks, stride_choice, strict=True):
+            stage.update(blocks=count, stride=stride)
+            if scale != 1:
+                divisor = stage_divisor(overlay(data["block"], stage.get("block", {})))
+                stage["channels"] = scaled_width(stage["channels"], scale, divisor)
+        try:
+            return checked(ResNetSpec.model_validate(data))
+        except (SpecError, ValueError):
+            return None
+
+    # The drawn choices where they fit; else, step by step, the spec's own width, input size and strides
+    # (which fit: the spec is valid, and block counts and block options change no shape).
+    own_size = (spec.input.height, spec.input.width)
+    own_strides = [stage.stride for stage in spec.stages]
+    for scale, size, stride_choice in ((width, (height, width_px), stage_strides),
+                                       (1.0, (height, width_px), stage_strides), (1.0, own_size, stage_strides),
+                                       (1.0, own_size, own_strides)):  # fmt: skip
+        variant = make(scale, size, stride_choice)
+        if variant is not None:
+            return variant
+    raise AssertionError(f"no valid variant of {spec.name}: the spec itself does not validate")
+
+
+def variants_of(
+    spec: ResNetSpec,
+    *,
+    max_blocks: int = 2,
+    widths: Sequence[float] = (0.125, 0.25, 0.5),
+    sizes: tuple[int, int] | None = None,
+    strides: bool = True,
+    block_options: bool = True,
+) -> st.SearchStrategy[ResNetSpec]:
+    """Valid variants of `spec`, the family around it, for property tests:
+
+    - `max_blocks`: each stage gets 1 to min(its own count, max_blocks) blocks;
+    - `widths`: every width is scaled by one of these (rounded as the spec's `width:` directive rounds);
+    - `sizes`: (smallest, largest) input height and width; default from 8 up to the spec's own (at most 64);
+    - `strides`: a stage after the first may switch between stride 1 and 2;
+    - `block_options`: zero_init, drop_path, activation and squeeze-excitation may change.
+
+    Narrow any of these to test what you care about (`widths=(1.0,)` keeps the spec's widths). A drawn
+    combination that does not fit (a group-norm width, an input too small for the strides) falls back to the
+    spec's own width, then its own input size, then its own strides, so every drawn spec is valid. Drawn
+    variants shrink towards the smallest width, one block per stage and the spec's own options.
+    """
+    if max_blocks < 1 or not widths or any(not 0 < w <= 1 for w in widths):
+        raise ValueError("variants_of: max_blocks >= 1 and widths in (0, 1]")
+    own = max(spec.input.height, spec.input.width)
+    low, high = sizes or (min(8, own), min(own, 64))
+    if not 1 <= low <= high:
+        raise ValueError(f"variants_of: sizes must be (smallest, largest) with 1 <= smallest <= largest, got {sizes}")
+    return _variant(spec, max_blocks, tuple(sorted(widths)), (low, high), strides, block_options)
