@@ -104,6 +104,8 @@ def _malformed(state: dict[str, Any]) -> str | None:
         or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in model.items())
     ):
         return "model must be a mapping of parameter names to tensors"
+    if epoch == 0 and state["optimizer"] == {} and state["scheduler"] == {} and state["rng"] == {}:
+        return None  # imported weights (archspec weights import): nothing trained, nothing to resume
     optimizer = state["optimizer"]
     groups = optimizer.get("param_groups") if isinstance(optimizer, dict) else None
     if not (isinstance(optimizer, dict) and isinstance(optimizer.get("state"), dict) and isinstance(groups, list)
