@@ -8,6 +8,7 @@ unbounded memory. tests/cli/test_fuzz.py runs a small budget of cases; benchmark
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import resource
 import time
@@ -72,7 +73,8 @@ def mutated_text(draw: st.DrawFn, texts: list[str]) -> str:
         for part in parent:
             container = container[part]
         if action == "value" or not path:
-            data = _set(data, path, draw(st.sampled_from(NASTY) | st.integers() | st.floats() | st.text(max_size=20)))
+            value = draw(st.sampled_from(NASTY) | st.integers() | st.floats() | st.text(max_size=20))
+            data = _set(data, path, copy.deepcopy(value))  # a copy: later mutations must not change NASTY
         elif action == "drop" and isinstance(container, dict):
             container.pop(path[-1], None)
         elif action == "drop" and isinstance(container, list) and len(container) > 1:
@@ -80,9 +82,8 @@ def mutated_text(draw: st.DrawFn, texts: list[str]) -> str:
         elif action == "rename" and isinstance(container, dict):
             container[draw(st.text(max_size=12))] = container.pop(path[-1])
         elif isinstance(container, dict):
-            container[draw(st.sampled_from(["kind", "extends", "width", "depth", "blocks", "ünïcode", "<<"]))] = draw(
-                st.sampled_from(NASTY)
-            )
+            key = draw(st.sampled_from(["kind", "extends", "width", "depth", "blocks", "ünïcode", "<<"]))
+            container[key] = copy.deepcopy(draw(st.sampled_from(NASTY)))
     try:
         text = yaml.safe_dump(data, allow_unicode=draw(st.booleans()), sort_keys=False)
     except yaml.YAMLError:

@@ -26,7 +26,7 @@ from archspec.testing.fuzz import (
 
 CPU_SECONDS = 2.0
 PEAK_BYTES = 300 << 20
-FUZZ = settings(max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=20, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def assert_bounded(outcome: Outcome) -> None:
@@ -48,7 +48,7 @@ def test_mutated_specs(folder: Path, text: str, command: tuple[str, ...]) -> Non
     assert_bounded(run_case(spec_case(command, path)))
 
 
-@settings(FUZZ, max_examples=20)
+@settings(FUZZ, max_examples=12)
 @given(text=mutated_text(bundled_texts("recipe")))
 def test_mutated_recipes(folder: Path, text: str) -> None:
     path = folder / "recipe.yaml"
@@ -56,7 +56,7 @@ def test_mutated_recipes(folder: Path, text: str) -> None:
     assert_bounded(run_case(recipe_case(path)))
 
 
-@settings(FUZZ, max_examples=20)
+@settings(FUZZ, max_examples=12)
 @given(
     path=st.sampled_from(["stages[0].blocks", "width", "depth", "head", "stem.kernel_size", "input", "block.kind"]),
     value=st.sampled_from([str(v) for v in NASTY]) | st.text(max_size=30),
