@@ -17,6 +17,7 @@ import io
 import json
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,10 +92,13 @@ def train_run(
     quiet: bool = False,
     log: Log = print,
     limits: Limits | None = None,
+    on_epoch: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> Path:
     """Train `spec` with `recipe` into a new run folder; returns the folder.
 
     Refuses (ResourceError) a spec over `limits` for the recipe's batch before loading any data.
+    `on_epoch(epoch, metrics_row)` runs on the main process after each epoch is written (checkpoint,
+    metrics, curves); it may raise to stop the run there (a sweep's pruner does).
     """
     fit_input(spec, recipe)
     check(complexity(spec, batch_size=recipe.batch_size), limits)
@@ -114,7 +118,8 @@ def train_run(
             _write_text(run_dir / "spec.yaml", f"# archspec spec hash: {spec_hash(spec)}\n{dump_spec(spec)}")
             _write_text(run_dir / "recipe.yaml", dump_recipe(recipe))
             _write_text(run_dir / "run.json", json.dumps(info, indent=2) + "\n")
-        return _fit(spec, recipe, data, run_dir, device, None, quiet, log if world.is_main else _silent, limits, world)
+        log = log if world.is_main else _silent
+        return _fit(spec, recipe, data, run_dir, device, None, quiet, log, limits, world, on_epoch)
     finally:
         world.close()
 
@@ -174,6 +179,7 @@ def _fit(
     log: Log,
     limits: Limits | None = None,
     world: World | None = None,
+    on_epoch: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> Path:
     world = world or World()
     torch.manual_seed(recipe.seed)  # every rank starts from the same weights
@@ -231,6 +237,8 @@ def _fit(
                 f"{label}: loss {loss:.3f}, train acc {train_acc:.3f}, test acc {row['test_acc']:.3f}, "
                 f"{row['examples_per_sec']:.1f} examples/sec, {row['wall_seconds']:.1f} s"
             )
+            if on_epoch is not None:
+                on_epoch(epoch + 1, row)
     if world.is_main:
         write_metrics(run_dir, session.history, f"{spec.name} / {recipe.name}")
     if session.history:
