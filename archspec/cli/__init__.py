@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from archspec.cli import bench, complexity, export, inspect, specs, train
+from archspec.cli import bench, complexity, export, inspect, specs, sweep, train
 from archspec.cli.common import Commands
 from archspec.errors import ArchspecError
 
-GROUPS = (specs, inspect, complexity, train, bench, export)
+GROUPS = (specs, inspect, complexity, train, bench, export, sweep)
 
 
 class _Parser(argparse.ArgumentParser):
