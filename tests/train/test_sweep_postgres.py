@@ -26,6 +26,7 @@ from archspec.errors import ArchspecError
 from archspec.train.sweep.space import ResolvedSweep, load_sweep
 from archspec.train.sweep.study import open_study
 
+pytestmark = pytest.mark.slow  # each trains real candidates, or starts a PostgreSQL server
 PG_BIN = "/usr/lib/postgresql/15/bin"
 
 
@@ -83,7 +84,6 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.mark.slow
 def test_two_workers_share_a_postgresql_study_and_a_killed_workers_trial_is_retried(
     postgres: str, tmp_path: Path
 ) -> None:

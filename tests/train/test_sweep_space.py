@@ -10,6 +10,8 @@ import optuna
 import pytest
 from sweepfiles import tiny_sweep
 
+from archspec.arch.complexity import complexity
+from archspec.arch.validate import load_spec
 from archspec.cli import main
 from archspec.config.document import parse
 from archspec.errors import ArchspecError, SpecError
@@ -173,3 +175,10 @@ def test_pareto_front_keeps_the_points_nothing_beats() -> None:
 def test_report_of_a_folder_that_holds_no_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sweep", "report", str(tmp_path)]) == 2
     assert "not a sweep folder" in capsys.readouterr().err
+
+
+def test_the_documented_example_caps_macs_at_half_of_fashion_resnet() -> None:
+    sweep = load_sweep(Path(__file__).resolve().parents[2] / "docs" / "examples" / "sweep-fashion.yaml")
+    assert sweep.settings.constraints.max_macs == complexity(load_spec("fashion-resnet")).macs // 2
+    assert sweep.settings.n_trials >= 20
+    assert sweep.settings.data.data_dir == "sample"  # runs on a fresh clone, nothing to download

@@ -19,12 +19,14 @@ from sweepfiles import tiny_sweep, training_and_trained, trials_of, wait_for
 
 from archspec.cli import main
 from archspec.errors import ArchspecError
+from archspec.spec.schema import ResNetSpec
 from archspec.train.plots import png_size
 from archspec.train.sweep.leaderboard import Leaderboard, load_leaderboard
 from archspec.train.sweep.plots import EDF_SIZE, PARETO_SIZE
 from archspec.train.sweep.space import load_sweep
 from archspec.train.sweep.study import SweepOptions, SweepResult, resume_sweep, start_sweep
 
+pytestmark = pytest.mark.slow  # each trains real candidates, or starts a PostgreSQL server
 N_TRIALS = 4
 
 
@@ -137,7 +139,6 @@ def test_ctrl_c_leaves_the_study_consistent_and_resume_retries_the_interrupted_t
     assert retry.state in ("complete", "pruned") and retry.sets == crashed[0].sets
 
 
-@pytest.mark.slow
 def test_two_workers_share_sqlite_and_resume_after_sigkill_loses_and_repeats_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
     source = tiny_sweep(tmp_path, n_trials=4, seed=1)
@@ -168,3 +169,26 @@ def test_two_workers_share_sqlite_and_resume_after_sigkill_loses_and_repeats_not
     assert len(keys) == len(set(keys))  # no candidate trained twice
     runs = {p.name for p in (out / "trials").iterdir()}
     assert runs == {f"{t.number:04d}" for t in trained} | {f"{n:04d}" for n in killed}
+
+
+def test_two_objectives_and_a_measured_latency_limit(tmp_path: Path) -> None:
+    """accuracy against MACs (a two-objective study: no pruner), and max_latency_ms judged by the probe."""
+    source = tiny_sweep(tmp_path, n_trials=2, seed=2)  # draws (4, 2), (96, 2), (4, 2): stem width, stride
+    text = source.read_text().replace("pruner: {kind: successive_halving, reduction_factor: 2}",
+                                      "objectives: [accuracy, macs]")  # fmt: skip
+    source.write_text(text.replace("constraints: {max_macs: 2_000_000}", "constraints: {max_latency_ms: 1.0}"))
+    probed: list[int] = []
+
+    def latency(spec: ResNetSpec) -> float:  # fast when the stem is narrow, slow when it is wide
+        probed.append(spec.stem.channels)
+        return 0.5 if spec.stem.channels == 4 else 5.0
+
+    start_sweep(load_sweep(source), tmp_path / "out", SweepOptions(latency=latency, progress=False))
+    trials = trials_of(tmp_path / "out")
+    trained = [t for t in trials if t.user_attrs.get("outcome") == "complete"]
+    assert len(trained) == 2 and all(len(t.values) == 2 for t in trained)
+    assert all(t.values[1] == t.user_attrs["macs"] for t in trained)  # the second objective is the MACs
+    rejected = [t for t in trials if t.user_attrs.get("outcome") == "rejected"]
+    assert 96 in probed and rejected
+    assert all(t.user_attrs["reason"] == "latency_ms 5 > max_latency_ms 1" for t in rejected)
+    assert all(t.user_attrs["latency_ms"] == 0.5 for t in trained)

@@ -24,7 +24,7 @@ from archspec.train.sweep import trials as T
 from archspec.train.sweep.candidate import LatencyProbe
 from archspec.train.sweep.folder import FolderLock, SweepRecord, is_sweep_folder, read_record, worker_log, write_record
 from archspec.train.sweep.space import ResolvedSweep
-from archspec.train.sweep.storage import default_url, display_url, driver_url, open_storage, without_password
+from archspec.train.sweep.storage import default_url, display_url, open_storage, without_password
 from archspec.train.sweep.worker import EXIT_ERROR, WorkerOptions, finished, process_main, quiet_optuna, run_worker
 
 if TYPE_CHECKING:
@@ -69,9 +69,8 @@ def start_sweep(
         raise ArchspecError(f"{out}: holds a sweep already; continue it with --resume {out} or pick another --out")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ArchspecError(f"{out}: exists and is not an empty folder; pick another --out")
-    if options.storage is not None:  # an unreachable database fails here, before any folder is made
-        driver_url(options.storage)
-        open_storage(options.storage)
+    if options.storage is not None:  # an unreachable database, or another sweep's study, fails before any folder
+        open_study(sweep, options.storage, create=True)
     out.mkdir(parents=True, exist_ok=True)
     url = options.storage or default_url(out)
     with FolderLock(out):
@@ -233,11 +232,16 @@ class Progress:
 
     def __init__(self, sweep: ResolvedSweep, enabled: bool, counts: T.Counts) -> None:
         self.total = sweep.settings.n_trials
-        self.bar = tqdm(total=self.total, desc=sweep.settings.name, unit="trial", disable=not enabled,
+        self.last: T.Counts | None = None
+        # disable=None: on a terminal only (a log file would get a line per refresh)
+        self.bar = tqdm(total=self.total, desc=sweep.settings.name, unit="trial", disable=None if enabled else True,
                         dynamic_ncols=True)  # fmt: skip
         self.update(counts)
 
     def update(self, counts: T.Counts) -> None:
+        if counts == self.last:
+            return
+        self.last = counts
         self.bar.n = min(counts.trained, self.total)
         best = f"{counts.best:.4f}" if counts.best is not None else "-"
         self.bar.set_postfix_str(
