@@ -18,7 +18,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if target[:1] == ["report"]:
         if len(target) != 2 or args.resume is not None:
             raise ArchspecError(f"sweep report takes one sweep folder: archspec sweep report DIR ({USAGE})")
-        return _report(Path(target[1]), args.storage, args.format, args.top)
+        return _report(Path(target[1]), args.storage, args.format, args.top, args.family)
     if args.resume is not None:
         if target or args.sets or args.out is not None:
             raise ArchspecError("--resume DIR continues that sweep as it was defined; drop SWEEP.yaml, --set and --out")
@@ -65,11 +65,11 @@ def _run(args: argparse.Namespace, source: Path | None) -> int:
     return _report(folder, args.storage, "table", 20)
 
 
-def _report(folder: Path, storage: str | None, form: str, top: int | None) -> int:
+def _report(folder: Path, storage: str | None, form: str, top: int | None, family: str | None = None) -> int:
     from archspec.report import leaderboard_table
     from archspec.train.sweep.leaderboard import csv_text, json_data, load_leaderboard, write_report
 
-    board = load_leaderboard(folder, storage)
+    board = load_leaderboard(folder, storage, family)
     written = write_report(folder, board)
     if form == "csv":
         sys.stdout.write(csv_text(board))
@@ -102,3 +102,5 @@ def register(commands: Commands) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="sweep report's output")
     p.add_argument("--top", type=positive_int, metavar="N", help="sweep report: show only the first N rows")
+    p.add_argument("--family", metavar="PATH", help="sweep report: the space entry that splits edf.png (default: "
+                   "the sweep's family)")  # fmt: skip

@@ -48,7 +48,9 @@ def trials_of(folder: Path, storage: str | None = None) -> list[Any]:
     from archspec.train.sweep.study import open_study, record_url
 
     record = read_record(folder)
-    return open_study(record.sweep, storage or record_url(record, folder), create=False).get_trials()
+    return open_study(
+        record.sweep, storage or record_url(record, folder), create=False, fingerprint=record.fingerprint
+    ).get_trials()
 
 
 def wait_for(predicate: Callable[[], bool], what: str, process: subprocess.Popen[str], limit_s: float = 300) -> None:

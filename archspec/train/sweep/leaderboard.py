@@ -17,7 +17,7 @@ from archspec.errors import ArchspecError
 from archspec.spec.io import dump_spec
 from archspec.train.recipe import dump_recipe
 from archspec.train.sweep import trials as T
-from archspec.train.sweep.candidate import build_candidate, decode
+from archspec.train.sweep.candidate import build_candidate, decode, value_text
 from archspec.train.sweep.folder import read_record
 from archspec.train.sweep.space import ResolvedSweep
 
@@ -54,31 +54,45 @@ class Leaderboard:
     counts: T.Counts
     entries: tuple[Entry, ...]
     trials: dict[int, FrozenTrial]
+    family_key: str | None  # the space entry whose value is each entry's family
 
     @property
     def best(self) -> Entry | None:
         return next((entry for entry in self.entries if entry.rank == 1), None)
 
 
-def load_leaderboard(folder: Path, storage: str | None = None) -> Leaderboard:
-    """The leaderboard of a sweep folder, read from its study (its own SQLite file, or `storage`)."""
+def load_leaderboard(folder: Path, storage: str | None = None, family: str | None = None) -> Leaderboard:
+    """The leaderboard of a sweep folder, read from its study (its own SQLite file, or `storage`); `family`
+    (a space entry) overrides the sweep's own for the sub-families."""
     from archspec.train.sweep.study import open_study, record_url
 
     record = read_record(folder)
-    study = open_study(record.sweep, storage or record_url(record, folder), create=False)
-    return leaderboard(record.sweep, study.get_trials(deepcopy=False))
+    study = open_study(
+        record.sweep, storage or record_url(record, folder), create=False, fingerprint=record.fingerprint
+    )
+    return leaderboard(record.sweep, study.get_trials(deepcopy=False), family)
 
 
-def leaderboard(sweep: ResolvedSweep, trials: list[FrozenTrial]) -> Leaderboard:
+def leaderboard(sweep: ResolvedSweep, trials: list[FrozenTrial], family: str | None = None) -> Leaderboard:
+    if family is not None and family not in sweep.settings.space:
+        raise ArchspecError(f"--family {family}: not a space entry of sweep {sweep.settings.name}; choose from "
+                            f"{', '.join(sweep.settings.space)}")  # fmt: skip
+    key = family or sweep.settings.family_key
     retries = {int(t.user_attrs["retry_of"]): t.number for t in trials if "retry_of" in t.user_attrs}
-    entries = [entry for trial in trials if (entry := _entry(trial, retries)) is not None]
+    entries = [entry for trial in trials if (entry := _entry(trial, retries, _family(sweep, trial, key)))]
     ranked = sorted((e for e in entries if e.state == "complete"), key=lambda e: (-(e.accuracy or 0.0), e.trial))
     ranks = {entry.trial: index + 1 for index, entry in enumerate(ranked)}
     front = pareto_front([(e.trial, e.accuracy or 0.0, e.macs or 0) for e in ranked])
     order = {state: index for index, state in enumerate(STATES)}
     entries = [_with(e, rank=ranks.get(e.trial), pareto=e.trial in front) for e in entries]
     entries.sort(key=lambda e: (order[e.state], -(e.accuracy or -1.0), e.trial))
-    return Leaderboard(sweep, T.count(trials), tuple(entries), {t.number: t for t in trials})
+    return Leaderboard(sweep, T.count(trials), tuple(entries), {t.number: t for t in trials}, key)
+
+
+def _family(sweep: ResolvedSweep, trial: FrozenTrial, key: str | None) -> str:
+    """The trial's value(s) of the family entry, as YAML text (`bottleneck`, `{ratio: 0.25}`, `1,2,2`)."""
+    axes = [axis for axis in sweep.axes if axis.key == key and axis.name in trial.params]
+    return ",".join(value_text(decode(axis, trial.params[axis.name])) for axis in axes) or "all"
 
 
 def pareto_front(points: list[tuple[int, float, int]]) -> set[int]:
@@ -95,7 +109,7 @@ def _with(entry: Entry, **changes: Any) -> Entry:
     return Entry(**{**asdict(entry), **changes})
 
 
-def _entry(trial: FrozenTrial, retries: dict[int, int]) -> Entry | None:
+def _entry(trial: FrozenTrial, retries: dict[int, int], family: str) -> Entry | None:
     from optuna.trial import TrialState
 
     attrs = trial.user_attrs
@@ -134,7 +148,7 @@ def _entry(trial: FrozenTrial, retries: dict[int, int]) -> Entry | None:
         activation_bytes=_number(attrs.get("activation_bytes"), int),
         latency_ms=_number(attrs.get("latency_ms"), float),
         spec_hash=attrs.get("spec_hash"),
-        family=str(attrs.get("family", "all")),
+        family=family,
         note=note,
         run=attrs.get("run"),
         sets=tuple(attrs.get("sets", ())),

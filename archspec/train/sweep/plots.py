@@ -44,9 +44,11 @@ def plot_pareto(board: Leaderboard, path: Path) -> bool:
         return False
     sweep = board.sweep.settings
     base = complexity(validate(Document("base", board.sweep.spec_data), ResNetSpec, "spec"))
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     fig, axes = _figure(PARETO_SIZE, 2)
     families = sorted({e.family for e in trained})
-    key = board.sweep.settings.family_key
+    key = board.family_key
     colors = {family: f"C{i % 10}" for i, family in enumerate(families)}
     panels = (("macs", "MACs per image", base.macs, sweep.constraints.max_macs),
               ("params", "parameters", base.params, sweep.constraints.max_params))  # fmt: skip
@@ -67,10 +69,19 @@ def plot_pareto(board: Leaderboard, path: Path) -> bool:
             ax.step([getattr(e, field) for e in front], [e.accuracy for e in front], where="post", color="crimson",
                     linewidth=1.2, marker="o", markersize=9, markerfacecolor="none", label="Pareto front",
                     zorder=4)  # fmt: skip
+        rejected = [getattr(e, field) for e in board.entries if e.state == "rejected" and getattr(e, field)]
+        if rejected:  # no accuracy: a tick on the x axis where each one would have been
+            ax.scatter(rejected, [0.03] * len(rejected), transform=ax.get_xaxis_transform(), marker="|", s=120,
+                       color="crimson", alpha=0.6, label=f"rejected ({len(rejected)})")  # fmt: skip
         ax.axvline(base_cost, color="0.3", linestyle="--", linewidth=1, label=f"base {base.name}")
         if limit is not None:
             ax.axvline(limit, color="crimson", linestyle=":", linewidth=1, label=f"max_{field}")
+        shown = [getattr(e, field) for e in trained] + rejected + [base_cost] + ([limit] if limit else [])
         ax.set_xscale("log")
+        ax.set_xlim(min(shown) / 1.25, max(shown) * 1.25)
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: _short(value)))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(label)
         ax.set_ylabel("test accuracy")
         ax.grid(True, which="both", alpha=0.3)
@@ -81,6 +92,14 @@ def plot_pareto(board: Leaderboard, path: Path) -> bool:
     fig.tight_layout()
     _save(fig, path)
     return True
+
+
+def _short(value: float) -> str:
+    """1500000 -> 1.5M: tick labels that do not collide."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:g}{unit}"
+    return f"{value:g}"
 
 
 def _front(entries: list[Entry], field: str) -> list[Entry]:
@@ -95,7 +114,7 @@ def plot_edf(board: Leaderboard, path: Path) -> bool:
     if not complete:
         return False
     fig, (ax,) = _figure(EDF_SIZE)
-    key = board.sweep.settings.family_key
+    key = board.family_key
     for family in sorted({e.family for e in complete}):
         errors = sorted(100.0 * (1.0 - (e.accuracy or 0.0)) for e in complete if e.family == family)
         shares = [(i + 1) / len(errors) for i in range(len(errors))]

@@ -271,9 +271,9 @@ class ResolvedSweep:
         return cls(settings, source, tuple(_expand(settings, Document(source, data))))
 
     def fingerprint(self) -> str:
-        """What makes two sweeps the same study: everything but the budget (n_trials, time)."""
+        """What makes two sweeps the same study: everything but the budget (n_trials, time) and the reporting."""
         data = self.to_json()
-        for key in ("n_trials", "time_budget_minutes", "description"):
+        for key in ("n_trials", "time_budget_minutes", "description", "family"):
             data.pop(key, None)
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]

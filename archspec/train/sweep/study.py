@@ -64,6 +64,7 @@ def start_sweep(
 ) -> SweepResult:
     """A new sweep in `out` (refused if `out` holds anything); with --storage, joins that study if it is
     the same sweep (another machine's workers), refuses it if it is another."""
+    _check_options(sweep, options)
     out = out or default_sweep_dir(sweep)
     if is_sweep_folder(out):
         raise ArchspecError(f"{out}: holds a sweep already; continue it with --resume {out} or pick another --out")
@@ -77,28 +78,37 @@ def start_sweep(
         open_study(sweep, url, create=True)
         stored = IN_FOLDER if options.storage is None else without_password(options.storage)
         write_record(out, sweep, stored, source_text, sets or [])
-        return _drive(out, sweep, url, options, ())
+        return _drive(out, sweep, url, options, (), sweep.fingerprint())
 
 
 def resume_sweep(folder: Path, options: SweepOptions = SweepOptions()) -> SweepResult:
     """Continue the sweep of `folder` with its stored definition (or another --storage holding the same study)."""
     record = read_record(folder)
+    _check_options(record.sweep, options)
     url = options.storage or record_url(record, folder)
     with FolderLock(folder):
-        study = open_study(record.sweep, url, create=False)
+        study = open_study(record.sweep, url, create=False, fingerprint=record.fingerprint)
         dead = T.fail_dead(study)
         retried = T.retry_missing(study)
-        return _drive(folder, record.sweep, url, options, tuple(sorted({*dead, *retried})))
+        recovered = tuple(sorted({*dead, *retried}))
+        return _drive(folder, record.sweep, url, options, recovered, record.fingerprint)
 
 
-def open_study(sweep: ResolvedSweep, url: str, create: bool) -> optuna.Study:
-    """The sweep's study in `url`: created (create=True) or joined if it holds the same sweep."""
+def _check_options(sweep: ResolvedSweep, options: SweepOptions) -> None:
+    if sweep.settings.constraints.max_latency_ms is not None and options.latency is None:
+        raise ArchspecError("max_latency_ms needs SweepOptions(latency=...): archspec.deploy.inference.latency_ms")
+
+
+def open_study(sweep: ResolvedSweep, url: str, create: bool, fingerprint: str | None = None) -> optuna.Study:
+    """The sweep's study in `url`: created (create=True) or joined if it holds the same sweep. A sweep folder's
+    own record passes the `fingerprint` stored with it (what the study was created with, whatever version of
+    archspec computes fingerprints now)."""
     import optuna
 
     quiet_optuna()
     storage = open_storage(url, T.enqueue_retry)
     name = sweep.settings.name
-    fingerprint = sweep.fingerprint()
+    fingerprint = fingerprint or sweep.fingerprint()
     directions: list[Literal["minimize", "maximize"]] = ["maximize"]
     directions += ["minimize"] * (len(sweep.settings.objectives) - 1)
     if create:
@@ -132,11 +142,11 @@ def record_url(record: SweepRecord, folder: Path) -> str:
 
 
 def _drive(
-    folder: Path, sweep: ResolvedSweep, url: str, options: SweepOptions, recovered: tuple[int, ...]
+    folder: Path, sweep: ResolvedSweep, url: str, options: SweepOptions, recovered: tuple[int, ...], fingerprint: str
 ) -> SweepResult:
     minutes = sweep.settings.time_budget_minutes
     deadline = None if minutes is None else time.time() + 60 * minutes
-    study = open_study(sweep, url, create=False)
+    study = open_study(sweep, url, create=False, fingerprint=fingerprint)
     held = study.get_trials(deepcopy=False)
     progress = Progress(sweep, options.progress, T.count(held))
     try:

@@ -174,10 +174,7 @@ class Objective:
     def run(self) -> float | tuple[float, float]:
         self.set(worker=T.worker_token())
         values = {axis.name: suggest(self.trial, axis) for axis in self.sweep.axes}
-        family = self.sweep.settings.family_key
-        label = ",".join(value_text(values[a.name]) for a in self.sweep.axes if a.key == family) or "all"
-        sets = [f"{axis.name}={value_text(values[axis.name])}" for axis in self.sweep.axes]
-        self.set(sets=sets, family=label)
+        self.set(sets=[f"{axis.name}={value_text(values[axis.name])}" for axis in self.sweep.axes])
         try:
             candidate = build_candidate(self.sweep, values, self.number)
         except ResourceError as err:
@@ -208,8 +205,7 @@ class Objective:
         return self.train(candidate)
 
     def measure(self, candidate: Candidate) -> Cost:
-        if self.options.latency is None:
-            raise ArchspecError("max_latency_ms needs a latency probe (archspec.deploy.inference.latency_ms)")
+        assert self.options.latency is not None, "the driver checks that max_latency_ms has a probe"
         latency = float(self.options.latency(candidate.spec))
         self.set(latency_ms=latency)
         cost = candidate.cost
