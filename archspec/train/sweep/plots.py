@@ -85,7 +85,7 @@ def plot_pareto(board: Leaderboard, path: Path) -> bool:
         ax.set_xlabel(label)
         ax.set_ylabel("test accuracy")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(loc="lower right", fontsize=7)
+        ax.legend(loc="best", fontsize=7)  # where it hides the fewest points
     counts = board.counts
     fig.suptitle(f"sweep {sweep.name}: {counts.complete} complete, {counts.pruned} pruned, {counts.rejected} "
                  f"rejected, {counts.invalid} invalid, {counts.duplicate} duplicate", fontsize=9)  # fmt: skip

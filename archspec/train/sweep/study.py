@@ -41,6 +41,10 @@ class SweepOptions:
     device: str | None = None
     latency: LatencyProbe | None = None  # needed by max_latency_ms (archspec.deploy.inference.latency_ms)
     progress: bool = True
+    # torch threads per worker. One: a sweep trains small candidates, which scale better over worker processes
+    # than over threads, and threads that outnumber free cores stall each other (534 vs 39 examples/s for
+    # one vs two threads on the busy 2-core machine, docs/benchmarks.md).
+    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -149,15 +153,19 @@ def _drive(
     study = open_study(sweep, url, create=False, fingerprint=fingerprint)
     held = study.get_trials(deepcopy=False)
     progress = Progress(sweep, options.progress, T.count(held))
+    import torch
+
+    threads = torch.get_num_threads()
     try:
-        worker = WorkerOptions(folder, url, 0, options.device, options.latency, None, deadline, len(held),
-                               progress.update)  # fmt: skip
+        worker = WorkerOptions(folder, url, 0, options.device, options.latency, options.threads, deadline,
+                               len(held), progress.update)  # fmt: skip
         if options.workers == 1:
             run_worker(sweep, worker)
         else:
             _run_processes(study, sweep, worker, options.workers, progress)
     finally:
         progress.close()
+        torch.set_num_threads(threads)  # the in-process worker set its own
     counts = T.count(study.get_trials(deepcopy=False))
     if finished(sweep, counts):
         stopped = "skip limit" if counts.skipped >= T.skip_limit(sweep.settings.n_trials) else "done"
@@ -172,11 +180,10 @@ def _run_processes(
     """N worker processes; a worker that dies (SIGKILL, a crash) has its trial failed and queued again, and
     a new worker takes its place (at most N times, so a worker that always crashes cannot loop)."""
     context = multiprocessing.get_context("spawn")  # no fork: torch and the SQLite connections do not survive it
-    threads = max(1, (os.cpu_count() or 1) // workers)
     running: dict[int, Any] = {}
 
     def spawn(index: int) -> None:
-        options = WorkerOptions(base.folder, base.storage_url, index, base.device, base.latency, threads,
+        options = WorkerOptions(base.folder, base.storage_url, index, base.device, base.latency, base.threads,
                                 base.deadline, base.seed_offset)  # fmt: skip
         process = context.Process(target=process_main, args=(options,), name=f"archspec-sweep-worker-{index}")
         process.start()
