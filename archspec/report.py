@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # bench and predict import torch; complexity and diff reports
     from archspec.deploy.bench import Result
     from archspec.deploy.predict import Prediction
     from archspec.nn.weights import LoadReport
+    from archspec.train.sweep.leaderboard import Leaderboard
 
 Row = Sequence[str]
 
@@ -201,4 +202,34 @@ def load_table(report: LoadReport, source: str) -> str:
     if report.skipped:
         more = f" and {len(report.skipped) - 3} more" if len(report.skipped) > 3 else ""
         lines.append(f"  unused in the file: {', '.join(report.skipped[:3])}{more}")
+    return "\n".join(lines)
+
+
+# --- sweep leaderboard --------------------------------------------------------------------------
+
+
+def leaderboard_table(board: Leaderboard, limit: int | None = None, note_width: int = 60) -> str:
+    """What `archspec sweep report` prints: complete trials ranked by test accuracy, then the others."""
+    counts = board.counts
+    sweep = board.sweep.settings
+    rows: list[Row] = [("rank", "trial", "state", "test acc", "epochs", "params", "MACs", "spec hash", "note")]
+    shown = board.entries if limit is None else board.entries[:limit]
+    for e in shown:
+        note = ("* " if e.pareto else "") + e.note
+        note = note if len(note) <= note_width else note[: note_width - 3] + "..."
+        rows.append((str(e.rank or "-"), str(e.trial), e.state, "-" if e.accuracy is None else f"{e.accuracy:.4f}",
+                     "-" if e.epochs is None else str(e.epochs), "-" if e.params is None else count(e.params),
+                     "-" if e.macs is None else count(e.macs), (e.spec_hash or "-").removeprefix("sha256:"),
+                     note))  # fmt: skip
+    lines = [f"sweep {sweep.name}: {counts.trained} of {sweep.n_trials} trained ({counts.complete} complete, "
+             f"{counts.pruned} pruned), {counts.rejected} rejected, {counts.invalid} invalid, "
+             f"{counts.duplicate} duplicate, {counts.failed} failed, {counts.crashed} crashed, "
+             f"{counts.running} running, {counts.waiting} queued"]  # fmt: skip
+    lines += table(rows, right=(0, 1, 3, 4, 5, 6), rules=(0,))
+    if limit is not None and len(board.entries) > limit:
+        lines.append(f"... {len(board.entries) - limit} more in leaderboard.csv")
+    lines.append("* on the Pareto front of test accuracy against MACs")
+    best = board.best
+    if best is not None:
+        lines.append(f"best: trial {best.trial}, {' '.join(best.sets)}")
     return "\n".join(lines)

@@ -22,15 +22,26 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
-from archspec.train.data import Split, load_dataset
+
+from archspec.train.datasets.base import Split
+from archspec.train.datasets.idx import load_dataset
 
 IDX = {3: b"\x00\x00\x08\x03", 1: b"\x00\x00\x08\x01"}
 
 
-def write_idx(path: Path, data: torch.Tensor) -> None:
-    header = IDX[data.dim()] + b"".join(int(n).to_bytes(4, "big") for n in data.shape)
-    path.write_bytes(header + data.to(torch.uint8).contiguous().numpy().tobytes())
+def write_idx(path: Path, data: np.ndarray) -> None:
+    header = IDX[data.ndim] + b"".join(int(n).to_bytes(4, "big") for n in data.shape)
+    path.write_bytes(header + np.ascontiguousarray(data, dtype=np.uint8).tobytes())
+
+
+def five_classes(folder: Path, head: int = 5) -> list[str]:
+    """--set options: the relabelled IDX files in `folder` (labels 0-4) with a `head`-class head; their names
+    are declared through `data: {kind: idx, classes: ...}` (archspec.train.datasets.idx)."""
+    names = ", ".join(f"class{i}" for i in range(head))
+    return ["--set", f"head.num_classes={head}", "--set", "dataset=null",
+            "--set", f"data={{kind: idx, root: {folder}, classes: [{names}]}}"]  # fmt: skip
 
 
 def classes(split: Split, wanted: range, limit: int | None) -> Split:
@@ -76,14 +87,14 @@ def main() -> int:
     common = ["--recipe", "fashion-best", "--quiet"]
     pretrained = args.pretrained or args.work / "pretrain"
     if args.pretrained is None:
-        train(["fashion-resnet", *common, "--set", f"epochs={args.pretrain_epochs}", "--data-dir", str(source),
+        train(["fashion-resnet", *common, *five_classes(source, head=10), "--set", f"epochs={args.pretrain_epochs}",
                "--out", str(pretrained)])  # fmt: skip
     pretrain_acc = float(json.loads((pretrained / "metrics.jsonl").read_text().splitlines()[-1])["test_acc"])
     tuning = [item for override in args.finetune_set for item in ("--set", override)]
     rows = []
     for seed in args.seeds:
-        target_args = ["fashion-resnet", "--set", "head.num_classes=5", *common, "--set", "epochs=1", "--set",
-                       f"seed={seed}", "--data-dir", str(target), "--max-train", str(args.finetune_images)]  # fmt: skip
+        target_args = ["fashion-resnet", *common, *five_classes(target), "--set", "epochs=1", "--set",
+                       f"seed={seed}", "--max-train", str(args.finetune_images)]  # fmt: skip
         scratch = train([*target_args, "--out", str(args.work / f"scratch-{seed}")])
         tuned = train([*target_args, "--init-from", str(pretrained), "--out", str(args.work / f"finetune-{seed}")])
         gentle = train(

@@ -41,9 +41,9 @@ def parse_path(text: str, origin: str) -> Path_:
     return tuple(int(token[1:-1]) if token.startswith("[") else token for token in tokens)
 
 
-def parse_override(text: str) -> Override:
-    """One `PATH=VALUE` text; an empty VALUE is null."""
-    origin = f"--set {clip(text, 80)}"  # errors quote it: one line, however long or multi-line the value
+def parse_override(text: str, origin: str | None = None) -> Override:
+    """One `PATH=VALUE` text; an empty VALUE is null. `origin` names it in errors (default `--set TEXT`)."""
+    origin = origin or f"--set {clip(text, 80)}"  # errors quote it: one line, however long or multi-line the value
     name, sep, raw = text.partition("=")
     if not sep:
         raise SpecError(f"{origin}: expected PATH=VALUE with a dotted path, such as stages[2].blocks=8 or epochs=2")
@@ -92,14 +92,16 @@ def located_document(source: str, data: Any, located: Located) -> Document:
     return Document(source, data, marks, {path: origin for path, (origin, _) in located.items()})
 
 
-def apply_overrides(doc: Document, texts: Sequence[str]) -> Document:
-    """`doc` with each `PATH=VALUE` of `texts` applied in order; values keep the override they came from."""
+def apply_overrides(doc: Document, texts: Sequence[str | Override]) -> Document:
+    """`doc` with each `PATH=VALUE` of `texts` applied in order; values keep the override they came from.
+
+    An item may also be a parsed `Override` (a sweep's sampled value: a Python value, not YAML text)."""
     if not texts or not isinstance(doc.data, dict):
         return doc
     located = locate(doc)
     data = copy.deepcopy(doc.data)
     for text in texts:
-        item = parse_override(text)
+        item = text if isinstance(text, Override) else parse_override(text)
         assign(data, item.path, item.value, item.origin)
         path = item.path
         scope = path[:-1] if path[-1] == "kind" and len(path) > 1 else path  # a new kind replaces its mapping

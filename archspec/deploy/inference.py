@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import copy
 import itertools
+import statistics
+import time
 from collections.abc import Iterator
 
 import torch
 from torch import nn
 
+from archspec.nn.build import build
 from archspec.runtime import to_channels_last
+from archspec.spec.schema import ResNetSpec
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
@@ -85,3 +89,18 @@ def optimize_for_inference(
         # conv + bias + activation; on this project's 2-core AVX2 machine it took 1.8x to 2.4x
         wrapped = torch.compile(wrapped, dynamic=False, options={"freezing": True})  # type: ignore[assignment]
     return wrapped
+
+
+def latency_ms(spec: ResNetSpec, repeats: int = 30, warmup: int = 5) -> float:
+    """Median milliseconds of one batch-1 forward pass of `spec`'s folded-BN, channels_last inference copy
+    (random weights: latency does not depend on their values). A sweep's max_latency_ms uses it."""
+    model = optimize_for_inference(build(spec))
+    x = torch.randn(1, spec.input.channels, spec.input.height, spec.input.width)
+    times = []
+    with torch.inference_mode():
+        for index in range(warmup + repeats):
+            began = time.perf_counter()
+            model(x)
+            if index >= warmup:
+                times.append(time.perf_counter() - began)
+    return 1000.0 * statistics.median(times)

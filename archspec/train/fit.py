@@ -7,6 +7,7 @@ function of a `Context` (what the run is: spec, recipe, folder, device, processe
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,7 @@ class Context:
     quiet: bool = False
     limits: Limits | None = None
     init_from: Pretrained | None = None  # weights copied in after the recipe's initialisation (--init-from)
+    on_epoch: Callable[[int, dict[str, Any]], None] | None = None  # after each written epoch; may raise to stop
 
     @property
     def title(self) -> str:
@@ -100,6 +102,8 @@ def fit(context: Context, data: Dataset, preprocessing: Preprocessing, state: di
             row = run_epoch(context, session, train, test, epoch, data.num_classes, totals)
             if context.world.is_main:  # rank 0 writes checkpoints, metrics and plots
                 best = record_epoch(context, session, data, preprocessing, row, best)
+                if context.on_epoch is not None:
+                    context.on_epoch(epoch + 1, row)
     finish(context, session, totals)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,10 +70,13 @@ def train_run(
     log: Log = print,
     limits: Limits | None = None,
     init_from: Pretrained | None = None,
+    on_epoch: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> Path:
     """Train `spec` with `recipe` into a new run folder; returns the folder.
 
     `init_from` (archspec.train.finetune.prepare): weights copied in after the recipe's initialisation.
+    `on_epoch(epoch, metrics_row)` runs on the main process after each epoch is written (checkpoint,
+    metrics, curves); it may raise to stop the run there (a sweep's pruner does).
 
     Refuses (ResourceError) a spec over `limits` for the recipe's batch, an unavailable device and a
     folder that already holds a run before reading any data; the dataset is checked against the spec
@@ -88,7 +91,8 @@ def train_run(
         _check_world(recipe, world)
         run = RunDir(world.broadcast(out or default_run_dir(spec)))  # one folder, named by rank 0
         _refuse_existing(run)
-        context = Context(spec, recipe, run, device, world, log if world.is_main else silent, quiet, limits, init_from)
+        context = Context(spec, recipe, run, device, world, log if world.is_main else silent, quiet, limits, init_from,
+                          on_epoch)  # fmt: skip
         data = _open(context, data_options)
         preprocessing = preprocessing_for(spec, recipe, data)
         with _owned(run, world):

@@ -1,0 +1,108 @@
+"""Commands that sweep a design space: sweep SWEEP.yaml, sweep --resume DIR, sweep report DIR."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from archspec.cli.common import Commands, positive_int
+from archspec.errors import ArchspecError
+
+USAGE = "archspec sweep SWEEP.yaml [--out DIR] | archspec sweep --resume DIR | archspec sweep report DIR"
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    target: list[str] = args.target
+    if target[:1] == ["report"]:
+        if len(target) != 2 or args.resume is not None:
+            raise ArchspecError(f"sweep report takes one sweep folder: archspec sweep report DIR ({USAGE})")
+        return _report(Path(target[1]), args.storage, args.format, args.top, args.family)
+    if args.resume is not None:
+        if target or args.sets or args.out is not None:
+            raise ArchspecError("--resume DIR continues that sweep as it was defined; drop SWEEP.yaml, --set and --out")
+        return _run(args, None)
+    if len(target) != 1:
+        raise ArchspecError(f"sweep needs one sweep file, or --resume DIR ({USAGE})")
+    return _run(args, Path(target[0]))
+
+
+def _run(args: argparse.Namespace, source: Path | None) -> int:
+    from archspec.config.document import read_text
+    from archspec.train.sweep.space import load_sweep
+    from archspec.train.sweep.study import SweepOptions, default_sweep_dir, resume_sweep, start_sweep
+
+    sweep = load_sweep(source, args.sets) if source is not None else None  # every file error before torch loads
+    from archspec.deploy.inference import latency_ms
+
+    options = SweepOptions(args.workers, args.storage, args.device, latency_ms, not args.quiet, args.threads)
+    folder: Path = args.resume if sweep is None else (args.out or default_sweep_dir(sweep))
+    try:
+        if sweep is None:
+            print(f"resuming sweep {folder} with {args.workers} worker(s)")
+            result = resume_sweep(folder, options)
+            if result.recovered:
+                print(f"queued again: trials {', '.join(map(str, result.recovered))} (stopped mid-training)")
+        else:
+            assert source is not None
+            settings = sweep.settings
+            names = ", ".join(axis.name for axis in sweep.axes)
+            print(f"sweep {settings.name}: {settings.n_trials} trials over {len(sweep.axes)} parameters ({names})")
+            print(f"folder {folder}, {args.workers} worker(s), storage {args.storage or 'SQLite in the folder'}")
+            result = start_sweep(sweep, folder, options, read_text(source), args.sets)
+    except KeyboardInterrupt:
+        print(f"the study is consistent; continue with: archspec sweep --resume {folder}", file=sys.stderr)
+        raise
+    counts = result.counts
+    if result.stopped == "time budget":
+        print(f"stopped at the time budget after {counts.trained} trained trials; --resume {folder} continues")
+    elif result.stopped == "skip limit":
+        print(f"stopped: {counts.skipped} candidates were rejected, invalid or duplicates; the space (or its "
+              "constraints) leaves too few new trainable candidates")  # fmt: skip
+    elif result.stopped == "incomplete":
+        print(f"incomplete ({counts.trained} trained); --resume {folder} continues")
+    return _report(folder, args.storage, "table", 20)
+
+
+def _report(folder: Path, storage: str | None, form: str, top: int | None, family: str | None = None) -> int:
+    from archspec.report import leaderboard_table
+    from archspec.train.sweep.leaderboard import csv_text, json_data, load_leaderboard, write_report
+
+    board = load_leaderboard(folder, storage, family)
+    written = write_report(folder, board)
+    if form == "csv":
+        sys.stdout.write(csv_text(board))
+    elif form == "json":
+        print(json.dumps(json_data(board), indent=2))
+    else:
+        print(leaderboard_table(board, top))
+        print(f"wrote {', '.join(str(path) for path in written)}")
+    return 0
+
+
+def register(commands: Commands) -> None:
+    p = commands.add(
+        "sweep",
+        cmd_sweep,
+        "Sample a design space of specs and recipes under cost constraints, train the candidates as runs "
+        "(Optuna), rank them: archspec sweep SWEEP.yaml, archspec sweep --resume DIR, archspec sweep report DIR.",
+    )
+    p.add_argument("target", nargs="*", metavar="SWEEP.yaml | report DIR", help="a sweep file, or: report DIR")
+    p.add_argument("--out", type=Path, metavar="DIR", help="sweep folder (default sweeps/<name>-<timestamp>)")
+    p.add_argument("--resume", type=Path, metavar="DIR", help="continue the sweep of DIR after a stop or crash")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="worker processes sharing the study (default 1, in this process)")  # fmt: skip
+    p.add_argument("--storage", metavar="URL",
+                   help="the study's storage: postgresql://USER@HOST:PORT/DB (shared by machines) or sqlite:///PATH "
+                   "(default: study.db in the sweep folder)")  # fmt: skip
+    p.add_argument("--set", action="append", default=[], dest="sets", metavar="PATH=VALUE",
+                   help="change a field of the sweep file: --set n_trials=40 --set data.max_train=2000")  # fmt: skip
+    p.add_argument("--threads", type=positive_int, default=1, metavar="N",
+                   help="torch threads per worker (default 1: add workers, not threads, on a CPU)")  # fmt: skip
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="sweep report's output")
+    p.add_argument("--top", type=positive_int, metavar="N", help="sweep report: show only the first N rows")
+    p.add_argument("--family", metavar="PATH", help="sweep report: the space entry that splits edf.png (default: "
+                   "the sweep's family)")  # fmt: skip

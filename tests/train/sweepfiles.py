@@ -1,0 +1,74 @@
+"""Sweep files for the sweep tests: a tiny space around a tiny spec, trained on the bundled sample."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# Each candidate trains 2 epochs over 200 sample images (4-to-8-channel widths): about a second on one idle core.
+TINY_SWEEP = """\
+name: tiny-sweep
+spec:
+  name: tiny
+  input: {channels: 1, height: 28, width: 28}
+  stem: {channels: 4, kernel_size: 3, stride: 1}
+  block: {kind: basic}
+  stages:
+    - {channels: 4, blocks: 1}
+    - {channels: 8, blocks: 1, stride: 2}
+  head: {num_classes: 10}
+recipe: fashion-best
+overrides: [recipe.epochs=2, recipe.batch_size=50, recipe.augment.flip=false, recipe.eval_batch_size=100]
+space:
+  stages[*].blocks: {int: [1, 2]}
+  stem.channels: {choice: [4, 96]}
+  stages[1].stride: {choice: [2, 3]}
+  recipe.optimizer.lr: {log: [0.0003, 0.01]}
+constraints: {max_macs: 2_000_000}
+n_trials: {n_trials}
+sampler: {kind: random, seed: {seed}}
+pruner: {kind: successive_halving, reduction_factor: 2}
+data: {data_dir: sample, max_train: 200, max_test: 100}
+"""
+
+
+def tiny_sweep(folder: Path, n_trials: int = 6, seed: int = 0, name: str = "tiny.yaml") -> Path:
+    """A sweep file whose space holds invalid (stride 3), over-budget (96-channel stem) and good candidates."""
+    path = folder / name
+    path.write_text(TINY_SWEEP.replace("{n_trials}", str(n_trials)).replace("{seed}", str(seed)))
+    return path
+
+
+def trials_of(folder: Path, storage: str | None = None) -> list[Any]:
+    """The study's trials as another process sees them (no lock taken)."""
+    from archspec.train.sweep.folder import read_record
+    from archspec.train.sweep.study import open_study, record_url
+
+    record = read_record(folder)
+    return open_study(
+        record.sweep, storage or record_url(record, folder), create=False, fingerprint=record.fingerprint
+    ).get_trials()
+
+
+def wait_for(predicate: Callable[[], bool], what: str, process: subprocess.Popen[str], limit_s: float = 300) -> None:
+    """Poll until `predicate` holds; fail (with the process's output) if the process ends first or time runs out."""
+    deadline = time.monotonic() + limit_s
+    while not predicate():
+        if process.poll() is not None:
+            out, err = process.communicate()
+            raise AssertionError(f"the sweep ended before {what}:\n{out}\n{err}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {limit_s} s")
+        time.sleep(0.2)
+
+
+def training_and_trained(folder: Path, storage: str | None = None) -> bool:
+    """At least one trial finished training and another is training now (what a kill should interrupt)."""
+    if not (folder / "sweep.json").is_file():
+        return False
+    trials = trials_of(folder, storage)
+    training = any(t.state.name == "RUNNING" and t.user_attrs.get("outcome") == "training" for t in trials)
+    return training and any(t.user_attrs.get("outcome") in ("complete", "pruned") for t in trials)
