@@ -78,7 +78,7 @@ def test_compiled_copy_equals_eager() -> None:
 def test_bench_command_prints_every_variant_with_ratios() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "archspec", "bench", "cifar-resnet20", "--batch-size", "4", "--seconds", "0.05",
-         "--input-size", "3", "16", "16", "--train"],
+         "--latency-runs", "10", "--input-size", "3", "16", "16", "--train"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
