@@ -17,10 +17,11 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import cli_env
-from sweepfiles import tiny_sweep, training_and_trained, trials_of, wait_for
+from sweepfiles import tiny_sweep, trials_of, wait_for
 
 from archspec.errors import ArchspecError
 from archspec.train.sweep.space import ResolvedSweep, load_sweep
@@ -92,11 +93,21 @@ def test_two_workers_share_a_postgresql_study_and_a_killed_workers_trial_is_retr
     command = [sys.executable, "-m", "archspec", "sweep", str(source), "--out", str(out), "--workers", "2",
                "--storage", postgres, "--quiet"]  # fmt: skip
     process = subprocess.Popen(command, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    victims: list[Any] = []
+
+    def fresh_trial_training() -> bool:  # one snapshot: a trial finished, another still in its first epoch
+        if not (out / "sweep.json").is_file():
+            return False
+        trials = trials_of(out, postgres)
+        fresh = [t for t in trials if t.state.name == "RUNNING" and t.user_attrs.get("outcome") == "training"
+                 and "epochs" not in t.user_attrs]  # fmt: skip
+        victims[:] = fresh[:1]
+        return bool(fresh) and any(t.user_attrs.get("outcome") in ("complete", "pruned") for t in trials)
+
     try:
-        wait_for(lambda: training_and_trained(out, postgres), "a finished trial and one training", process)
-        victim = next(t for t in trials_of(out, postgres) if t.state.name == "RUNNING"
-                      and t.user_attrs.get("outcome") == "training")  # fmt: skip
-        os.kill(int(str(victim.user_attrs["worker"]).split(":")[1]), signal.SIGKILL)  # one worker, mid-trial
+        wait_for(fresh_trial_training, "a finished trial and one in its first epoch", process)
+        token = str(victims[0].user_attrs["worker"])
+        os.kill(int(token.split(":")[1]), signal.SIGKILL)  # that trial's worker, mid-training
         stdout, stderr = process.communicate(timeout=600)
     finally:
         if process.poll() is None:
@@ -105,16 +116,17 @@ def test_two_workers_share_a_postgresql_study_and_a_killed_workers_trial_is_retr
     assert not (out / "study.db").exists()
     assert json.loads((out / "sweep.json").read_text())["storage"] == postgres
     trials = {t.number: t for t in trials_of(out, postgres)}
-    assert trials[victim.number].state.name == "FAIL"  # the driver failed it when its worker died ...
-    retry = next(t for t in trials.values() if t.user_attrs.get("retry_of") == victim.number)
-    assert retry.params == victim.params  # ... and queued the same candidate again
+    crashed = [t for t in trials.values() if t.user_attrs.get("worker") == token and t.state.name == "FAIL"]
+    assert [t.number for t in crashed] == [victims[0].number]  # the driver failed it when its worker died ...
+    retry = next(t for t in trials.values() if t.user_attrs.get("retry_of") == crashed[0].number)
+    assert retry.params == crashed[0].params  # ... and queued the same candidate again
     trained = [t for t in trials.values() if t.user_attrs.get("outcome") in ("complete", "pruned")]
     assert len(trained) == 4  # counted once each
     assert len({t.user_attrs["key"] for t in trained}) == 4
     assert any(t.user_attrs.get("outcome") == "rejected" for t in trials.values())
     assert any(t.state.name == "PRUNED" and t.user_attrs.get("outcome") == "pruned" for t in trials.values())
     runs = {p.name for p in (out / "trials").iterdir()}
-    assert runs == {f"{t.number:04d}" for t in trained} | {f"{victim.number:04d}"}
+    assert runs == {f"{t.number:04d}" for t in trained} | {f"{crashed[0].number:04d}"}
     assert "4 of 4 trained" in stdout
 
 
