@@ -13,7 +13,8 @@ import yaml
 from helpers import cli
 
 ROOT = Path(__file__).parents[2]
-FILES = sorted([*ROOT.glob("archspec/specs/*.yaml"), *ROOT.glob("docs/examples/*.yaml")])
+EXAMPLES = [path for path in ROOT.glob("docs/examples/*.yaml") if not path.name.startswith("sweep-")]  # sweep files
+FILES = sorted([*ROOT.glob("archspec/specs/*.yaml"), *EXAMPLES])  # a sweep file is no spec: tests/train/test_sweep_*
 
 
 @pytest.fixture(scope="module")
