@@ -29,7 +29,8 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 test: lint
-	$(VENV)/bin/pytest -q
+	# one worker per core (at most 4), one torch thread each (tests/conftest.py); a file's tests share a worker
+	$(VENV)/bin/pytest -q -n auto --maxprocesses 4 --dist loadfile
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

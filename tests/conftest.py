@@ -1,4 +1,4 @@
-"""Shared fixtures."""
+"""Shared fixtures, and one torch thread per test process."""
 
 from __future__ import annotations
 
@@ -6,6 +6,14 @@ from pathlib import Path
 
 import pytest
 from helpers import TINY_SPEC
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One intra-op thread, as the CLI subprocesses get (helpers.cli_env): `make test` runs two pytest workers
+    on two cores, and tiny models gain nothing from a second thread; results match across processes."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -72,3 +72,12 @@ def training_and_trained(folder: Path, storage: str | None = None) -> bool:
     trials = trials_of(folder, storage)
     training = any(t.state.name == "RUNNING" and t.user_attrs.get("outcome") == "training" for t in trials)
     return training and any(t.user_attrs.get("outcome") in ("complete", "pruned") for t in trials)
+
+
+def assert_run_folders(folder: Path, trained: list[Any], interrupted: set[int]) -> None:
+    """Every trained trial has its run folder, and no other trial has one except an interrupted trial: a
+    worker killed between its claim ("training") and the first write leaves none, one killed later leaves its
+    partial run."""
+    runs = {p.name for p in (folder / "trials").iterdir()}
+    done = {f"{t.number:04d}" for t in trained}
+    assert done <= runs <= done | {f"{n:04d}" for n in interrupted}, (runs, done, interrupted)

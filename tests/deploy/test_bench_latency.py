@@ -4,10 +4,8 @@ is busy. No timing is asserted: only that each figure is there, consistent and r
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import pytest
-import torch
 
 from archspec import build, load_spec
 from archspec.arch.validate import with_input
@@ -19,13 +17,10 @@ from archspec.report import bench_table
 
 
 @pytest.fixture(autouse=True)
-def one_thread(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """One thread per runtime: on two shared cores, two threads of a tiny model mostly wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One thread per runtime, as torch has in every test process (conftest.py): on two shared cores, two
+    threads of a tiny model mostly wait for each other."""
     monkeypatch.setattr(runtimes, "available_cores", lambda: 1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_latency_percentiles_pool_every_round() -> None:

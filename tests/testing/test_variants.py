@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import torch
 import yaml
 from helpers import cli
 from hypothesis import given, settings
@@ -16,15 +13,6 @@ from archspec.testing import properties, variants_of
 from archspec.testing.properties import PropertyFailure, check_variants
 
 GN = "docs/examples/resnet50-dilated-gn.yaml"
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # tiny models: one thread is fastest, and polite to the other jobs on a shared machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("name", ["resnet50", "cifar-resnet56", "resnetv2_50", GN])

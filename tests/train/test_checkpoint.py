@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY_SETS, TINY_SPEC, assert_one_line_error, cli_env, run_cli
+from helpers import TINY_SETS, TINY_SPEC, assert_one_line_error, cli, cli_env, run_cli
 
 from archspec.arch.validate import spec_from_text
 from archspec.errors import CheckpointError
@@ -83,7 +83,7 @@ def test_spec_hash_mismatch_is_refused(one_epoch: Path, tmp_path: Path) -> None:
         checkpoint_spec(load_checkpoint(one_epoch), one_epoch, other)
     spec_file = tmp_path / "other.yaml"
     spec_file.write_text(TINY_SPEC.replace("channels: 16", "channels: 24"))
-    result = run_cli("train", spec_file, "--resume", one_epoch.parent.parent)
+    result = cli("train", spec_file, "--resume", one_epoch.parent.parent)
     assert_one_line_error(result, "refusing to load mismatched weights")
 
 
@@ -106,7 +106,7 @@ def test_corrupt_checkpoint_is_a_checkpoint_error(one_epoch: Path, tmp_path: Pat
 def test_cli_truncated_checkpoint_is_one_line_exit_2(one_epoch: Path, tmp_path: Path) -> None:
     path = tmp_path / "truncated.pt"
     path.write_bytes(one_epoch.read_bytes()[:1000])
-    result = run_cli("evaluate", path, "--data-dir", "sample")
+    result = cli("evaluate", path, "--data-dir", "sample")
     assert_one_line_error(result, f"{path}: not a readable checkpoint")
 
 

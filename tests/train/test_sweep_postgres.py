@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from helpers import cli_env
-from sweepfiles import tiny_sweep, trials_of, wait_for
+from sweepfiles import assert_run_folders, tiny_sweep, trials_of, wait_for
 
 from archspec.errors import ArchspecError
 from archspec.train.sweep.space import ResolvedSweep, load_sweep
@@ -125,8 +125,7 @@ def test_two_workers_share_a_postgresql_study_and_a_killed_workers_trial_is_retr
     assert len({t.user_attrs["key"] for t in trained}) == 4
     assert any(t.user_attrs.get("outcome") == "rejected" for t in trials.values())
     assert any(t.state.name == "PRUNED" and t.user_attrs.get("outcome") == "pruned" for t in trials.values())
-    runs = {p.name for p in (out / "trials").iterdir()}
-    assert runs == {f"{t.number:04d}" for t in trained} | {f"{crashed[0].number:04d}"}
+    assert_run_folders(out, trained, {crashed[0].number})
     assert "4 of 4 trained" in stdout
 
 

@@ -9,13 +9,11 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
-from helpers import cli_env, run_cli
-from sweepfiles import tiny_sweep, training_and_trained, trials_of, wait_for
+from helpers import cli, cli_env
+from sweepfiles import assert_run_folders, tiny_sweep, training_and_trained, trials_of, wait_for
 
 from archspec.cli import main
 from archspec.errors import ArchspecError
@@ -28,16 +26,6 @@ from archspec.train.sweep.study import SweepOptions, SweepResult, resume_sweep, 
 
 pytestmark = pytest.mark.slow  # each trains real candidates, or starts a PostgreSQL server
 N_TRIALS = 4
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Torch on one thread in this process, as the subprocess tests run (two threads on a busy 2-core machine
-    spend most of their time waiting for each other)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +142,8 @@ def test_two_workers_share_sqlite_and_resume_after_sigkill_loses_and_repeats_not
     finished_before = {n: (t.state, t.values, t.params) for n, t in before.items() if t.state.is_finished()}
     killed = {n for n, t in before.items() if t.state.name == "RUNNING" and t.user_attrs.get("outcome") == "training"}
     assert killed and finished_before
-    done = run_cli("sweep", "--resume", out, "--quiet", check=True)  # one worker: the driver's own process
+    done = cli("sweep", "--resume", out, "--quiet")  # one worker: the driver's own (here: this) process
+    assert done.returncode == 0, done.stderr
     assert "queued again: trials" in done.stdout
     after = {t.number: t for t in trials_of(out)}
     for number, (state, values, params) in finished_before.items():  # nothing finished was lost or redone
@@ -167,8 +156,7 @@ def test_two_workers_share_sqlite_and_resume_after_sigkill_loses_and_repeats_not
     trained = [t for t in after.values() if t.user_attrs.get("outcome") in ("complete", "pruned")]
     keys = [t.user_attrs["key"] for t in trained]
     assert len(keys) == len(set(keys))  # no candidate trained twice
-    runs = {p.name for p in (out / "trials").iterdir()}
-    assert runs == {f"{t.number:04d}" for t in trained} | {f"{n:04d}" for n in killed}
+    assert_run_folders(out, trained, killed)
 
 
 def test_two_objectives_and_a_measured_latency_limit(tmp_path: Path) -> None:
