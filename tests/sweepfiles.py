@@ -31,14 +31,16 @@ constraints: {max_macs: 2_000_000}
 n_trials: {n_trials}
 sampler: {kind: random, seed: {seed}}
 pruner: {kind: successive_halving, reduction_factor: 2}
-data: {data_dir: sample, max_train: 200, max_test: 100}
+data: {data_dir: sample, max_train: {max_train}, max_test: 100}
 """
 
 
-def tiny_sweep(folder: Path, n_trials: int = 6, seed: int = 0, name: str = "tiny.yaml") -> Path:
-    """A sweep file whose space holds invalid (stride 3), over-budget (96-channel stem) and good candidates."""
+def tiny_sweep(folder: Path, n_trials: int = 6, seed: int = 0, name: str = "tiny.yaml", max_train: int = 200) -> Path:
+    """A sweep file whose space holds invalid (stride 3), over-budget (96-channel stem) and good candidates.
+    A kill test trains on more images (max_train), so that a trial's first epoch outlasts a poll of the study."""
     path = folder / name
-    path.write_text(TINY_SWEEP.replace("{n_trials}", str(n_trials)).replace("{seed}", str(seed)))
+    text = TINY_SWEEP.replace("{n_trials}", str(n_trials)).replace("{seed}", str(seed))
+    path.write_text(text.replace("{max_train}", str(max_train)))
     return path
 
 
@@ -65,13 +67,20 @@ def wait_for(predicate: Callable[[], bool], what: str, process: subprocess.Popen
         time.sleep(0.2)
 
 
-def training_and_trained(folder: Path, storage: str | None = None) -> bool:
-    """At least one trial finished training and another is training now (what a kill should interrupt)."""
+def fresh_trainings(folder: Path, storage: str | None = None) -> list[Any]:
+    """From one snapshot: once a trial has finished training, the trials in their first epoch of training (what a
+    kill should interrupt: a trial that only claimed its slot may still turn out a duplicate or surplus within
+    milliseconds, one in a later epoch may finish before the kill lands); empty before that."""
     if not (folder / "sweep.json").is_file():
-        return False
+        return []
     trials = trials_of(folder, storage)
-    training = any(t.state.name == "RUNNING" and t.user_attrs.get("outcome") == "training" for t in trials)
-    return training and any(t.user_attrs.get("outcome") in ("complete", "pruned") for t in trials)
+    if not any(t.user_attrs.get("outcome") in ("complete", "pruned") for t in trials):
+        return []
+    return [
+        t for t in trials
+        if t.state.name == "RUNNING" and t.user_attrs.get("outcome") == "training" and "run" in t.user_attrs
+        and "epochs" not in t.user_attrs
+    ]  # fmt: skip
 
 
 def assert_run_folders(folder: Path, trained: list[Any], interrupted: set[int]) -> None:

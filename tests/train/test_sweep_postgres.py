@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from helpers import cli_env
-from sweepfiles import assert_run_folders, tiny_sweep, trials_of, wait_for
+from sweepfiles import assert_run_folders, fresh_trainings, tiny_sweep, trials_of, wait_for
 
 from archspec.errors import ArchspecError
 from archspec.train.sweep.space import ResolvedSweep, load_sweep
@@ -89,20 +89,15 @@ def test_two_workers_share_a_postgresql_study_and_a_killed_workers_trial_is_retr
     postgres: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    source = tiny_sweep(tmp_path, n_trials=4, seed=2)
+    source = tiny_sweep(tmp_path, n_trials=4, seed=2, max_train=1500)
     command = [sys.executable, "-m", "archspec", "sweep", str(source), "--out", str(out), "--workers", "2",
                "--storage", postgres, "--quiet"]  # fmt: skip
     process = subprocess.Popen(command, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     victims: list[Any] = []
 
-    def fresh_trial_training() -> bool:  # one snapshot: a trial finished, another still in its first epoch
-        if not (out / "sweep.json").is_file():
-            return False
-        trials = trials_of(out, postgres)
-        fresh = [t for t in trials if t.state.name == "RUNNING" and t.user_attrs.get("outcome") == "training"
-                 and "epochs" not in t.user_attrs]  # fmt: skip
-        victims[:] = fresh[:1]
-        return bool(fresh) and any(t.user_attrs.get("outcome") in ("complete", "pruned") for t in trials)
+    def fresh_trial_training() -> bool:
+        victims[:] = fresh_trainings(out, postgres)[:1]
+        return bool(victims)
 
     try:
         wait_for(fresh_trial_training, "a finished trial and one in its first epoch", process)

@@ -9,20 +9,24 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from helpers import cli, cli_env
-from sweepfiles import assert_run_folders, tiny_sweep, training_and_trained, trials_of, wait_for
+from sweepfiles import assert_run_folders, fresh_trainings, tiny_sweep, trials_of, wait_for
 
 from archspec.cli import main
 from archspec.errors import ArchspecError
 from archspec.spec.schema import ResNetSpec
 from archspec.train.plots import png_size
+from archspec.train.sweep import trials as T
+from archspec.train.sweep.folder import read_record
 from archspec.train.sweep.leaderboard import Leaderboard, load_leaderboard
 from archspec.train.sweep.plots import EDF_SIZE, PARETO_SIZE
 from archspec.train.sweep.space import load_sweep
-from archspec.train.sweep.study import SweepOptions, SweepResult, resume_sweep, start_sweep
+from archspec.train.sweep.storage import default_url
+from archspec.train.sweep.study import SweepOptions, SweepResult, open_study, resume_sweep, start_sweep
 
 pytestmark = pytest.mark.slow  # each trains real candidates, or starts a PostgreSQL server
 N_TRIALS = 4
@@ -129,12 +133,12 @@ def test_ctrl_c_leaves_the_study_consistent_and_resume_retries_the_interrupted_t
 
 def test_two_workers_share_sqlite_and_resume_after_sigkill_loses_and_repeats_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    source = tiny_sweep(tmp_path, n_trials=4, seed=1)
+    source = tiny_sweep(tmp_path, n_trials=4, seed=1, max_train=1500)
     command = [sys.executable, "-m", "archspec", "sweep", str(source), "--out", str(out), "--workers", "2", "--quiet"]
     process = subprocess.Popen(command, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)  # fmt: skip
     try:
-        wait_for(lambda: training_and_trained(out), "a finished trial and one training", process)
+        wait_for(lambda: bool(fresh_trainings(out)), "a finished trial and one in its first epoch", process)
     finally:
         os.killpg(process.pid, signal.SIGKILL)  # the driver and both workers, as a crash would
         process.communicate()
@@ -157,6 +161,35 @@ def test_two_workers_share_sqlite_and_resume_after_sigkill_loses_and_repeats_not
     keys = [t.user_attrs["key"] for t in trained]
     assert len(keys) == len(set(keys))  # no candidate trained twice
     assert_run_folders(out, trained, killed)
+
+
+def test_a_trial_without_a_worker_is_dead_after_orphan_s_and_resume_fails_it(tmp_path: Path) -> None:
+    """A worker killed between Optuna creating its trial and stamping its token leaves a running trial that
+    names no worker: judged dead ORPHAN_S after its start (trials numbered above it stop waiting for it, and
+    resume fails it) rather than at Optuna's heartbeat grace, minutes later."""
+    from optuna.trial import FrozenTrial, TrialState
+
+    def running(started: datetime, **attrs: str) -> FrozenTrial:
+        return FrozenTrial(number=0, state=TrialState.RUNNING, value=None, datetime_start=started,
+                           datetime_complete=None, params={}, distributions={}, user_attrs=attrs, system_attrs={},
+                           intermediate_values={}, trial_id=0)  # fmt: skip
+
+    now, old = datetime.now(), datetime.now() - timedelta(seconds=T.ORPHAN_S + 50)
+    assert not T.is_dead(running(now)) and T.is_dead(running(old))  # still being stamped / an orphan
+    assert not T.is_dead(running(old, worker=T.worker_token()))  # this process runs
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    token = T.worker_token(gone.pid)
+    gone.wait()
+    assert T.is_dead(running(now, worker=token))
+    assert T.worker_alive(f"elsewhere:{gone.pid}:1") is None  # another machine: its heartbeats decide
+
+    out = tmp_path / "out"
+    start_sweep(load_sweep(tiny_sweep(tmp_path, n_trials=1, seed=4)), out, SweepOptions(progress=False))
+    study = open_study(read_record(out).sweep, default_url(out), create=False)
+    orphan = study._storage.create_new_trial(study._study_id, running(old))
+    result = resume_sweep(out, SweepOptions(progress=False))
+    assert result.stopped == "done" and result.recovered == ()  # failed, and not a crashed training to retry
+    assert {t._trial_id: t.state.name for t in trials_of(out)}[orphan] == "FAIL"
 
 
 def test_two_objectives_and_a_measured_latency_limit(tmp_path: Path) -> None:

@@ -92,9 +92,8 @@ def resume_sweep(folder: Path, options: SweepOptions = SweepOptions()) -> SweepR
     url = options.storage or record_url(record, folder)
     with FolderLock(folder):
         study = open_study(record.sweep, url, create=False, fingerprint=record.fingerprint)
-        dead = T.fail_dead(study)
-        retried = T.retry_missing(study)
-        recovered = tuple(sorted({*dead, *retried}))
+        T.fail_dead(study)  # then a trial killed mid-training is a crashed one, retried below
+        recovered = tuple(sorted(T.retry_missing(study)))
         return _drive(folder, record.sweep, url, options, recovered, record.fingerprint)
 
 
@@ -164,6 +163,7 @@ def _drive(
         else:
             _run_processes(study, sweep, worker, options.workers, progress)
     finally:
+        T.fail_dead(study)  # a worker killed meanwhile (the resume retries its trial), an orphan
         progress.close()
         torch.set_num_threads(threads)  # the in-process worker set its own
     counts = T.count(study.get_trials(deepcopy=False))
@@ -218,8 +218,6 @@ def _run_processes(
     except KeyboardInterrupt:
         _stop(running)  # each worker marks its running trial failed (Optuna does), to be retried on resume
         raise
-    finally:
-        T.fail_dead(study)
 
 
 def _stop(running: dict[int, Any]) -> None:

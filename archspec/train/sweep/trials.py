@@ -21,6 +21,7 @@ import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
 SKIPPED = ("invalid", "rejected", "duplicate")
 TRAINED = ("complete", "pruned")
 MAX_ATTEMPTS = 3  # a trial that kills its worker every time (the kernel's OOM killer) is not retried forever
+# A worker stamps its token on a trial milliseconds after Optuna creates it; a trial still without one this
+# long after its start lost its worker in between (a SIGKILL). Generous: a study shared by several machines
+# compares start times written by their clocks.
+ORPHAN_S = 10.0
 
 
 def _states() -> Any:
@@ -144,13 +149,22 @@ def retry_missing(study: optuna.Study) -> list[int]:
     return done
 
 
+def is_dead(trial: FrozenTrial, alive: Any = None) -> bool:
+    """A running trial whose worker is gone: a process of this machine that no longer runs, or none at all (an
+    orphan: no worker token ORPHAN_S after its start)."""
+    token = trial.user_attrs.get("worker")
+    if token is None:
+        started = trial.datetime_start
+        return started is not None and (datetime.now() - started).total_seconds() > ORPHAN_S
+    return (alive or worker_alive)(str(token)) is False
+
+
 def fail_dead(study: optuna.Study, alive: Any = None) -> list[int]:
-    """Fail the running trials of workers of this machine that no longer run (SIGKILL, a crash); the numbers."""
-    alive = alive or worker_alive
+    """Fail the running trials whose worker is gone (SIGKILL, a crash: `is_dead`); the numbers."""
     state = _states()
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(state.RUNNING,)):
-        if alive(str(trial.user_attrs.get("worker", ""))) is False:
+        if is_dead(trial, alive):
             try:
                 study.tell(trial.number, state=state.FAIL)
             except (ValueError, RuntimeError):  # it finished meanwhile

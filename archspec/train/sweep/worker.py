@@ -235,7 +235,7 @@ class Objective:
         return values[0] if len(values) == 1 else (values[0], values[1])
 
     def settle(self) -> list[optuna.trial.FrozenTrial]:
-        """All trials, once those numbered below this one have each decided what they are (or SETTLE_S)."""
+        """All trials, once those numbered below this one have each decided what they are or died (or SETTLE_S)."""
         from optuna.trial import TrialState
 
         deadline = time.monotonic() + SETTLE_S
@@ -244,6 +244,7 @@ class Objective:
             undecided = [
                 t for t in trials
                 if t.number < self.number and t.state == TrialState.RUNNING and "outcome" not in t.user_attrs
+                and not T.is_dead(t)
             ]  # fmt: skip
             if not undecided or time.monotonic() > deadline:  # past it: a worker that died while sampling
                 return trials
