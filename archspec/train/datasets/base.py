@@ -11,10 +11,10 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
-from pydantic import Field, PositiveFloat
+from pydantic import Field, PositiveFloat, model_validator
 
 from archspec.config.model import Model, fail
 from archspec.errors import DataError
@@ -36,16 +36,21 @@ def std_field() -> Any:
 
 
 class DataBase(Model):
-    """What every dataset kind has: `mean` and `std` (declared last in each kind, so `kind` reads first)."""
+    """What every dataset kind has: `mean` and `std`, checked here. Each kind declares the two fields last
+    (mean_field, std_field), so that `kind` leads its dumps, docs and JSON Schema: fields declared here would
+    come first."""
 
-    mean: list[float] | None
-    std: list[PositiveFloat] | None
+    if TYPE_CHECKING:
+        mean: list[float] | None
+        std: list[PositiveFloat] | None
 
-    def _check_stats(self) -> None:
+    @model_validator(mode="after")
+    def _check_stats(self) -> Self:  # runs for every kind
         if (self.mean is None) != (self.std is None):
             fail(("mean" if self.mean is None else "std",), "give mean and std together, or neither")
         if self.mean is not None and self.std is not None and len(self.mean) != len(self.std):
             fail(("std",), f"has {len(self.std)} values but mean has {len(self.mean)}; give one per channel")
+        return self
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, PositiveFloat, model_validator
+from pydantic import Field, PositiveFloat
 
 from archspec.errors import DataError
 from archspec.train.datasets import download as net
@@ -53,11 +53,6 @@ class CifarData(DataBase):
     )
     mean: list[float] | None = mean_field()
     std: list[PositiveFloat] | None = std_field()
-
-    @model_validator(mode="after")
-    def _stats(self) -> CifarData:
-        self._check_stats()
-        return self
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from archspec.errors import DataError
 from archspec.train.datasets import cache
@@ -65,11 +65,6 @@ class FolderData(DataBase):
     )
     mean: list[float] | None = mean_field()
     std: list[PositiveFloat] | None = std_field()
-
-    @model_validator(mode="after")
-    def _stats(self) -> FolderData:
-        self._check_stats()
-        return self
 
 
 @dataclass(frozen=True)

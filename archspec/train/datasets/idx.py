@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, PositiveFloat, model_validator
+from pydantic import Field, PositiveFloat
 
 from archspec.config.files import read_bounded, write_atomic
 from archspec.errors import DataError
@@ -69,11 +69,6 @@ class IdxData(DataBase):
     )
     mean: list[float] | None = mean_field()
     std: list[PositiveFloat] | None = std_field()
-
-    @model_validator(mode="after")
-    def _stats(self) -> IdxData:
-        self._check_stats()
-        return self
 
 
 @dataclass(frozen=True)
