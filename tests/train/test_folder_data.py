@@ -244,3 +244,21 @@ def test_decode_image_reports_what_is_wrong(tmp_path: Path) -> None:
     sixteen = tmp_path / "deep.png"
     Image.fromarray(np.full((4, 4), 40000, dtype=np.uint16)).save(sixteen)
     assert int(I.decode_image(sixteen, (4, 4), 1).max()) == 40000 >> 8  # scaled, not clipped to 255
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_exif_orientation_turns_a_photo_upright(tmp_path: Path, orientation: int) -> None:
+    """A phone stores a portrait photo sideways with an EXIF orientation tag; archspec decodes (and reports the
+    size of) the image as it is displayed, for training, evaluation and predict alike."""
+    upright = np.zeros((40, 20), dtype=np.uint8)  # portrait, H 40 x W 20, bright top-left corner
+    upright[:10, :5] = 255
+    # what the camera stored: the upright image turned back by the transpose the tag asks for
+    undo = {1: None, 3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+    stored = Image.fromarray(upright)
+    stored = stored if undo[orientation] is None else stored.transpose(undo[orientation])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "photo.png"
+    stored.save(path, exif=exif)
+    assert np.array_equal(I.decode_image(path, (40, 20), 1)[0], upright)
+    assert I.native_size(path) == (40, 20)

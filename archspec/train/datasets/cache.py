@@ -29,7 +29,7 @@ from archspec.errors import DataError
 from archspec.train.datasets.base import cache_root
 from archspec.train.datasets.images import decode_into
 
-FORMAT = 1
+FORMAT = 2  # 2: images turned upright by their EXIF orientation
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """Image files to uint8 arrays with Pillow: one image (`decode_image`), or many in worker processes into a
 memory-mapped array with a progress bar (`decode_into`). numpy and Pillow only, no torch.
 
-Every image becomes (C, H, W) uint8 at the size asked for: converted to grayscale (`L`) for one channel or
-`RGB` for three (so a folder may mix both), resized with Pillow's bilinear filter (antialiased when it
-shrinks). Training, evaluation and `archspec predict` all decode through `decode_image`.
+Every image becomes (C, H, W) uint8 at the size asked for: turned upright as its EXIF orientation says (a
+phone's portrait photo is stored sideways with a tag), converted to grayscale (`L`) for one channel or `RGB`
+for three (so a folder may mix both), resized with Pillow's bilinear filter (antialiased when it shrinks).
+Training, evaluation and `archspec predict` all decode through `decode_image`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
 from archspec.errors import DataError
@@ -30,6 +31,8 @@ EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 MODES = {1: "L", 3: "RGB"}
 MAX_PIXELS = 50_000_000  # per image; Pillow's own bomb check warns at 89M and refuses at 179M
 _SIXTEEN_BIT = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+_ORIENTATION = 0x0112  # the EXIF tag
+_SIDEWAYS = (5, 6, 7, 8)  # orientations that turn the stored image by 90 degrees
 
 
 def decode_image(path: Path | str, size: tuple[int, int], channels: int) -> np.ndarray:
@@ -53,8 +56,13 @@ def _decode(path: Path, size: tuple[int, int], channels: int) -> tuple[np.ndarra
             image: Image.Image = opened
             if image.width * image.height > MAX_PIXELS:
                 raise DataError(f"{path}: {image.width}x{image.height} pixels, over the {MAX_PIXELS:,}-pixel limit")
-            native = (image.height, image.width)
-            image.draft(MODES[channels], (width, height))  # JPEG: decode at a reduced scale when shrinking a lot
+            orientation = _orientation(image)
+            sideways = orientation in _SIDEWAYS
+            native = (image.width, image.height) if sideways else (image.height, image.width)  # as displayed
+            # JPEG: decode at a reduced scale when shrinking a lot (the stored image is still sideways here)
+            image.draft(MODES[channels], (height, width) if sideways else (width, height))
+            if orientation not in (None, 1):
+                image = ImageOps.exif_transpose(image)
             if image.mode in _SIXTEEN_BIT:  # 16-bit grayscale PNG: keep the top 8 bits (convert() would clip)
                 image = Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).astype(np.uint8))
             image = image.convert(MODES[channels])
@@ -80,13 +88,24 @@ def _reason(path: Path, err: Exception) -> str:
 
 
 def native_size(path: Path) -> tuple[int, int] | None:
-    """(H, W) from the image's header alone, or None if it cannot be read."""
+    """(H, W) as displayed (after the EXIF orientation) from the image's header alone, or None if it cannot be
+    read."""
     try:
         with Image.open(path) as opened:
             image: Image.Image = opened
-            return image.height, image.width
+            return (image.width, image.height) if _orientation(image) in _SIDEWAYS else (image.height, image.width)
     except Exception:
         return None
+
+
+def _orientation(image: Image.Image) -> int | None:
+    """The EXIF orientation (1-8), or None where there is none or the EXIF block is unreadable (the pixels
+    may still be fine: the image is then taken as stored)."""
+    try:
+        value = image.getexif().get(_ORIENTATION)
+    except Exception:
+        return None
+    return value if isinstance(value, int) and 1 <= value <= 8 else None
 
 
 # --- many images, in worker processes -----------------------------------------------------------
