@@ -21,20 +21,8 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from archspec.report import table
-from archspec.testing.fuzz import (
-    NASTY,
-    SPEC_COMMANDS,
-    Outcome,
-    bundled_texts,
-    mutated_text,
-    recipe_case,
-    run_case,
-    set_case,
-    spec_case,
-)
-
-CPU_SECONDS = 2.0
-PEAK_BYTES = 300 << 20
+from archspec.testing import fuzz
+from archspec.testing.fuzz import CPU_SECONDS, PEAK_BYTES, Outcome
 
 
 def collect(strategy: st.SearchStrategy[list[str | Path]], examples: int, seed_value: int) -> list[Outcome]:
@@ -44,7 +32,7 @@ def collect(strategy: st.SearchStrategy[list[str | Path]], examples: int, seed_v
     @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(strategy)
     def run(argv: list[str | Path]) -> None:
-        outcomes.append(run_case(argv))
+        outcomes.append(fuzz.run_case(argv))
 
     run()
     return outcomes
@@ -66,13 +54,14 @@ def main() -> None:
         return write
 
     kinds = {
-        "spec": st.tuples(st.sampled_from(SPEC_COMMANDS), mutated_text(bundled_texts("spec")).map(written("s.yaml")))
-        .map(lambda pair: spec_case(*pair)),
-        "recipe": mutated_text(bundled_texts("recipe")).map(written("r.yaml")).map(recipe_case),
+        "spec": st.tuples(st.sampled_from(fuzz.SPEC_COMMANDS),
+                          fuzz.mutated_text(fuzz.bundled_texts("spec")).map(written("s.yaml")))
+        .map(lambda pair: fuzz.spec_case(*pair)),
+        "recipe": fuzz.mutated_text(fuzz.bundled_texts("recipe")).map(written("r.yaml")).map(fuzz.recipe_case),
         "--set": st.tuples(
             st.sampled_from(["stages[0].blocks", "width", "depth", "head", "stem.kernel_size", "input", "block"]),
-            st.sampled_from([str(v) for v in NASTY]) | st.text(max_size=30),
-        ).map(lambda pair: set_case(f"{pair[0]}={pair[1]}")),
+            st.sampled_from([str(v) for v in fuzz.NASTY]) | st.text(max_size=30),
+        ).map(lambda pair: fuzz.set_case(f"{pair[0]}={pair[1]}")),
     }  # fmt: skip
     rows = [("cases", "n", "ok", "one-line error", "neither", "max CPU s", "vs 2 s", "max peak MB", "vs 300 MB")]
     bad: list[Outcome] = []
@@ -81,7 +70,7 @@ def main() -> None:
         outcomes = collect(strategy, args.examples, args.seed)
         worst_cpu = max(o.cpu_seconds for o in outcomes)
         worst_peak = max(o.peak_bytes for o in outcomes)
-        wrong = [o for o in outcomes if not o.fine or o.cpu_seconds >= CPU_SECONDS or o.peak_bytes >= PEAK_BYTES]
+        wrong = [o for o in outcomes if not o.bounded]
         bad += wrong
         counts = (len(outcomes), sum(o.code == 0 for o in outcomes), sum(o.code == 2 and o.one_line for o in outcomes))
         rows.append((name, *map(str, counts), str(len(wrong)), f"{worst_cpu:.3f}", f"{worst_cpu / CPU_SECONDS:.2f}x",

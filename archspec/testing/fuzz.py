@@ -141,6 +141,15 @@ class Outcome:
         """Success, or a one-line user error."""
         return self.code == 0 or (self.code == 2 and self.one_line)
 
+    @property
+    def bounded(self) -> bool:
+        """Fine, within CPU_SECONDS of CPU and PEAK_BYTES of Python memory."""
+        return self.fine and self.cpu_seconds < CPU_SECONDS and self.peak_bytes < PEAK_BYTES
+
+
+CPU_SECONDS = 2.0  # the bounds every case is held to (tests/cli/test_fuzz.py, benchmarks/fuzz_cli.py)
+PEAK_BYTES = 300 << 20
+
 
 def run_case(argv: list[str | Path]) -> Outcome:
     """`archspec ARGV` in this process, measured. Exceptions other than SystemExit propagate (a bug)."""

@@ -13,7 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archspec.testing.fuzz import (
+    CPU_SECONDS,
     NASTY,
+    PEAK_BYTES,
     SPEC_COMMANDS,
     Outcome,
     bundled_texts,
@@ -24,8 +26,6 @@ from archspec.testing.fuzz import (
     spec_case,
 )
 
-CPU_SECONDS = 2.0
-PEAK_BYTES = 300 << 20
 FUZZ = settings(max_examples=20, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -47,20 +47,21 @@ def driver_url(url: str) -> str:
 
 def display_url(url: str) -> str:
     """The URL with any password replaced by ***, for messages and the sweep record."""
-    scheme, sep, rest = url.partition("://")
-    user, at, host = rest.rpartition("@")
-    if not (sep and at and ":" in user):
-        return url
-    return f"{scheme}://{user.split(':', 1)[0]}:***@{host}"
+    return _with_password(url, ":***")
 
 
 def without_password(url: str) -> str:
     """The URL to keep in the sweep record: libpq finds the password again in PGPASSWORD or ~/.pgpass."""
+    return _with_password(url, "")
+
+
+def _with_password(url: str, password: str) -> str:
+    """`url` with its `:password` part (if any) replaced by `password` (":***", or "" to drop it)."""
     scheme, sep, rest = url.partition("://")
     user, at, host = rest.rpartition("@")
     if not (sep and at and ":" in user):
         return url
-    return f"{scheme}://{user.split(':', 1)[0]}@{host}"
+    return f"{scheme}://{user.split(':', 1)[0]}{password}@{host}"
 
 
 def sqlite_path(url: str) -> Path | None:
