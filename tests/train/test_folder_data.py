@@ -246,19 +246,52 @@ def test_decode_image_reports_what_is_wrong(tmp_path: Path) -> None:
     assert int(I.decode_image(sixteen, (4, 4), 1).max()) == 40000 >> 8  # scaled, not clipped to 255
 
 
-@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+# What a camera stores for each EXIF orientation: the upright image turned back by the inverse of the
+# transpose the tag asks for (Pillow's ImageOps.exif_transpose applies that transpose).
+STORED = {
+    1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}  # fmt: skip
+
+
+def photo(upright: np.ndarray, orientation: int, path: Path, **save: object) -> Path:
+    image = Image.fromarray(upright)
+    transpose = STORED[orientation]
+    stored = image if transpose is None else image.transpose(transpose)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored.save(path, exif=exif, **save)
+    return path
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_turns_a_photo_upright(tmp_path: Path, orientation: int) -> None:
     """A phone stores a portrait photo sideways with an EXIF orientation tag; archspec decodes (and reports the
     size of) the image as it is displayed, for training, evaluation and predict alike."""
     upright = np.zeros((40, 20), dtype=np.uint8)  # portrait, H 40 x W 20, bright top-left corner
     upright[:10, :5] = 255
-    # what the camera stored: the upright image turned back by the transpose the tag asks for
-    undo = {1: None, 3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
-    stored = Image.fromarray(upright)
-    stored = stored if undo[orientation] is None else stored.transpose(undo[orientation])
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    path = tmp_path / "photo.png"
-    stored.save(path, exif=exif)
-    assert np.array_equal(I.decode_image(path, (40, 20), 1)[0], upright)
-    assert I.native_size(path) == (40, 20)
+    path = photo(upright, orientation, tmp_path / "photo.png")
+    pixels, native = I._decode(path, (40, 20), 1)
+    assert np.array_equal(pixels[0], upright) and native == (40, 20)
+
+
+def test_a_sideways_jpeg_shrunk_a_lot_is_upright_and_sharp(tmp_path: Path) -> None:
+    """JPEG decodes at a reduced scale (draft) for the stored, sideways size; then turns upright."""
+    upright = np.zeros((800, 400), dtype=np.uint8)
+    upright[:200, :100] = 255  # the top-left eighth, bright
+    path = photo(upright, 6, tmp_path / "photo.jpg", quality=95)
+    pixels, native = I._decode(path, (80, 40), 1)
+    assert native == (800, 400)
+    assert pixels[0, :18, :8].min() > 200 and pixels[0, 22:, :].max() < 60 and pixels[0, :, 12:].max() < 60
+
+
+def test_a_png_with_a_broken_data_stream_is_an_error_not_noise(tmp_path: Path) -> None:
+    path = tmp_path / "broken.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)).save(path)
+    raw = bytearray(path.read_bytes())
+    idat = raw.index(b"IDAT")
+    raw[idat + 40] ^= 0xFF  # one byte inside the compressed pixels
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=f"^{path}: "):
+        I.decode_image(path, (64, 64), 1)

@@ -56,11 +56,17 @@ def _decode(path: Path, size: tuple[int, int], channels: int) -> tuple[np.ndarra
             image: Image.Image = opened
             if image.width * image.height > MAX_PIXELS:
                 raise DataError(f"{path}: {image.width}x{image.height} pixels, over the {MAX_PIXELS:,}-pixel limit")
-            orientation = _orientation(image)
-            sideways = orientation in _SIDEWAYS
-            native = (image.width, image.height) if sideways else (image.height, image.width)  # as displayed
-            # JPEG: decode at a reduced scale when shrinking a lot (the stored image is still sideways here)
-            image.draft(MODES[channels], (height, width) if sideways else (width, height))
+            # JPEG: its EXIF is in the header; decode at a reduced scale when shrinking a lot, asking for the size
+            # of the stored (maybe sideways) image. Other formats: read the EXIF only after load() has decoded the
+            # pixels, whose errors must surface (a PNG's getexif() loads the image and _orientation would swallow
+            # a broken data stream, leaving a half-decoded image).
+            stored = (image.height, image.width)  # before draft() shrinks it
+            orientation = _orientation(image) if image.format == "JPEG" else None
+            image.draft(MODES[channels], (height, width) if orientation in _SIDEWAYS else (width, height))
+            image.load()
+            if image.format != "JPEG":
+                orientation = _orientation(image)
+            native = (stored[1], stored[0]) if orientation in _SIDEWAYS else stored  # (H, W) as displayed
             if orientation not in (None, 1):
                 image = ImageOps.exif_transpose(image)
             if image.mode in _SIXTEEN_BIT:  # 16-bit grayscale PNG: keep the top 8 bits (convert() would clip)
@@ -85,17 +91,6 @@ def _reason(path: Path, err: Exception) -> str:
     if "truncated" in text.lower():
         return f"truncated image file ({text})"
     return f"corrupt image ({type(err).__name__}: {text})"
-
-
-def native_size(path: Path) -> tuple[int, int] | None:
-    """(H, W) as displayed (after the EXIF orientation) from the image's header alone, or None if it cannot be
-    read."""
-    try:
-        with Image.open(path) as opened:
-            image: Image.Image = opened
-            return (image.width, image.height) if _orientation(image) in _SIDEWAYS else (image.height, image.width)
-    except Exception:
-        return None
 
 
 def _orientation(image: Image.Image) -> int | None:
