@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,12 @@ def assert_run_folders(folder: Path, trained: list[Any], interrupted: set[int]) 
     runs = {p.name for p in (folder / "trials").iterdir()}
     done = {f"{t.number:04d}" for t in trained}
     assert done <= runs <= done | {f"{n:04d}" for n in interrupted}, (runs, done, interrupted)
+
+
+def running_trial(started: datetime, **attrs: str) -> Any:
+    """A RUNNING FrozenTrial that started at `started` (naive local time, as Optuna's storages hand it out)."""
+    from optuna.trial import FrozenTrial, TrialState
+
+    return FrozenTrial(number=0, state=TrialState.RUNNING, value=None, datetime_start=started, datetime_complete=None,
+                       params={}, distributions={}, user_attrs=attrs, system_attrs={}, intermediate_values={},
+                       trial_id=0)  # fmt: skip

@@ -153,6 +153,9 @@ def test_storage_urls() -> None:
     assert driver_url("postgresql://u:pw@host:5432/db") == "postgresql+psycopg://u:pw@host:5432/db"
     assert display_url("postgresql://u:secret@host/db") == "postgresql://u:***@host/db"
     assert without_password("postgresql://u:secret@host/db") == "postgresql://u@host/db"
+    query = "postgresql://u:secret@db/s?application_name=me@lab"  # an @ after the authority is not a password's
+    assert without_password(query) == "postgresql://u@db/s?application_name=me@lab"
+    assert display_url(query) == "postgresql://u:***@db/s?application_name=me@lab"
     with pytest.raises(ArchspecError, match="expected sqlite:///PATH or postgresql://"):
         driver_url("mysql://u@host/db")
 

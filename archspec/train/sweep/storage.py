@@ -56,12 +56,14 @@ def without_password(url: str) -> str:
 
 
 def _with_password(url: str, password: str) -> str:
-    """`url` with its `:password` part (if any) replaced by `password` (":***", or "" to drop it)."""
+    """`url` with its `:password` part (if any) replaced by `password` (":***", or "" to drop it). Only the
+    authority (up to the first `/`) holds user and password: an `@` in the path or query is not one."""
     scheme, sep, rest = url.partition("://")
-    user, at, host = rest.rpartition("@")
+    authority, slash, tail = rest.partition("/")
+    user, at, host = authority.rpartition("@")
     if not (sep and at and ":" in user):
         return url
-    return f"{scheme}://{user.split(':', 1)[0]}{password}@{host}"
+    return f"{scheme}://{user.split(':', 1)[0]}{password}@{host}{slash}{tail}"
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -21,7 +21,7 @@ import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -149,13 +149,18 @@ def retry_missing(study: optuna.Study) -> list[int]:
     return done
 
 
-def is_dead(trial: FrozenTrial, alive: Any = None) -> bool:
+def is_dead(trial: FrozenTrial, alive: Any = None, now: datetime | None = None) -> bool:
     """A running trial whose worker is gone: a process of this machine that no longer runs, or none at all (an
-    orphan: no worker token ORPHAN_S after its start)."""
+    orphan: no worker token ORPHAN_S after its start). Ages are compared in UTC: Optuna's RDB storage keeps UTC
+    and hands out naive local times (which astimezone reads as such), so machines in other time zones and a
+    daylight-saving change agree."""
     token = trial.user_attrs.get("worker")
     if token is None:
         started = trial.datetime_start
-        return started is not None and (datetime.now() - started).total_seconds() > ORPHAN_S
+        if started is None:
+            return False
+        age = (now or datetime.now(timezone.utc)) - started.astimezone(timezone.utc)
+        return age.total_seconds() > ORPHAN_S
     return (alive or worker_alive)(str(token)) is False
 
 
