@@ -105,7 +105,7 @@ def load_warning(limit: float = OTHER_LIMIT) -> str | None:
     if busy is not None:
         if busy <= limit:
             return None
-        what = f"other processes keep {busy:.1f} of {os.cpu_count()} cores busy"
+        what = f"other processes keep {busy:.1f} of the {len(_cores())} cores this process may use busy"
         what += f" (load average {load:.2f})" if load is not None else ""
     elif load is not None and load > LOAD_LIMIT:
         what = f"load average {load:.2f} (1 min) before the run"
@@ -116,25 +116,40 @@ def load_warning(limit: float = OTHER_LIMIT) -> str | None:
 
 
 def busy_cores(window: float) -> float | None:
-    """Cores busy (not idle or waiting for I/O) over `window` seconds, machine-wide, from /proc/stat; None where
-    it cannot be read. The caller sleeps meanwhile, so this is other processes' work."""
+    """Of the cores this process may run on (its affinity: a container's cpuset, taskset), how many were busy
+    (not idle or waiting for I/O) over `window` seconds, from /proc/stat; None where it cannot be read. The
+    caller sleeps meanwhile, so this is other processes' work (or threads of its own still spinning)."""
+    cores = _cores()
 
     def sample() -> tuple[int, int]:
+        total = idle = 0
         with open("/proc/stat") as stat:
-            fields = [int(value) for value in stat.readline().split()[1:]]  # the aggregate "cpu" line
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-        return sum(fields[:8]), idle  # user nice system idle iowait irq softirq steal (guest is within user)
+            for line in stat:
+                name, *values = line.split()
+                if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
+                    fields = [int(value) for value in values[:8]]  # user nice system idle iowait irq softirq steal
+                    total += sum(fields)  # guest time is counted within user already
+                    idle += fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return total, idle
 
     try:
         total, idle = sample()
         time.sleep(window)
         total_after, idle_after = sample()
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError):
         return None
     elapsed = total_after - total
     if elapsed <= 0:
         return None
-    return (elapsed - (idle_after - idle)) / elapsed * (os.cpu_count() or 1)
+    busy = (elapsed - (idle_after - idle)) / elapsed * len(cores)
+    return min(max(busy, 0.0), float(len(cores)))  # iowait may step back (proc(5))
+
+
+def _cores() -> set[int]:
+    try:
+        return set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return set(range(os.cpu_count() or 1))
 
 
 def bench_runtimes(

@@ -71,8 +71,8 @@ def test_load_warning_when_other_work_runs(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_busy_cores_reads_this_machine() -> None:
-    busy = bench.busy_cores(0.05)
-    assert busy is not None and 0.0 <= busy <= (os.cpu_count() or 1)
+    busy = bench.busy_cores(0.05)  # None only where there is no /proc/stat
+    assert busy is None or 0.0 <= busy <= len(os.sched_getaffinity(0))
 
 
 @pytest.mark.slow  # exports ONNX
@@ -85,6 +85,6 @@ def test_bench_command_adds_runtime_columns_and_latency(
             "--latency-runs", "12"]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "WARNING: other processes keep 1.2 of" in out and "(load average 4.00)" in out
+    assert "WARNING: other processes keep 1.2 of the" in out and "(load average 4.00)" in out
     assert "p50 ms" in out and "onnxruntime fp32" in out and "eager fp32" in out
     assert "percentiles over 12 calls per variant" in out
