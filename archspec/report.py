@@ -122,8 +122,15 @@ def _pair(pair: tuple[int, int] | None, index: int) -> str:
 
 
 def _show(value: Any) -> str:
+    """A spec value as the YAML flow style writes it (strings quoted, so '' shows)."""
     if value is ABSENT:
         return "(absent)"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {_show(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(item) for item in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return "null" if value is None else repr(value) if isinstance(value, str) else str(value)
 
 

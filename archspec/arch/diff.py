@@ -19,21 +19,19 @@ class FieldChange:
 
 
 def field_changes(a: ResNetSpec, b: ResNetSpec) -> list[FieldChange]:
-    """Every effective value that differs between `a` and `b`, in schema order.
+    """Every effective value that differs between `a` and `b`, in schema order: the deepest field where both
+    sides are mappings (or lists), so `squeeze_excite: null` against `{ratio: 0.25}` is one change of the
+    whole value.
 
     Stage blocks are compared as they take effect (the spec's `block` with the stage's overrides), and a
     stage's change is left out where it is the change of the spec's `block` itself, already listed.
     """
-    left, right = _leaves(effective_data(a)), _leaves(effective_data(b))
-    paths = [*left, *(path for path in right if path not in left)]
+    left, right = effective_data(a), effective_data(b)
     changes = []
-    for path in paths:
-        before, after = left.get(path, ABSENT), right.get(path, ABSENT)
-        if before == after:
-            continue
+    for path, before, after in _differences(left, right):
         if path[0] == "stages" and len(path) > 3 and path[2] == "block":
             spec_level = ("block", *path[3:])
-            if (before, after) == (left.get(spec_level, ABSENT), right.get(spec_level, ABSENT)):
+            if (before, after) == (_at(left, spec_level), _at(right, spec_level)):
                 continue  # the same change as the spec's block
         changes.append(FieldChange(format_path(path), before, after))
     return changes
@@ -50,18 +48,30 @@ def effective_data(spec: ResNetSpec) -> dict[str, Any]:
 ABSENT = object()  # a field one side does not have (a null value is None)
 
 
-def _leaves(value: Any, path: tuple[str | int, ...] = ()) -> dict[tuple[str | int, ...], Any]:
-    if isinstance(value, dict):
-        out: dict[tuple[str | int, ...], Any] = {}
-        for key, item in value.items():
-            out.update(_leaves(item, (*path, key)))
-        return out
-    if isinstance(value, list):
-        out = {}
-        for index, item in enumerate(value):
-            out.update(_leaves(item, (*path, index)))
-        return out
-    return {path: value}
+Path = tuple[str | int, ...]
+
+
+def _differences(a: Any, b: Any, path: Path = ()) -> list[tuple[Path, Any, Any]]:
+    """(path, before, after) where `a` and `b` differ, descending only where both sides are mappings or lists."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = [*a, *(key for key in b if key not in a)]
+        return [d for key in keys for d in _differences(a.get(key, ABSENT), b.get(key, ABSENT), (*path, key))]
+    if isinstance(a, list) and isinstance(b, list):
+        pad = [ABSENT] * abs(len(a) - len(b))
+        pairs = zip([*a, *pad][: max(len(a), len(b))], [*b, *pad][: max(len(a), len(b))], strict=True)
+        return [d for index, (x, y) in enumerate(pairs) for d in _differences(x, y, (*path, index))]
+    return [] if a == b else [(path, a, b)]
+
+
+def _at(data: Any, path: Path) -> Any:
+    for key in path:
+        if isinstance(data, dict) and key in data:
+            data = data[key]
+        elif isinstance(data, list) and isinstance(key, int) and key < len(data):
+            data = data[key]
+        else:
+            return ABSENT
+    return data
 
 
 @dataclass(frozen=True)

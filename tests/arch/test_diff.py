@@ -12,12 +12,14 @@ from archspec.report import diff_report
 def test_a_stage_override_is_compared_with_the_specs_block_not_a_missing_key() -> None:
     plain = load_spec("resnet50")
     gated = load_spec("resnet50", ["stages[2].block.squeeze_excite={ratio: 0.25}"])
-    changes = [change.path for change in field_changes(plain, gated)]
-    assert changes == [
-        "stages[2].block.squeeze_excite",
-        "stages[2].block.squeeze_excite.ratio",
-        "stages[2].block.squeeze_excite.divisor",
-    ]
+    changes = [(change.path, change.before, change.after) for change in field_changes(plain, gated)]
+    assert changes == [("stages[2].block.squeeze_excite", None, {"ratio": 0.25, "divisor": 8})]
+
+
+def test_a_value_added_where_the_other_side_has_null_is_one_line() -> None:
+    text = diff_report(load_spec("fashion-resnet"), load_spec("fashion-resnet", ["block.squeeze_excite={ratio: 0.25}"]))
+    assert "  block.squeeze_excite: null -> {ratio: 0.25, divisor: 8}\n" in text
+    assert "(absent)" not in text
 
 
 def test_a_change_of_the_specs_block_is_not_repeated_per_stage() -> None:
