@@ -59,9 +59,12 @@ def assign(data: dict[str, Any], path: Path_, value: Any, origin: str) -> None:
     mapping starts afresh, as with `extends` and stage overrides.
     """
     node: Any = data
+    created = False  # whether `node` is a mapping this assignment made up (the path's field is not there)
     for depth, part in enumerate(path):
         where = format_path(path[:depth]) or "the top level"
         if isinstance(part, int):
+            if created:
+                raise SpecError(f"{origin}: there is no list {where!r} to index with [{part}]; check the field name")
             if not isinstance(node, list):
                 raise SpecError(f"{origin}: {where} is not a list, so [{part}] does not apply")
             if part >= len(node):
@@ -76,7 +79,8 @@ def assign(data: dict[str, Any], path: Path_, value: Any, origin: str) -> None:
             else:
                 node[part] = value
         else:
-            if isinstance(node, dict) and part not in node:
+            created = isinstance(node, dict) and part not in node
+            if created:
                 node[part] = {}  # e.g. a stage's `block` left to the spec's default
             node = node[part]
 

@@ -47,3 +47,12 @@ def test_inline_yaml_is_a_source() -> None:
     spec = load_spec("{extends: resnet18, name: inline, head: {num_classes: 7}}")
     assert (spec.name, spec.head.num_classes) == ("inline", 7)
     assert load_recipe("{name: r, epochs: 1, batch_size: 8, optimizer: {kind: sgd, lr: 0.1}}").epochs == 1
+
+
+def test_an_index_into_a_field_the_document_lacks_names_that_field() -> None:
+    doc = parse("stages: [{blocks: 1}]\nhead: {num_classes: 10}\n", "spec.yaml")
+    with pytest.raises(SpecError, match=r"no list 'stagez' to index with \[0\]; check the field name"):
+        apply_overrides(doc, ["stagez[0].blocks=2"])
+    with pytest.raises(SpecError, match=r"head is not a list, so \[0\] does not apply"):
+        apply_overrides(doc, ["head[0]=1"])
+    assert apply_overrides(doc, ["stages[0].blocks=2"]).data["stages"] == [{"blocks": 2}]
