@@ -88,6 +88,7 @@ def read_file(path: Path, what: str = "torch.save file") -> Any:
             return load_file(path)
         except (SafetensorError, OSError, ValueError) as err:
             raise CheckpointError(f"{path}: not a readable safetensors file (truncated?): {_short(err)}") from None
+    _check_magic(path, what)
     try:
         with warnings.catch_warnings():  # a corrupt file's "pickle protocol 51" notes; our one line says it all
             warnings.simplefilter("ignore")
@@ -111,8 +112,25 @@ def _reason(err: BaseException) -> str:
     return _short(" ".join(lines))
 
 
+def _check_magic(path: Path, what: str) -> None:
+    """torch.save writes a zip archive (or, in its legacy format, a pickle); anything else is another kind of file,
+    which torch would report as 'Unsupported operand 35'."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot read: {err.strerror}") from None
+    if head.startswith((b"PK\x03\x04", b"\x80")) or not head:
+        return  # an empty or truncated archive gets torch's own reason below
+    kind = "a text file" if all(32 <= b < 127 or b in (9, 10, 13) for b in head) else "another kind of file"
+    raise CheckpointError(f"{path}: not a {what}: {kind}, not what torch.save writes (nor .safetensors)")
+
+
 def _short(err: BaseException | str) -> str:
-    return " ".join(str(err).split())[:200]
+    """The first sentence of a library's message, on one line and at most 200 characters."""
+    text = " ".join(str(err).split())
+    first = text.split(". ", 1)[0].rstrip(".")
+    return first if len(first) <= 200 else first[:199] + "…"
 
 
 def as_state_dict(obj: Any, source: str | Path) -> dict[str, torch.Tensor]:

@@ -108,7 +108,7 @@ def test_bad_weight_files_are_refused_in_one_line_and_write_nothing(
 
     text = tmp_path / "notes.pt"
     text.write_text("these are not weights\n")
-    refused(capsys, out, f"{text}: not a readable torch.save file", *imports, text, "--layout", "torchvision",
+    refused(capsys, out, f"{text}: not a torch.save file: a text file", *imports, text, "--layout", "torchvision",
             "--spec", "resnet18")  # fmt: skip
 
     listing = tmp_path / "list.pt"
