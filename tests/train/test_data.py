@@ -84,6 +84,10 @@ def test_incomplete_explicit_folder_is_an_error_not_skipped(tmp_path: Path) -> N
     (tmp_path / "mine" / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(DataError, match=r"mine \(from --data-dir\): missing t10k-labels-idx1-ubyte\[\.gz\]"):
         locate("fashion-mnist", tmp_path / "mine")
+    with pytest.raises(DataError, match=r"nothere \(from --data-dir\): no such folder$"):
+        locate("fashion-mnist", tmp_path / "nothere")
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz \(from --data-dir\): not a folder$"):
+        locate("fashion-mnist", tmp_path / "mine" / "t10k-images-idx3-ubyte.gz")
 
 
 def test_truncated_gzip_names_the_file(tmp_path: Path) -> None:

@@ -229,6 +229,8 @@ def locate(name: str, data_dir: str | Path | None = None) -> Path:
         if _complete(folder):
             return folder
         if origin in ("--data-dir", "$ARCHSPEC_DATA"):  # an explicit choice is never silently skipped
+            if not folder.is_dir():
+                raise DataError(f"{folder} (from {origin}): {'not a folder' if folder.exists() else 'no such folder'}")
             missing = [f for f in FILES if _find(folder, f) is None]
             raise DataError(f"{folder} (from {origin}): missing {', '.join(f + '[.gz]' for f in missing)}")
     target = cache_dir(name)
