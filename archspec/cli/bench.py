@@ -36,7 +36,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     bf16 = True if args.bf16 else None
     results = bench_inference(spec, args.batch_size, args.seconds, args.compile, bf16, not args.no_runtimes,
                               args.latency_runs)  # fmt: skip
-    print(bench_table(results, "inference (eval mode; runtimes on a verified fp32 ONNX export):", args.batch_size))
+    where = "" if args.no_runtimes else "; runtimes on a verified fp32 ONNX export"
+    print(bench_table(results, f"inference (eval mode{where}):", args.batch_size))
     if not args.no_runtimes:
         for note in missing_runtimes():
             print(f"note: {note}")

@@ -112,7 +112,8 @@ def load_warning(limit: float = OTHER_LIMIT) -> str | None:
     else:
         return None
     return (f"WARNING: {what}: other work shares the CPU, so these figures are not comparable with an idle "
-            "machine's (ratios measured side by side still are)")  # fmt: skip
+            "machine's, and even the ratios between variants can swing (contention hits multi-threaded variants "
+            "hardest); run again when the machine is idle")  # fmt: skip
 
 
 def busy_cores(window: float) -> float | None:
