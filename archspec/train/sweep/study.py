@@ -12,6 +12,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,26 +244,31 @@ def _last_line(path: Path) -> str:
 
 
 class Progress:
-    """One bar across the sweep: trained of n_trials, with the best accuracy and what was skipped."""
+    """One bar across the sweep: trained of n_trials, with the best accuracy and what was skipped. Where
+    stderr is no terminal (a log file, a pipe) the bar is off and a line goes to stderr each time a trial
+    finishes training instead."""
 
     def __init__(self, sweep: ResolvedSweep, enabled: bool, counts: T.Counts) -> None:
-        self.total = sweep.settings.n_trials
+        self.total, self.name = sweep.settings.n_trials, sweep.settings.name
         self.last: T.Counts | None = None
         # disable=None: on a terminal only (a log file would get a line per refresh)
         self.bar = tqdm(total=self.total, desc=sweep.settings.name, unit="trial", disable=None if enabled else True,
                         dynamic_ncols=True)  # fmt: skip
+        self.lines = enabled and self.bar.disable
         self.update(counts)
 
     def update(self, counts: T.Counts) -> None:
         if counts == self.last:
             return
+        trained_before = self.last.trained if self.last is not None else counts.trained
         self.last = counts
         self.bar.n = min(counts.trained, self.total)
         best = f"{counts.best:.4f}" if counts.best is not None else "-"
-        self.bar.set_postfix_str(
-            f"best {best}, running {counts.running}, pruned {counts.pruned}, rejected {counts.rejected}, "
-            f"invalid {counts.invalid}, duplicate {counts.duplicate}"
-        )
+        state = (f"best {best}, running {counts.running}, pruned {counts.pruned}, rejected {counts.rejected}, "
+                 f"invalid {counts.invalid}, duplicate {counts.duplicate}")  # fmt: skip
+        self.bar.set_postfix_str(state)
+        if self.lines and counts.trained > trained_before:
+            print(f"{self.name}: {counts.trained} of {self.total} trained; {state}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         self.bar.close()
