@@ -122,7 +122,12 @@ def _entry(trial: FrozenTrial, retries: dict[int, int], family: str) -> Entry | 
     elif T.is_crashed(trial):
         retry = retries.get(trial.number)
         state = "crashed"
-        note = f"worker stopped mid-training; retried as trial {retry}" if retry is not None else "not retried"
+        if retry is not None:
+            note = f"worker stopped mid-training; retried as trial {retry}"
+        elif int(attrs.get("attempt", 1)) < T.MAX_ATTEMPTS:
+            note = "stopped mid-training; archspec sweep --resume retries it"
+        else:
+            note = f"stopped mid-training {T.MAX_ATTEMPTS} times; not retried again"
     elif trial.state == TrialState.RUNNING:
         state = "running"
     elif kind in STATES:
