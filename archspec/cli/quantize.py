@@ -14,7 +14,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     done = quantize_checkpoint(args.checkpoint, args.out, args.calibrate, args.max_drop, args.data_dir, args.max_test)
     print(f"data: {done.data}")
     print(f"test accuracy on {done.test_images:,} images: fp32 {done.fp32_accuracy:.2%}, int8 {done.int8_accuracy:.2%} "
-          f"({-done.drop_points:+.2f} points; limit -{args.max_drop:g})")  # fmt: skip
+          f"({0.0 - done.drop_points:+.2f} points; limit -{args.max_drop:g})")  # fmt: skip
     print(f"wrote {done.path} (int8, calibrated on {done.calibration_images:,} training images, spec "
           f"{done.spec.name}, from {done.source})")  # fmt: skip
     return 0

@@ -43,7 +43,8 @@ def _run(args: argparse.Namespace, source: Path | None) -> int:
             print(f"resuming sweep {folder} with {args.workers} worker(s)")
             result = resume_sweep(folder, options)
             if result.recovered:
-                print(f"queued again: trials {', '.join(map(str, result.recovered))} (stopped mid-training)")
+                trials = "trial" if len(result.recovered) == 1 else "trials"
+                print(f"queued again: {trials} {', '.join(map(str, result.recovered))} (stopped mid-training)")
         else:
             assert source is not None
             settings = sweep.settings

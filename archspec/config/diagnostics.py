@@ -29,6 +29,11 @@ def printable(text: str) -> str:
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """'1 file', '3 files', '1,200 files' (`plural` where adding an s is wrong)."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
 def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
     """`text` on one line (see `printable`) and at most about `limit` characters: what every error quotes of
     user input."""

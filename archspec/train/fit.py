@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from archspec.arch.guard import Limits
+from archspec.config.diagnostics import counted
 from archspec.errors import DataError
 from archspec.nn.build import build
 from archspec.runtime import cudnn_benchmark, precision_warning, resolve_precision
@@ -61,7 +62,8 @@ class Context:
 
     @property
     def title(self) -> str:
-        return f"{self.spec.name} / {self.recipe.name}"
+        names = dict.fromkeys((self.spec.name, self.recipe.name))  # a sweep's trial names both alike
+        return " / ".join(names)
 
 
 def target_of(spec: ResNetSpec) -> Target:
@@ -128,7 +130,7 @@ def announce(context: Context, data: Dataset) -> None:
     if data.is_sample:
         log("NOTICE: training on the bundled sample; accuracies are NOT full Fashion-MNIST results")
     if data.skipped:
-        log(f"data: skipped {len(data.skipped):,} unreadable files, the first: {data.skipped[0]}")
+        log(f"data: skipped {counted(len(data.skipped), 'unreadable file')}, the first: {data.skipped[0]}")
     _, precision = resolve_precision(recipe.precision, context.device)
     processes = f", {world.size} processes (batch {recipe.batch_size // world.size} each)" if world.size > 1 else ""
     log(f"device: {context.device}, {precision}, channels_last={recipe.channels_last}, compile={recipe.compile}"

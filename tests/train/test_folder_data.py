@@ -196,7 +196,7 @@ def test_a_bad_file_is_one_line_naming_it_or_skipped_and_counted(pets: Path, cas
     assert message.startswith(f"{named}: ") and reason in message and "\n" not in message, message
     data = load(pets, skip_unreadable=True)
     assert data.train is not None and len(data.train) == 140 - (case != "truncated JPEG")
-    assert len(data.skipped) == 1 and str(named) in data.skipped[0] and "1 unreadable files skipped" in data.describe()
+    assert len(data.skipped) == 1 and str(named) in data.skipped[0] and "1 unreadable file skipped" in data.describe()
 
 
 def test_bad_layouts(tmp_path: Path) -> None:

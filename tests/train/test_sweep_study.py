@@ -148,7 +148,7 @@ def test_two_workers_share_sqlite_and_resume_after_sigkill_loses_and_repeats_not
     assert killed and finished_before
     done = cli("sweep", "--resume", out, "--quiet")  # one worker: the driver's own (here: this) process
     assert done.returncode == 0, done.stderr
-    assert "queued again: trials" in done.stdout
+    assert "queued again: trial" in done.stdout
     after = {t.number: t for t in trials_of(out)}
     for number, (state, values, params) in finished_before.items():  # nothing finished was lost or redone
         assert (after[number].state, after[number].values, after[number].params) == (state, values, params)

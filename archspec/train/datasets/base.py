@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 from pydantic import Field, PositiveFloat, model_validator
 
+from archspec.config.diagnostics import counted
 from archspec.config.model import Model, fail
 from archspec.errors import DataError
 
@@ -157,7 +158,7 @@ class Dataset:
             what = ""
         counts = ([f"{len(self.train):,} train"] if self.train is not None else []) + [f"{len(self.test):,} test"]
         size = "x".join(map(str, self.native_size)) if self.native_size else "mixed sizes"
-        skipped = f"; {len(self.skipped):,} unreadable files skipped" if self.skipped else ""
+        skipped = f"; {counted(len(self.skipped), 'unreadable file')} skipped" if self.skipped else ""
         return (
             f"{self.name} from {self.source}{what}: {', '.join(counts)}; {self.num_classes} classes, "
             f"{self.channels} channel{'s' if self.channels > 1 else ''}, {size}{skipped}"
