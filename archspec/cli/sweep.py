@@ -40,6 +40,9 @@ def _run(args: argparse.Namespace, source: Path | None) -> int:
     folder: Path = args.resume if sweep is None else (args.out or default_sweep_dir(sweep))
     try:
         if sweep is None:
+            from archspec.train.sweep.folder import read_record
+
+            read_record(folder)  # not a sweep folder: its one-line error before anything is printed
             print(f"resuming sweep {folder} with {args.workers} worker(s)")
             result = resume_sweep(folder, options)
             if result.recovered:

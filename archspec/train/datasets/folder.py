@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
+from archspec.config.diagnostics import counted
 from archspec.errors import DataError
 from archspec.train.datasets import cache
 from archspec.train.datasets.base import (
@@ -293,7 +294,8 @@ def _decoded(
         began = time.perf_counter()
         entry = cache.build(key, listing.files, size, channels, processes, f"decode {name}", request.quiet)
         seconds = time.perf_counter() - began
-        log(f"data: decoded {count:,} images in {seconds:.1f} s ({count / max(seconds, 1e-9):,.0f} images/s)")
+        bad = f", {counted(len(entry.errors), 'unreadable file')}" if entry.errors else ""
+        log(f"data: decoded {count:,} images in {seconds:.1f} s ({count / max(seconds, 1e-9):,.0f} images/s){bad}")
     labels = np.asarray(listing.labels, dtype=np.int64)
     images = entry.images
     if entry.errors:
