@@ -111,6 +111,9 @@ def describe_error(data: Any, error: Any, model: type[BaseModel]) -> tuple[Path_
     msg = error["msg"]
     for old in ("Input should", "Value should", "String should", "List should"):
         msg = msg.replace(old, "must")
+    if kind in ("too_short", "too_long"):  # "List should have at least 1 item after validation, not 0"
+        msg = msg.replace(" after validation", "").replace(", not ", "; it has ")
+        return path, msg
     return path, f"{msg}, got {quote(value)}{_quoted_hint(kind, value)}"
 
 
