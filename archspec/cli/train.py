@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,9 +70,8 @@ def _init_from(args: argparse.Namespace, spec: ResNetSpec) -> Pretrained | None:
     from archspec.report import load_table
     from archspec.train.finetune import prepare
 
-    pretrained = prepare(args.init_from, spec, args.layout)
-    print(load_table(pretrained.report, str(pretrained.source)))
-    return pretrained
+    pretrained = prepare(args.init_from, spec, args.layout)  # its errors before a run folder exists
+    return replace(pretrained, summary=load_table(pretrained.report, str(pretrained.source)))  # printed when used
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -228,7 +228,7 @@ def match(
     for pair in keys.pairs:
         tensor = state_dict.get(pair.reference)
         if tensor is None:
-            entries.append(Entry(pair.name, pair.reference, pair.shape, None, "missing", f"not in the {source}"))
+            entries.append(Entry(pair.name, pair.reference, pair.shape, None, "missing", "not in the file"))
             continue
         used.add(pair.reference)
         got = tuple(tensor.shape)

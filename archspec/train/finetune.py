@@ -36,6 +36,7 @@ class Pretrained:
     layout: str
     report: LoadReport
     values: dict[str, torch.Tensor]  # by archspec name, adapted where needed
+    summary: str = ""  # the caller's rendering of `report`, logged when the weights are applied
 
     def apply(self, model: nn.Module, record: Path | None = None) -> None:
         """Copy the weights into `model` (after its own initialisation); write what happened to `record`

@@ -117,8 +117,10 @@ def start_session(
     torch.manual_seed(recipe.seed)
     model = build(context.spec)  # train_run and resume_run checked the limits
     init_weights(model, recipe.init, context.spec)
-    if context.init_from is not None and state is None:
+    if context.init_from is not None and state is None:  # after the data and the spec agreed
         context.init_from.apply(model, context.run.init_from_record if context.world.is_main else None)
+        if context.init_from.summary:
+            context.log(context.init_from.summary)
     steps_per_epoch = -(-train_count // recipe.batch_size)
     session = make_session(model, recipe, preprocessing, context.device, steps_per_epoch, context.world)
     return session, restore_session(session, state) if state is not None else 0

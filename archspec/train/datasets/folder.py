@@ -294,8 +294,9 @@ def _decoded(
         began = time.perf_counter()
         entry = cache.build(key, listing.files, size, channels, processes, f"decode {name}", request.quiet)
         seconds = time.perf_counter() - began
-        bad = f", {counted(len(entry.errors), 'unreadable file')}" if entry.errors else ""
-        log(f"data: decoded {count:,} images in {seconds:.1f} s ({count / max(seconds, 1e-9):,.0f} images/s){bad}")
+        unreadable = f", {counted(len(entry.errors), 'unreadable file')}" if entry.errors else ""
+        rate = count / max(seconds, 1e-9)
+        log(f"data: decoded {count:,} images in {seconds:.1f} s ({rate:,.0f} images/s){unreadable}")
     labels = np.asarray(listing.labels, dtype=np.int64)
     images = entry.images
     if entry.errors:
