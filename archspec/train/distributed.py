@@ -88,6 +88,14 @@ class World:
         ids = [device.index] if device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
+    def finish(self) -> None:
+        """Wait for every rank at the end of a run that went well, so that no rank tears gloo's connections down
+        while another still uses them: without it a rank sometimes aborted at exit on a loaded machine
+        ("terminate called without an active exception") after the run itself had finished. Not on an error:
+        the other ranks may never get here, and a barrier would hang."""
+        if self.size > 1 and dist.is_initialized():
+            dist.barrier()
+
     def close(self) -> None:
         if self.size > 1 and dist.is_initialized():
             dist.destroy_process_group()

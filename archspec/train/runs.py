@@ -104,6 +104,7 @@ def train_run(
                     f"# archspec spec hash: {spec_hash(spec)}\n{dump_spec(spec)}", dump_recipe(recipe), info
                 )
             fit(context, data, preprocessing, None)
+        world.finish()
         return run.path
     finally:
         world.close()
@@ -137,6 +138,7 @@ def resume_run(
             log = log if world.is_main else silent
             if recipe.epochs <= done:
                 log(f"{run}: all {done} epochs are done; nothing to do (train longer with --set epochs=N, N > {done})")
+                world.finish()
                 return run.path
             fit_input(spec, recipe)
             check_spec(spec, limits, training_workload(recipe))
@@ -152,6 +154,7 @@ def resume_run(
                 run.write_text(run.recipe_file, dump_recipe(recipe))
             log(f"resuming {run} after epoch {done} of {recipe.epochs}")
             fit(context, data, preprocessing, state)
+        world.finish()
         return run.path
     finally:
         world.close()

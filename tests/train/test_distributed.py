@@ -49,7 +49,7 @@ def train(spec: Path, out: Path, processes: int, *extra: str) -> subprocess.Comp
         again = subprocess.run([*retry, "--resume", str(out)], capture_output=True, text=True, env=cli_env(),
                                timeout=600)  # fmt: skip
         assert again.returncode == 0, done.stderr + again.stdout + again.stderr
-        return again
+        return subprocess.CompletedProcess(again.args, 0, done.stdout + again.stdout, done.stderr + again.stderr)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
