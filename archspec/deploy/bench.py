@@ -94,9 +94,9 @@ def latency(times: Sequence[float]) -> Latency:
 def load_warning(limit: float = OTHER_LIMIT) -> str | None:
     """A warning when other work shares the CPU, else None.
 
-    The cores busy while this process sleeps for OTHER_WINDOW_S (/proc/stat) are other processes' work; the
-    1-minute load average alone would also count this process's own last minute (a quantization or an export
-    just before timing), so it decides only where /proc/stat cannot be read."""
+    The cores busy while this process sleeps for OTHER_WINDOW_S (/proc/stat) are other processes' work. The
+    1-minute load average lags by a minute, also counts the work run just before (a quantization, an export)
+    and, in a container, the whole host; it decides only where /proc/stat cannot be read."""
     try:
         load = os.getloadavg()[0]
     except OSError:  # not available on this platform
