@@ -10,12 +10,18 @@ It is two files under `$ARCHSPEC_CACHE/decoded` (default ~/.cache/archspec/decod
 The array is decoded into a temporary file that is allocated in full first (a full disk is a one-line
 error, not a crash inside the memory map), then renamed into place after its `.json`: a killed decode
 leaves no entry that looks complete.
+
+The cache is bounded: after each new entry, the least recently used others (a hit counts as a use) are
+removed until all entries fit in $ARCHSPEC_CACHE_GB gibibytes (default 20; the new entry stays even if it
+alone is larger), and so are the temporary files of decodes whose process is gone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import math
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -30,6 +36,8 @@ from archspec.train.datasets.base import cache_root
 from archspec.train.datasets.images import decode_into
 
 FORMAT = 2  # 2: images turned upright by their EXIF orientation
+LIMIT_ENV = "ARCHSPEC_CACHE_GB"
+DEFAULT_LIMIT_GB = 20.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,7 @@ class Entry:
     errors: tuple[tuple[int, str], ...]
     sizes: Counter[tuple[int, int]]
     hit: bool  # found in the cache rather than decoded now
+    evicted: int = 0  # older entries removed to keep the cache within its limit
 
     @property
     def native_size(self) -> tuple[int, int] | None:
@@ -69,7 +78,9 @@ def lookup(key: str) -> Entry | None:
         errors = tuple((int(index), str(text)) for index, text in meta["errors"])
         sizes = Counter({(int(h), int(w)): int(n) for h, w, n in meta["sizes"]})
     except (OSError, ValueError, KeyError, TypeError):
-        return None  # a damaged entry is decoded afresh and replaced
+        return None  # a damaged entry (or one evicted meanwhile) is decoded afresh
+    with contextlib.suppress(OSError):
+        os.utime(meta_path)  # a use: the least recently used entries go first
     return Entry(images, errors, sizes, hit=True)
 
 
@@ -82,7 +93,9 @@ def build(
     label: str,
     quiet: bool,
 ) -> Entry:
-    """Decode `files` into a new entry (replacing any damaged one of the same key)."""
+    """Decode `files` into a new entry (replacing any damaged one of the same key), then keep the cache within
+    its limit."""
+    limit = cache_limit()  # a bad $ARCHSPEC_CACHE_GB is an error before any decoding
     folder = cache_folder()
     shape = (len(files), channels, *size)
     temp = folder / f".{key}.{os.getpid()}.tmp.npy"
@@ -114,4 +127,62 @@ def build(
         temp.unlink(missing_ok=True)
         raise
     images = np.load(folder / f"{key}.npy", mmap_mode="c")
-    return Entry(images, tuple(sorted(found.errors)), found.sizes, hit=False)
+    evicted = evict(key, limit)
+    return Entry(images, tuple(sorted(found.errors)), found.sizes, hit=False, evicted=len(evicted))
+
+
+def cache_limit() -> int:
+    """Bytes the decode cache may hold: $ARCHSPEC_CACHE_GB gibibytes (default 20)."""
+    text = os.environ.get(LIMIT_ENV)
+    if text is None:
+        return int(DEFAULT_LIMIT_GB * 2**30)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise DataError(f"${LIMIT_ENV}={text[:40]!r}: expected the decode cache's size limit in GiB, a number above 0")
+    return int(value * 2**30)
+
+
+def evict(keep: str, limit: int) -> list[str]:
+    """Remove the least recently used entries but `keep` until the rest fit in `limit` bytes, and the temporary
+    files of decodes whose process no longer runs; the keys removed. Another process still reading a removed
+    entry keeps its memory map (the file goes when the last map does); one about to open it finds no entry and
+    decodes afresh."""
+    folder = cache_folder()
+    for temp in folder.glob(".*.tmp.npy"):  # .<key>.<pid>.tmp.npy
+        pid = temp.name.split(".")[2]
+        if pid.isdigit() and not _running(int(pid)):
+            temp.unlink(missing_ok=True)
+    entries = []
+    for meta in folder.glob("*.json"):
+        array = meta.with_suffix(".npy")
+        try:
+            used = meta.stat().st_mtime
+            size = meta.stat().st_size + (array.stat().st_size if array.exists() else 0)
+        except OSError:
+            continue
+        entries.append((used, meta.stem, size))
+    total = sum(size for _, _, size in entries)
+    removed = []
+    for _, key, size in sorted(entries):  # oldest use first
+        if total <= limit:
+            break
+        if key == keep:
+            continue
+        (folder / f"{key}.npy").unlink(missing_ok=True)  # the array first: a lone .json is no entry
+        (folder / f"{key}.json").unlink(missing_ok=True)
+        total -= size
+        removed.append(key)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

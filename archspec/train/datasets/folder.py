@@ -297,6 +297,11 @@ def _decoded(
         unreadable = f", {counted(len(entry.errors), 'unreadable file')}" if entry.errors else ""
         rate = count / max(seconds, 1e-9)
         log(f"data: decoded {count:,} images in {seconds:.1f} s ({rate:,.0f} images/s){unreadable}")
+        if entry.evicted:
+            log(
+                f"data: removed {counted(entry.evicted, 'older decode-cache entry', 'older decode-cache entries')} "
+                f"to stay within ${cache.LIMIT_ENV} ({cache.cache_limit() / 2**30:g} GiB)"
+            )
     labels = np.asarray(listing.labels, dtype=np.int64)
     images = entry.images
     if entry.errors:
