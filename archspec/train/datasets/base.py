@@ -161,7 +161,7 @@ class Dataset:
         skipped = f"; {counted(len(self.skipped), 'unreadable file')} skipped" if self.skipped else ""
         return (
             f"{self.name} from {self.source}{what}: {', '.join(counts)}; {self.num_classes} classes, "
-            f"{self.channels} channel{'s' if self.channels > 1 else ''}, {size}{skipped}"
+            f"{counted(self.channels, 'channel')}, {size}{skipped}"
         )
 
     def with_stats(self, mean: Sequence[float] | None, std: Sequence[float] | None) -> Dataset:
