@@ -159,11 +159,11 @@ def evict(keep: str, limit: int) -> list[str]:
     for meta in folder.glob("*.json"):
         array = meta.with_suffix(".npy")
         try:
-            used = meta.stat().st_mtime
-            size = meta.stat().st_size + (array.stat().st_size if array.exists() else 0)
+            stat = meta.stat()
+            size = stat.st_size + (array.stat().st_size if array.exists() else 0)
         except OSError:
             continue
-        entries.append((used, meta.stem, size))
+        entries.append((stat.st_mtime, meta.stem, size))
     total = sum(size for _, _, size in entries)
     removed = []
     for _, key, size in sorted(entries):  # oldest use first
