@@ -74,11 +74,12 @@ def test_a_killed_decodes_temporary_file_is_removed(tmp_path: Path) -> None:
     assert not stale.exists() and live.exists()  # this process's decode is still running
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "lots", "nan", "inf"])
+@pytest.mark.parametrize("value", ["0", "-1", "lots", "nan", "inf", "1e300"])
 def test_a_bad_limit_is_one_line_before_any_decoding(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
     monkeypatch.setenv(cache.LIMIT_ENV, value)
-    with pytest.raises(DataError, match=rf"^\$ARCHSPEC_CACHE_GB='{value}': expected .* a number above 0$"):
+    expected = rf"^\$ARCHSPEC_CACHE_GB='{value}': expected .* a number above 0 and at most 1,000,000,000$"
+    with pytest.raises(DataError, match=expected):
         entry(images(tmp_path / "a", 2))
     assert not cache.cache_folder().exists() or not list(cache.cache_folder().iterdir())

@@ -38,6 +38,7 @@ from archspec.train.datasets.images import decode_into
 FORMAT = 2  # 2: images turned upright by their EXIF orientation
 LIMIT_ENV = "ARCHSPEC_CACHE_GB"
 DEFAULT_LIMIT_GB = 20.0
+MAX_LIMIT_GB = 1e9  # past any disk; a larger number would overflow when made bytes
 
 
 @dataclass(frozen=True)
@@ -140,8 +141,11 @@ def cache_limit() -> int:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise DataError(f"${LIMIT_ENV}={text[:40]!r}: expected the decode cache's size limit in GiB, a number above 0")
+    if not (math.isfinite(value) and 0 < value <= MAX_LIMIT_GB):
+        raise DataError(
+            f"${LIMIT_ENV}={text[:40]!r}: expected the decode cache's size limit in GiB, a number above 0 "
+            f"and at most {MAX_LIMIT_GB:,.0f}"
+        )
     return int(value * 2**30)
 
 
