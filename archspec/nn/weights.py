@@ -120,8 +120,10 @@ def _check_magic(path: Path, what: str) -> None:
             head = handle.read(4)
     except OSError as err:
         raise CheckpointError(f"{path}: cannot read: {err.strerror}") from None
-    if head.startswith((b"PK\x03\x04", b"\x80")) or not head:
-        return  # an empty or truncated archive gets torch's own reason below
+    if not head:
+        raise CheckpointError(f"{path}: empty file (0 bytes), not a {what}")
+    if head.startswith((b"PK\x03\x04", b"\x80")):
+        return  # a truncated archive gets torch's own reason below
     kind = "a text file" if all(32 <= b < 127 or b in (9, 10, 13) for b in head) else "another kind of file"
     raise CheckpointError(f"{path}: not a {what}: {kind}, not what torch.save writes (nor .safetensors)")
 

@@ -108,6 +108,9 @@ def test_cli_truncated_checkpoint_is_one_line_exit_2(one_epoch: Path, tmp_path: 
     path.write_bytes(one_epoch.read_bytes()[:1000])
     result = cli("evaluate", path, "--data-dir", "sample")
     assert_one_line_error(result, f"{path}: not a readable checkpoint")
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")  # torch's own reason for it is an empty EOFError
+    assert_one_line_error(cli("evaluate", empty, "--data-dir", "sample"), f"{empty}: empty file (0 bytes)")
 
 
 def test_save_is_atomic(tmp_path: Path) -> None:
