@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from archspec.arch.validate import load_spec
+    from archspec.recipe.schema import dump_recipe, load_recipe, split_overrides, training_workload
     from archspec.spec.io import dump_spec, spec_hash
-    from archspec.train.recipe import dump_recipe, load_recipe, split_overrides, training_workload
 
     spec_sets, recipe_sets = split_overrides(args.sets)
     limits = limits_from_args(args)
@@ -75,9 +75,9 @@ def _init_from(args: argparse.Namespace, spec: ResNetSpec) -> Pretrained | None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from archspec.artifacts.rundir import RunDir
     from archspec.report import evaluation_table
     from archspec.train.plots import plot_confusion
-    from archspec.train.rundir import RunDir
     from archspec.train.runs import DataOptions, evaluate_checkpoint
 
     result = evaluate_checkpoint(args.checkpoint, DataOptions(args.data_dir, None, args.max_test), args.device)

@@ -27,22 +27,22 @@ from torch import nn
 
 from archspec.arch.guard import Limits, Workload, check_spec
 from archspec.arch.validate import load_spec, with_input
+from archspec.artifacts.checkpoint import checkpoint_file, checkpoint_labels, checkpoint_model, load_checkpoint
+from archspec.artifacts.metadata import CLASSES_KEY, HASH_KEY, PREPROCESS_KEY, REQUIRED, SPEC_KEY
 from archspec.config.diagnostics import clip
 from archspec.config.files import write_atomic
 from archspec.config.sources import resolve_source
-from archspec.deploy.metadata import CLASSES_KEY, HASH_KEY, PREPROCESS_KEY, REQUIRED, SPEC_KEY
+from archspec.data.preprocess import Preprocessing
 from archspec.deploy.runtimes import import_onnxruntime, refuse_onnx_source
 from archspec.errors import ArchspecError
 from archspec.nn.build import build
 from archspec.spec.io import dump_spec, spec_hash
 from archspec.spec.presets import preset_dir
 from archspec.spec.schema import ResNetSpec
-from archspec.train.checkpoint import checkpoint_file, checkpoint_labels, checkpoint_model, load_checkpoint
-from archspec.train.preprocess import Preprocessing
 
 Format = Literal["onnx", "torchscript", "exported-program"]
 FORMATS: tuple[Format, ...] = ("onnx", "torchscript", "exported-program")
-META_KEYS = REQUIRED  # the export metadata contract: archspec/deploy/metadata.py
+META_KEYS = REQUIRED  # the export metadata contract: archspec/artifacts/metadata.py
 
 
 SUFFIXES: dict[Format, str] = {"onnx": ".onnx", "torchscript": ".ts", "exported-program": ".pt2"}

@@ -26,9 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from archspec.config.files import write_atomic
-from archspec.deploy.export import export_source
-from archspec.deploy.metadata import (
+from archspec.artifacts.checkpoint import checkpoint_file, checkpoint_labels, checkpoint_spec, load_checkpoint
+from archspec.artifacts.metadata import (
     CLASSES_KEY,
     INPUT_NAME,
     PREPROCESS_KEY,
@@ -36,16 +35,16 @@ from archspec.deploy.metadata import (
     ModelMetadata,
     parse_metadata,
 )
+from archspec.config.files import write_atomic
+from archspec.data import DataOptions, FileSplit, Request, open_dataset
+from archspec.data.base import AnySplit, Target
+from archspec.data.images import decode_image
+from archspec.data.preprocess import Preprocess
+from archspec.deploy.export import export_source
 from archspec.deploy.runtimes import Runtime, import_onnxruntime, load_onnx, onnx_metadata
 from archspec.errors import ArchspecError, DataError
+from archspec.recipe.schema import recipe_from_text
 from archspec.spec.schema import ResNetSpec
-from archspec.train.checkpoint import checkpoint_file, checkpoint_labels, checkpoint_spec, load_checkpoint
-from archspec.train.datasets import DataOptions, FileSplit, Request, open_dataset
-from archspec.train.datasets.base import AnySplit
-from archspec.train.datasets.images import decode_image
-from archspec.train.fit import target_of
-from archspec.train.loop import preprocessors
-from archspec.train.recipe import recipe_from_text
 
 METHOD = "onnxruntime static QDQ: int8 weights per output channel, uint8 activations, min/max calibration"
 DEFAULT_MAX_DROP = 0.5  # accuracy points
@@ -108,7 +107,7 @@ def quantize_data(
     test_count = max_test if max_test is not None else stored.get("max_test")
     try:
         data = open_dataset(recipe.source, Request(DataOptions(folder, stored.get("max_train"), test_count),
-                                                   target_of(spec)))  # fmt: skip
+                                                   Target.of(spec)))  # fmt: skip
     except DataError as err:
         what = getattr(recipe.source, "name", recipe.source.kind)  # an IDX dataset's name, else the data kind
         raise DataError(f"{path}: no {what} training images to calibrate on: {err} "
@@ -117,8 +116,7 @@ def quantize_data(
     if calibrate > len(data.train):
         raise QuantizeError(f"--calibrate {calibrate}: the run's training set ({data.describe()}) has only "
                             f"{len(data.train):,} images")  # fmt: skip
-    _, test_prep = preprocessors(recipe, preprocessing)
-    prepare = dataclasses.replace(test_prep, channels_last=False)  # onnxruntime takes contiguous NCHW
+    prepare = Preprocess.for_testing(preprocessing, recipe.normalize)  # onnxruntime takes contiguous NCHW
     generator = torch.Generator().manual_seed(CALIBRATION_SEED)
     chosen = torch.randperm(len(data.train), generator=generator)[:calibrate].sort().values
     test_labels = torch.from_numpy(np.ascontiguousarray(data.test.labels, dtype=np.int64))

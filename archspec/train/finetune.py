@@ -18,14 +18,14 @@ import torch
 from torch import nn
 
 from archspec.arch.plan import lower
+from archspec.artifacts.checkpoint import FORMAT, checked_checkpoint, checkpoint_file
 from archspec.config.files import write_atomic
 from archspec.errors import ArchspecError, CheckpointError
 from archspec.nn.build import build_plan
 from archspec.nn.layouts import NATIVE, get_layout, layout_names
 from archspec.nn.weights import LoadReport, as_state_dict, copy_into, match, read_file
+from archspec.recipe.schema import Recipe
 from archspec.spec.schema import ResNetSpec
-from archspec.train.checkpoint import FORMAT, checked_checkpoint, checkpoint_file
-from archspec.train.recipe import Recipe
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,18 @@ from typing import Any
 import torch
 
 from archspec.arch.guard import Limits
+from archspec.artifacts.checkpoint import save_checkpoint
+from archspec.artifacts.rundir import RunDir
 from archspec.config.diagnostics import counted
+from archspec.data import Dataset
+from archspec.data.batches import Batches, on_device
+from archspec.data.preprocess import Preprocessing
 from archspec.errors import DataError
 from archspec.nn.build import build
+from archspec.recipe.schema import Recipe, dump_recipe
 from archspec.runtime import cudnn_benchmark, precision_warning, resolve_precision
 from archspec.spec.io import dump_spec, spec_hash
 from archspec.spec.schema import ResNetSpec
-from archspec.train.batches import Batches, on_device
-from archspec.train.checkpoint import save_checkpoint
-from archspec.train.datasets import Dataset, Target
 from archspec.train.distributed import World
 from archspec.train.finetune import Pretrained
 from archspec.train.init import init_weights
@@ -36,9 +39,7 @@ from archspec.train.loop import (
     session_state,
     train_epoch,
 )
-from archspec.train.preprocess import Preprocessing
-from archspec.train.recipe import Recipe, dump_recipe
-from archspec.train.rundir import RunDir
+from archspec.train.plots import plot_curves
 
 
 def silent(message: str) -> None:
@@ -64,10 +65,6 @@ class Context:
     def title(self) -> str:
         names = dict.fromkeys((self.spec.name, self.recipe.name))  # a sweep's trial names both alike
         return " / ".join(names)
-
-
-def target_of(spec: ResNetSpec) -> Target:
-    return Target(spec.input.channels, spec.input.height, spec.input.width, spec.head.num_classes, f"spec {spec.name}")
 
 
 def preprocessing_for(spec: ResNetSpec, recipe: Recipe, data: Dataset) -> Preprocessing:
@@ -194,7 +191,7 @@ def record_epoch(
     if row["test_acc"] > best:
         best = row["test_acc"]
         save_checkpoint(run.best, checkpoint)
-    run.write_metrics(session.history, context.title)
+    write_metrics(context, session)
     context.log(
         f"epoch {row['epoch']}/{context.recipe.epochs}: loss {row['train_loss']:.3f}, "
         f"train acc {row['train_acc']:.3f}, test acc {row['test_acc']:.3f}, "
@@ -203,10 +200,17 @@ def record_epoch(
     return best
 
 
+def write_metrics(context: Context, session: Session) -> None:
+    """metrics.jsonl, metrics.csv and curves.png from the epochs so far."""
+    context.run.write_metrics(session.history)
+    if session.history:
+        plot_curves(session.history, context.run.curves, context.title)
+
+
 def finish(context: Context, session: Session, totals: Totals) -> None:
     log, run = context.log, context.run
     if context.world.is_main:
-        run.write_metrics(session.history, context.title)
+        write_metrics(context, session)
     if session.history:
         last = session.history[-1]
         log(f"loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, test acc {last['test_acc']:.3f}")

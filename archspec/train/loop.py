@@ -11,6 +11,7 @@ Fast-path choices, each measured in docs/benchmarks.md:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from collections.abc import Callable
@@ -22,13 +23,13 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from archspec.data.batches import Batches
+from archspec.data.preprocess import Preprocess, Preprocessing
 from archspec.errors import ArchspecError
+from archspec.recipe.schema import SGD, Constant, Cosine, OneCycle, Recipe
 from archspec.runtime import autocast, resolve_precision, to_channels_last
-from archspec.train.batches import Batches
 from archspec.train.distributed import World
 from archspec.train.finetune import freeze, param_groups
-from archspec.train.preprocess import Preprocess, Preprocessing
-from archspec.train.recipe import SGD, Constant, Cosine, OneCycle, Recipe
 
 Log = Callable[[str], None]
 
@@ -199,18 +200,13 @@ def accuracy(matrix: torch.Tensor) -> float:
 
 def preprocessors(recipe: Recipe, preprocessing: Preprocessing) -> tuple[Preprocess, Preprocess]:
     """(train, test) transforms to the spec's input size; only the training one augments."""
-    size = (preprocessing.height, preprocessing.width)
-    mean, std = (preprocessing.mean, preprocessing.std) if recipe.normalize else (None, None)
-    test = Preprocess(size=size, mean=mean, std=std, channels_last=recipe.channels_last)
+    test = Preprocess.for_testing(preprocessing, recipe.normalize, recipe.channels_last)
     aug = recipe.augment
-    train = Preprocess(
-        size=size,
-        mean=mean,
-        std=std,
+    train = dataclasses.replace(
+        test,
         crop_padding=aug.crop_padding,
         flip=aug.flip,
         erasing=aug.erasing,
-        channels_last=recipe.channels_last,
         random_resized_crop=aug.random_resized_crop,
     )
     return train, test

@@ -19,27 +19,27 @@ import torch
 
 from archspec.arch.guard import Limits, check_spec
 from archspec.arch.validate import load_spec
-from archspec.config.document import read_text
-from archspec.errors import ArchspecError, CheckpointError
-from archspec.runtime import resolve_device, resolve_precision, to_channels_last
-from archspec.spec.io import dump_spec, spec_hash
-from archspec.spec.schema import ResNetSpec
-from archspec.train.batches import on_device
-from archspec.train.checkpoint import (
+from archspec.artifacts.checkpoint import (
     checkpoint_file,
     checkpoint_labels,
     checkpoint_model,
     checkpoint_spec,
     load_checkpoint,
 )
-from archspec.train.datasets import DataOptions, Dataset, Request, open_dataset
+from archspec.artifacts.rundir import COLUMNS, RunDir
+from archspec.config.document import read_text
+from archspec.data import DataOptions, Dataset, Request, Target, open_dataset
+from archspec.data.batches import on_device
+from archspec.data.preprocess import Preprocessing
+from archspec.errors import ArchspecError, CheckpointError
+from archspec.recipe.schema import Recipe, dump_recipe, recipe_from_text, training_workload
+from archspec.runtime import resolve_device, resolve_precision, to_channels_last
+from archspec.spec.io import dump_spec, spec_hash
+from archspec.spec.schema import ResNetSpec
 from archspec.train.distributed import World
 from archspec.train.finetune import Pretrained, check_freeze
-from archspec.train.fit import Context, fit, preprocessing_for, silent, target_of
+from archspec.train.fit import Context, fit, preprocessing_for, silent
 from archspec.train.loop import Log, accuracy, confusion_matrix, preprocessors
-from archspec.train.preprocess import Preprocessing
-from archspec.train.recipe import Recipe, dump_recipe, recipe_from_text, training_workload
-from archspec.train.rundir import COLUMNS, RunDir
 
 ALL_DATA = DataOptions()  # the recipe's data where it says, all of it
 
@@ -205,7 +205,7 @@ def _owned(run: RunDir, world: World) -> Iterator[None]:
 
 
 def _open(context: Context, options: DataOptions, stats: bool = True) -> Dataset:
-    request = Request(options, target_of(context.spec), True, context.log, context.quiet or not context.world.is_main)
+    request = Request(options, Target.of(context.spec), True, context.log, context.quiet or not context.world.is_main)
     return open_dataset(context.recipe.source, request, stats=stats and context.recipe.normalize)
 
 
@@ -289,7 +289,7 @@ def evaluate_checkpoint(path: Path, data_options: DataOptions = ALL_DATA, device
     classes, preprocessing = checkpoint_labels(state, path, spec)
     recipe = recipe_from_text(str(state["recipe_text"]), f"{path} (stored recipe)")
     options = DataOptions(data_options.data_dir, None, data_options.max_test)
-    data = open_dataset(recipe.source, Request(options, target_of(spec), train=False))
+    data = open_dataset(recipe.source, Request(options, Target.of(spec), train=False))
     _same_classes(path, classes, data)
     model.to(device)
     if recipe.channels_last:

@@ -13,10 +13,10 @@ from safetensors.torch import save_file
 from weights.fill import fill
 
 from archspec.arch.validate import load_spec
+from archspec.artifacts.checkpoint import load_checkpoint
 from archspec.cli import main
 from archspec.nn.build import build
 from archspec.nn.weights import export, read_state_dict, save_state_dict
-from archspec.train.checkpoint import load_checkpoint
 
 FIXTURES = Path(__file__).resolve().parent.parent / "weights" / "fixtures"
 

@@ -11,7 +11,7 @@ from archspec import SpecError, load_spec
 from archspec.config.document import parse
 from archspec.config.merge import overlay
 from archspec.config.overrides import apply_overrides, parse_override
-from archspec.train.recipe import load_recipe
+from archspec.recipe.schema import load_recipe
 
 
 def test_one_grammar_parses_paths_and_yaml_values() -> None:

@@ -13,7 +13,7 @@ from helpers import cli
 from archspec import SpecError, load_spec
 from archspec.config.diagnostics import clip, quote
 from archspec.config.document import MAX_DEPTH, parse
-from archspec.train.recipe import load_recipe
+from archspec.recipe.schema import load_recipe
 
 
 def one_line_error(*args: str | Path) -> str:

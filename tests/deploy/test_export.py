@@ -47,7 +47,7 @@ def test_export_command_checks_the_result(tmp_path: Path) -> None:
 
 
 def test_export_from_a_checkpoint_keeps_its_weights(tmp_path: Path) -> None:
-    from archspec.train.checkpoint import checkpoint_model
+    from archspec.artifacts.checkpoint import checkpoint_model
 
     spec = tmp_path / "tiny.yaml"
     spec.write_text(TINY_SPEC)

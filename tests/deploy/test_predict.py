@@ -17,7 +17,7 @@ from archspec.cli import main
 from archspec.deploy.export import CLASSES_KEY, PREPROCESS_KEY, export_source
 from archspec.deploy.predict import load_predictor, predict
 from archspec.errors import ArchspecError, DataError
-from archspec.train.recipe import load_recipe
+from archspec.recipe.schema import load_recipe
 from archspec.train.runs import train_run
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,15 +11,15 @@ import pytest
 import torch
 from helpers import TINY_SPEC
 
+from archspec.artifacts.checkpoint import checkpoint_model
+from archspec.artifacts.metadata import QUANTIZATION_KEY, REQUIRED
 from archspec.cli import main
+from archspec.data.idx import DATASETS
 from archspec.deploy import quantize
-from archspec.deploy.metadata import QUANTIZATION_KEY, REQUIRED
 from archspec.deploy.quantize import QuantizeError, quantize_checkpoint
 from archspec.deploy.runtimes import load_onnx, onnx_session
 from archspec.errors import DataError
 from archspec.spec.io import spec_hash
-from archspec.train.checkpoint import checkpoint_model
-from archspec.train.datasets.idx import DATASETS
 
 pytestmark = pytest.mark.slow  # each test exports, quantizes and evaluates a trained model
 
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow  # each test exports, quantizes and evaluates a tr
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny net trained for two epochs on 3,000 sample images (about 50% test accuracy)."""
     from archspec.arch.validate import spec_from_text
-    from archspec.train.recipe import load_recipe
+    from archspec.recipe.schema import load_recipe
     from archspec.train.runs import DataOptions, train_run
 
     folder = tmp_path_factory.mktemp("quantize") / "run"
@@ -131,7 +131,7 @@ def test_out_must_be_an_onnx_file(run: Path, tmp_path: Path) -> None:
 
 
 def test_class_names_and_preprocessing_come_from_the_checkpoint_when_it_stores_them(run: Path) -> None:
-    from archspec.train.checkpoint import load_checkpoint
+    from archspec.artifacts.checkpoint import load_checkpoint
 
     path = run / "checkpoints" / "best.pt"
     state = load_checkpoint(path)

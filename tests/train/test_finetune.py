@@ -10,13 +10,13 @@ import torch
 from helpers import TINY_SETS, TINY_SPEC
 
 from archspec.arch.validate import load_spec, spec_from_text
+from archspec.artifacts.checkpoint import load_checkpoint
 from archspec.cli import main
 from archspec.nn.build import build
 from archspec.nn.weights import export, save_state_dict
+from archspec.recipe.schema import load_recipe
 from archspec.report import load_table
-from archspec.train.checkpoint import load_checkpoint
 from archspec.train.finetune import freeze, param_groups, prepare
-from archspec.train.recipe import load_recipe
 
 RGB_SPEC = (
     TINY_SPEC.replace("name: tiny", "name: tiny-rgb")

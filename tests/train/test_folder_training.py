@@ -11,9 +11,9 @@ import pytest
 import torch
 from imagedata import NAMES, write_folder
 
+from archspec.artifacts.checkpoint import load_checkpoint
+from archspec.artifacts.rundir import RunDir
 from archspec.cli import main
-from archspec.train.checkpoint import load_checkpoint
-from archspec.train.rundir import RunDir
 
 SPEC = """\
 name: tiny-rgb
@@ -112,7 +112,7 @@ def test_class_count_mismatch_is_refused_before_training(
 
 
 def test_preprocessing_handles_rgb_and_random_resized_crop() -> None:
-    from archspec.train.preprocess import Preprocess, random_resized_crop
+    from archspec.data.preprocess import Preprocess, random_resized_crop
 
     images = torch.randint(0, 256, (8, 3, 28, 28), dtype=torch.uint8)
     prep = Preprocess(size=(32, 24), mean=(0.5, 0.4, 0.3), std=(0.2, 0.2, 0.2), random_resized_crop=(0.3, 1.0))
