@@ -5,6 +5,8 @@
     archspec_classes       JSON list of class names, in label order
     archspec_preprocess    JSON object: input = ((uint8 pixels * scale) - mean) / std, NCHW float32
     archspec_quantization  (int8 files only) JSON object: how the file was quantized and what it scored
+    archspec_format        the metadata's format version ("2"; absent in files of archspec 0.1: format 1)
+    archspec_version       the archspec that wrote the file
 
 ONNX files hold them as metadata_props, TorchScript and torch.export archives as extra files.
 """
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archspec.arch.validate import spec_from_text
+from archspec.artifacts.migrations import EXPORT, archspec_version
 from archspec.data.preprocess import SCALE, Preprocessing
 from archspec.errors import ArchspecError
 from archspec.spec.io import dump_spec, spec_hash
@@ -27,7 +30,10 @@ HASH_KEY = "archspec_spec_hash"
 CLASSES_KEY = "archspec_classes"
 PREPROCESS_KEY = "archspec_preprocess"
 QUANTIZATION_KEY = "archspec_quantization"
+FORMAT_KEY = "archspec_format"
+VERSION_KEY = "archspec_version"
 REQUIRED = (SPEC_KEY, HASH_KEY, CLASSES_KEY, PREPROCESS_KEY)
+KEYS = (*REQUIRED, FORMAT_KEY, VERSION_KEY)  # what a reader asks a TorchScript or torch.export archive for
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
 CHANNEL_ORDERS = {1: "L", 3: "RGB"}
@@ -47,12 +53,14 @@ class ModelMetadata:
     quantization: dict[str, Any] | None = None  # set for `archspec quantize` output
 
     def as_strings(self) -> dict[str, str]:
-        """The metadata as the contract's string keys (what an export stores)."""
+        """The metadata as the contract's string keys (what an export stores), in the current format."""
         meta = {
             SPEC_KEY: dump_spec(self.spec),
             HASH_KEY: spec_hash(self.spec),
             CLASSES_KEY: json.dumps(list(self.classes)),
             PREPROCESS_KEY: json.dumps(self.preprocess),
+            FORMAT_KEY: str(EXPORT.current),
+            VERSION_KEY: archspec_version(),
         }
         if self.quantization is not None:
             meta[QUANTIZATION_KEY] = json.dumps(self.quantization)
@@ -67,7 +75,13 @@ def preprocess_entry(
 
 
 def parse_metadata(meta: Mapping[str, str], source: str) -> ModelMetadata:
-    """The checked metadata of a model file; ModelFileError naming the file and every missing or bad key."""
+    """The checked metadata of a model file, migrated from its format; ModelFileError naming the file and
+    every missing or bad key, or both versions for a file newer than this archspec."""
+    meta = {key: value for key, value in meta.items() if value != ""}  # "": a key an archive lacks
+    version = meta.get(FORMAT_KEY, "1")
+    if not (version.isdigit() and len(version) < 6):
+        raise ModelFileError(f"{source}: {FORMAT_KEY} must be a whole number, got {version[:40]!r}")
+    meta = EXPORT.migrate(meta, int(version), source, ModelFileError)
     missing = [key for key in REQUIRED if key not in meta]
     if missing:
         what = "not an archspec export" if len(missing) == len(REQUIRED) else "incomplete archspec export"

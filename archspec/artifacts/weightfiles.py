@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from archspec.artifacts.checkpoint import checkpoint_file, checkpoint_model, save_checkpoint
+from archspec.artifacts.checkpoint import Checkpoint, checkpoint_file, checkpoint_model
 from archspec.nn.build import build
 from archspec.nn.weights import LoadReport, export, load, read_state_dict, save_state_dict
 from archspec.recipe.schema import Recipe, dump_recipe
-from archspec.spec.io import dump_spec, spec_hash
 from archspec.spec.schema import ResNetSpec
 
 
@@ -32,20 +31,13 @@ def import_weights(source: Path, layout: str, spec: ResNetSpec, out: Path, recip
     state = read_state_dict(source)
     model = build(spec)
     report = load(model, state, spec, layout, strict=True, source=str(source))
-    checkpoint = {
-        "epoch": 0,
-        "model": model.state_dict(),
-        "optimizer": {},
-        "scheduler": {},
-        "rng": {},
-        "metrics": [],
-        "spec_text": dump_spec(spec),
-        "spec_hash": spec_hash(spec),
-        "recipe_text": dump_recipe(recipe),
-        "dataset": f"none (weights imported from {source}, {layout} layout)",
-        "imported": {"source": str(source), "layout": layout},
-    }
-    save_checkpoint(out, checkpoint)
+    Checkpoint(
+        model=model.state_dict(),
+        spec=spec,
+        recipe_text=dump_recipe(recipe),
+        dataset=f"none (weights imported from {source}, {layout} layout)",
+        imported={"source": str(source), "layout": layout},
+    ).save(out)
     numbers = sum(state[e.source].numel() for e in report.entries if e.source is not None and e.status == "loaded")
     return Imported(out, report, numbers)
 

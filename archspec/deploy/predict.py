@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from archspec.artifacts.checkpoint import checkpoint_file, checkpoint_labels, checkpoint_model, load_checkpoint
+from archspec.artifacts.checkpoint import checkpoint_file, checkpoint_model, load_checkpoint
 from archspec.artifacts.metadata import parse_metadata
 from archspec.artifacts.rundir import RunDir
 from archspec.data.folder import list_images
@@ -78,9 +78,9 @@ def load_predictor(source: Path | str, device_name: str | None = None) -> Predic
 
 def _from_checkpoint(path: Path, device_name: str | None) -> Predictor:
     device = resolve_device(device_name)
-    state = load_checkpoint(path)
-    model, spec = checkpoint_model(path, state)
-    classes, preprocessing = checkpoint_labels(state, path, spec)
+    checkpoint = load_checkpoint(path)
+    model, _ = checkpoint_model(path, checkpoint)
+    classes, preprocessing = checkpoint.labels()
     model.to(device)
 
     def run(x: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from archspec.artifacts.checkpoint import checkpoint_file, checkpoint_labels, checkpoint_spec, load_checkpoint
+from archspec.artifacts.checkpoint import Checkpoint, checkpoint_file, checkpoint_spec, load_checkpoint
 from archspec.artifacts.metadata import (
     CLASSES_KEY,
     INPUT_NAME,
@@ -35,6 +35,7 @@ from archspec.artifacts.metadata import (
     ModelMetadata,
     parse_metadata,
 )
+from archspec.artifacts.rundir import RunDir
 from archspec.config.files import write_atomic
 from archspec.data import DataOptions, FileSplit, Request, open_dataset
 from archspec.data.base import AnySplit, Target
@@ -43,7 +44,6 @@ from archspec.data.preprocess import Preprocess
 from archspec.deploy.export import export_source
 from archspec.deploy.runtimes import Runtime, import_onnxruntime, load_onnx, onnx_metadata
 from archspec.errors import ArchspecError, DataError
-from archspec.recipe.schema import recipe_from_text
 from archspec.spec.schema import ResNetSpec
 
 METHOD = "onnxruntime static QDQ: int8 weights per output channel, uint8 activations, min/max calibration"
@@ -91,7 +91,7 @@ class Quantized:
 
 
 def quantize_data(
-    state: dict[str, Any], path: Path, calibrate: int, data_dir: str | None = None, max_test: int | None = None
+    checkpoint: Checkpoint, path: Path, calibrate: int, data_dir: str | None = None, max_test: int | None = None
 ) -> QuantizeData:
     """The one place quantize reads a run's data; everything it needs from the training side is here.
 
@@ -99,14 +99,14 @@ def quantize_data(
     images exactly as in training, and the run folder's run.json the data folder and split sizes the run used
     (unless --data-dir/--max-test say otherwise).
     """
-    recipe = recipe_from_text(str(state["recipe_text"]), f"{path} (stored recipe)")
-    spec = checkpoint_spec(state, path)
-    classes, preprocessing = checkpoint_labels(state, path, spec)
+    recipe = checkpoint.recipe()
+    spec = checkpoint_spec(checkpoint, path)
+    classes, preprocessing = checkpoint.labels()
     stored = _run_data_options(path)
-    folder = data_dir if data_dir is not None else stored.get("data_dir")
-    test_count = max_test if max_test is not None else stored.get("max_test")
+    folder = data_dir if data_dir is not None else stored.data_dir
+    test_count = max_test if max_test is not None else stored.max_test
     try:
-        data = open_dataset(recipe.source, Request(DataOptions(folder, stored.get("max_train"), test_count),
+        data = open_dataset(recipe.source, Request(DataOptions(folder, stored.max_train, test_count),
                                                    Target.of(spec)))  # fmt: skip
     except DataError as err:
         what = getattr(recipe.source, "name", recipe.source.kind)  # an IDX dataset's name, else the data kind
@@ -133,16 +133,10 @@ def _images(split: AnySplit, chosen: np.ndarray | None) -> torch.Tensor:
     return torch.from_numpy(np.array(images))  # a copy: IDX arrays are read-only views of the file
 
 
-def _run_data_options(path: Path) -> dict[str, Any]:
+def _run_data_options(path: Path) -> DataOptions:
     """The data options stored in the run folder that holds checkpoint `path` (RUN/checkpoints/x.pt), if any."""
-    record = path.parent.parent / "run.json"
-    if path.parent.name != "checkpoints" or not record.is_file():
-        return {}
-    try:
-        options = json.loads(record.read_text()).get("data_options", {})
-    except (OSError, ValueError, AttributeError) as err:
-        raise ArchspecError(f"{record}: unreadable run record ({err}); pass --data-dir") from None
-    return options if isinstance(options, dict) else {}
+    run = RunDir.of_checkpoint(path)
+    return run.data_options() if run is not None else DataOptions()
 
 
 def accuracy(runtime: Runtime, data: QuantizeData, batch_size: int = 256) -> float:
@@ -209,8 +203,7 @@ def quantize_checkpoint(
         raise QuantizeError(f"--max-drop {max_drop}: must be 0 or more accuracy points")
     import_onnxruntime()
     path = checkpoint_file(source)
-    state = load_checkpoint(path)
-    data = quantize_data(state, path, calibrate, data_dir, max_test)
+    data = quantize_data(load_checkpoint(path), path, calibrate, data_dir, max_test)
     with tempfile.TemporaryDirectory(prefix="archspec-quantize-") as work:
         fp32 = export_source(path, "onnx", Path(work) / "fp32.onnx").path
         metadata = _int8_metadata(onnx_metadata(fp32), data)

@@ -26,7 +26,7 @@ from archspec.search.space import Axis, Constraints, Dimension, ResolvedSweep
 from archspec.spec.compose import apply_sets
 from archspec.spec.io import spec_hash
 from archspec.spec.schema import ResNetSpec
-from archspec.train.runs import fit_input
+from archspec.train.plan import check_input
 
 LatencyProbe = Callable[[ResNetSpec], float]  # ms per image at batch 1 (archspec.deploy.inference)
 _SCALARS = (type(None), bool, int, float, str)
@@ -114,7 +114,7 @@ def build_candidate(sweep: ResolvedSweep, values: Mapping[str, Any], number: int
     spec = checked(validate(spec_doc, ResNetSpec, "spec"), spec_doc)
     recipe_doc = Document(f"{sweep.source} (base recipe)", {**sweep.recipe_data, **about})
     recipe = validate(apply_overrides(recipe_doc, recipe_items), Recipe, "recipe")
-    fit_input(spec, recipe)
+    check_input(spec, recipe)
     report = complexity(spec, batch_size=recipe.batch_size)
     check(report)  # the machine's own limits (ARCHSPEC_MAX_*): ResourceError, recorded as a rejection
     cost = Cost(report.params, report.macs // report.batch_size, report.activation_bytes)

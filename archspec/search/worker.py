@@ -12,7 +12,7 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -253,6 +253,7 @@ class Objective:
     def train(self, candidate: Candidate) -> float | tuple[float, float]:
         import optuna
 
+        from archspec.train.callbacks import EpochHook
         from archspec.train.runs import DataOptions, train_run
 
         data = self.sweep.settings.data
@@ -263,7 +264,7 @@ class Objective:
         lines: list[str] = []
         began = time.perf_counter()
 
-        def on_epoch(epoch: int, row: dict[str, Any]) -> None:
+        def on_epoch(epoch: int, row: Mapping[str, float]) -> None:  # the pruner
             last.update(row)
             accuracy = float(row["test_acc"])
             self.set(epochs=epoch, accuracy=accuracy, seconds=time.perf_counter() - began)
@@ -274,7 +275,8 @@ class Objective:
 
         try:
             train_run(candidate.spec, candidate.recipe, folder, DataOptions(data.data_dir, data.max_train,
-                      data.max_test), self.options.device, quiet=True, log=lines.append, on_epoch=on_epoch)  # fmt: skip
+                      data.max_test), self.options.device, quiet=True, log=lines.append,
+                      callbacks=[EpochHook(on_epoch)])  # fmt: skip
         except optuna.TrialPruned:
             raise
         except DataError:  # no data: every trial would fail alike; stop the worker (the trial is retried)

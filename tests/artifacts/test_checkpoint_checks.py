@@ -1,5 +1,7 @@
 """A damaged, malformed or forged checkpoint is a one-line CheckpointError before anything large is built:
-types and shapes of every part, the weights' checksum, the stored spec against the limits, names and shapes."""
+types and shapes of every part, the metrics rows' columns, class names against the head, preprocessing,
+the weights' checksum, the stored spec against the limits, names and shapes; and on resume, optimizer and
+scheduler states that do not fit the recipe's."""
 
 from __future__ import annotations
 
@@ -15,7 +17,14 @@ from helpers import TINY_SPEC, cli
 import archspec
 from archspec import build, spec_hash
 from archspec.arch.validate import spec_from_text
-from archspec.artifacts.checkpoint import CHECKSUM, checkpoint_spec, load_checkpoint, save_checkpoint, state_checksum
+from archspec.artifacts.checkpoint import (
+    CHECKSUM,
+    Checkpoint,
+    checkpoint_spec,
+    load_checkpoint,
+    save_checkpoint,
+    state_checksum,
+)
 from archspec.errors import CheckpointError
 from archspec.recipe.schema import dump_recipe, load_recipe
 from archspec.spec.io import dump_spec
@@ -26,8 +35,8 @@ def make_state() -> dict[str, Any]:
     spec = spec_from_text(TINY_SPEC)
     torch.manual_seed(0)
     model = build(spec)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)  # the d2l recipe's: plain SGD, one group
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)  # the loop's kind of scheduler
     row = {"epoch": 1, "train_loss": 0.5, "train_acc": 0.8, "test_acc": 0.7, "examples_per_sec": 100.0,
            "wall_seconds": 1.0, "lr": 0.1}  # fmt: skip
     return {
@@ -43,10 +52,15 @@ def make_state() -> dict[str, Any]:
     }
 
 
+def checkpoint(**changes: Any) -> Checkpoint:
+    """make_state() with `changes`, as the typed checkpoint a current archspec reads it as."""
+    return Checkpoint.from_state({"format": "archspec-checkpoint/1", **make_state(), **changes}, "<test>")
+
+
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
-    save_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt", make_state())
-    save_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt", make_state())
+    save_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt", checkpoint())
+    save_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt", checkpoint())
     return tmp_path / "run"
 
 
@@ -60,6 +74,8 @@ def damaged(tmp_path: Path, **changes: Any) -> Path:
     return path
 
 
+PREPROCESS = {"height": 28, "width": 28, "channels": 1, "channel_order": "L", "scale": 1 / 255, "mean": [0.5],
+              "std": [0.5]}  # fmt: skip
 MALFORMED: dict[str, dict[str, Any]] = {
     "epoch-text": {"epoch": "3"},
     "epoch-negative": {"epoch": -1},
@@ -75,7 +91,12 @@ MALFORMED: dict[str, dict[str, Any]] = {
     "metrics-text": {"metrics": "none"},
     "metrics-rows": {"metrics": [{"epoch": "one"}]},
     "metrics-count": {"metrics": []} | {"epoch": 1, "metrics": [{"epoch": 1}, {"epoch": 2}]},
+    "metrics-row-lacks-columns": {"metrics": [{"epoch": 1, "train_loss": 0.5}]},
     "spec-text-number": {"spec_text": 5},
+    "classes-not-the-head": {"classes": ["a", "b"]},
+    "classes-numbers": {"classes": [1, 2]},
+    "preprocess-without-mean": {"preprocess": {k: v for k, v in PREPROCESS.items() if k != "mean"}},
+    "preprocess-other-size": {"preprocess": {**PREPROCESS, "height": 96, "width": 96}},
 }
 
 
@@ -107,7 +128,7 @@ def test_weights_that_do_not_fit_the_spec_are_listed_on_one_line(tmp_path: Path)
     weights["head.fc.weight"] = torch.zeros(7, 16)
     weights["extra.weight"] = torch.zeros(1)
     path = tmp_path / "wrong.pt"
-    save_checkpoint(path, {**make_state(), "model": weights})
+    save_checkpoint(path, checkpoint(model=weights))
     with pytest.raises(CheckpointError) as info:
         archspec.checkpoint_model(path)
     message = str(info.value)
@@ -117,9 +138,9 @@ def test_weights_that_do_not_fit_the_spec_are_listed_on_one_line(tmp_path: Path)
 
 def test_a_forged_huge_spec_is_refused_before_anything_is_built(tmp_path: Path) -> None:
     huge = spec_from_text(TINY_SPEC.replace("{channels: 16, blocks: 1, stride: 2}", "{channels: 60000, blocks: 1}"))
-    state = {**make_state(), "spec_text": dump_spec(huge), "spec_hash": spec_hash(huge)}
     tracemalloc.start()
     try:
+        state = checkpoint(spec_text=dump_spec(huge), spec_hash=spec_hash(huge))
         with pytest.raises(CheckpointError, match=r"stored spec: .* exceeds the limit .*ARCHSPEC_MAX_"):
             checkpoint_spec(state, tmp_path / "forged.pt")
         peak = tracemalloc.get_traced_memory()[1]
@@ -150,3 +171,33 @@ def test_evaluate_names_the_limit_that_works_for_it(run_dir: Path, monkeypatch: 
     done = cli("evaluate", run_dir, "--data-dir", "sample")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "raise it with the environment variable ARCHSPEC_MAX_PARAMS" in done.stderr and "--max" not in done.stderr
+
+
+RESUME_MISFITS: dict[str, tuple[dict[str, Any], str]] = {
+    "two-groups": (
+        {"param_groups": "twice"},
+        "optimizer state does not fit the recipe's optimizer: param_groups has 2",
+    ),
+    "fewer-params": ({"param_groups": "short"}, "param_groups[0] has 1 parameters, the model has"),
+    "scheduler-fields": ({"scheduler": "no base_lrs"}, "scheduler state lacks base_lrs"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RESUME_MISFITS))
+def test_resume_with_a_state_that_does_not_fit_the_recipe_is_one_line(run_dir: Path, name: str) -> None:
+    """What loads as a checkpoint but not into the recipe's optimizer or scheduler: named, before training."""
+    change, message = RESUME_MISFITS[name]
+    state = make_state()
+    optimizer, scheduler = state["optimizer"], dict(state["scheduler"])
+    group = optimizer["param_groups"][0]
+    if change.get("param_groups") == "twice":
+        optimizer = {**optimizer, "param_groups": [group, {**group, "params": []}]}
+    elif change.get("param_groups") == "short":
+        optimizer = {**optimizer, "param_groups": [{**group, "params": group["params"][:1]}]}
+    else:
+        del scheduler["base_lrs"]
+    save_checkpoint(run_dir / "checkpoints" / "last.pt", checkpoint(optimizer=optimizer, scheduler=scheduler))
+    (run_dir / "run.json").write_text('{"data_options": {"data_dir": "sample", "max_train": 32, "max_test": 16}}')
+    done = cli("train", "--resume", run_dir, "--quiet")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert message in done.stderr and "last.pt" in done.stderr

@@ -181,6 +181,7 @@ class _Terminal:
 def test_progress_bar_shows_throughput_once(monkeypatch: pytest.MonkeyPatch) -> None:
     from archspec.data.batches import TensorSplit
     from archspec.nn.build import build
+    from archspec.train.callbacks import ProgressBar
 
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
@@ -189,7 +190,11 @@ def test_progress_bar_shows_throughput_once(monkeypatch: pytest.MonkeyPatch) -> 
     prep = Preprocessing(28, 28, 1, (0.0,), (1.0,))
     session = make_session(model, recipe, prep, torch.device("cpu"), 4)
     split = TensorSplit(torch.randint(0, 256, (64, 28, 28), dtype=torch.uint8), torch.arange(64) % 10)
-    train_epoch(session, split, 0, label="epoch 1/1")
+    bar = ProgressBar()
+    bar.epochs, bar.batch = 1, recipe.batch_size
+    bar.on_epoch_start(1, len(split))
+    train_epoch(session, split, 0, bar)
+    bar.on_epoch_end(1, {})
     final = terminal.text.split("\r")[-1]
     assert "epoch 1/1" in final and "loss=" in final and "acc=" in final
     assert final.count("ex/s") == 1 and "ex_s" not in terminal.text, final

@@ -71,7 +71,7 @@ def test_an_imported_checkpoint_evaluates_and_fine_tunes(tmp_path: Path, capsys:
     source, checkpoint = tmp_path / "d2l.pth", tmp_path / "d2l.pt"
     torch.save(reference_state("d2l-resnet18"), source)
     ok(capsys, "weights", "import", source, "--layout", "d2l", "--spec", "d2l-resnet18", "--out", checkpoint)
-    assert load_checkpoint(checkpoint)["epoch"] == 0
+    assert load_checkpoint(checkpoint).epoch == 0
     assert "test acc" in ok(capsys, "evaluate", checkpoint, "--data-dir", "sample", "--max-test", "16",
                             "--png", tmp_path / "c.png")  # fmt: skip
     from archspec.train.finetune import prepare

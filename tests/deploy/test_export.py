@@ -10,7 +10,8 @@ from helpers import TINY_SETS, TINY_SPEC, assert_one_line_error, cli
 
 from archspec import build, load_spec, spec_hash
 from archspec.arch.validate import spec_from_text, with_input
-from archspec.deploy.export import FORMATS, HASH_KEY, SPEC_KEY, export, load_exported
+from archspec.artifacts.metadata import HASH_KEY, SPEC_KEY
+from archspec.deploy.export import FORMATS, export, load_exported
 from archspec.errors import ArchspecError
 
 SUFFIX = {"onnx": ".onnx", "torchscript": ".ts", "exported-program": ".pt2"}

@@ -13,8 +13,9 @@ import onnx
 import pytest
 from imagedata import NAMES, write_folder
 
+from archspec.artifacts.metadata import CLASSES_KEY, PREPROCESS_KEY
 from archspec.cli import main
-from archspec.deploy.export import CLASSES_KEY, PREPROCESS_KEY, export_source
+from archspec.deploy.export import export_source
 from archspec.deploy.predict import load_predictor, predict
 from archspec.errors import ArchspecError, DataError
 from archspec.recipe.schema import load_recipe

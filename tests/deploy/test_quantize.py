@@ -4,6 +4,7 @@ bad inputs around it (no data, too many calibration images, a quantized model gi
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from archspec.artifacts.checkpoint import checkpoint_model
 from archspec.artifacts.metadata import QUANTIZATION_KEY, REQUIRED
 from archspec.cli import main
 from archspec.data.idx import DATASETS
+from archspec.data.preprocess import Preprocessing
 from archspec.deploy import quantize
 from archspec.deploy.quantize import QuantizeError, quantize_checkpoint
 from archspec.deploy.runtimes import load_onnx, onnx_session
@@ -134,12 +136,13 @@ def test_class_names_and_preprocessing_come_from_the_checkpoint_when_it_stores_t
     from archspec.artifacts.checkpoint import load_checkpoint
 
     path = run / "checkpoints" / "best.pt"
-    state = load_checkpoint(path)
-    derived = quantize.quantize_data(state, path, 8)
+    checkpoint = load_checkpoint(path)
+    derived = quantize.quantize_data(checkpoint, path, 8)
     assert derived.classes == DATASETS["fashion-mnist"].classes
     assert [batch.shape for batch in derived.calibration(batch_size=5)] == [(5, 1, 28, 28), (3, 1, 28, 28)]
     names = [f"class{i}" for i in range(10)]
     preprocess = {"height": 28, "width": 28, "channels": 1, "channel_order": "L", "scale": 1 / 255,
                   "mean": [0.25], "std": [0.5]}  # fmt: skip
-    stored = quantize.quantize_data({**state, "classes": names, "preprocess": preprocess}, path, 8)
+    labelled = replace(checkpoint, classes=tuple(names), preprocess=Preprocessing.from_dict(preprocess, "test"))
+    stored = quantize.quantize_data(labelled, path, 8)
     assert stored.classes == tuple(names) and stored.preprocess == preprocess

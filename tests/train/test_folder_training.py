@@ -68,8 +68,8 @@ def test_trains_beyond_chance_and_stores_classes_and_statistics(trained: tuple[P
     assert rows[-1]["test_acc"] > BEATS_CHANCE, rows
     assert "decoding 700 images" in printed and "7 classes, 3 channels, 28x28" in printed
     state = load_checkpoint(RunDir(run).best)
-    assert state["classes"] == sorted(NAMES[:7])
-    prep = state["preprocess"]
+    assert state.classes == tuple(sorted(NAMES[:7])) and state.preprocess is not None
+    prep = state.preprocess.to_dict()
     assert (prep["height"], prep["width"], prep["channels"], prep["channel_order"]) == (28, 28, 3, "RGB")
     assert len(prep["mean"]) == 3 and prep["mean"][0] > prep["mean"][2]  # per channel, from the data
     assert json.loads(RunDir(run).info_file.read_text())["preprocess"] == prep
