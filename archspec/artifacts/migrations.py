@@ -86,9 +86,14 @@ def checkpoint_format(version: int = CHECKPOINT.current) -> str:
 
 def checkpoint_version(value: Any) -> int | None:
     """The version a checkpoint's `format` entry names, or None when it names none (not a checkpoint)."""
-    if not isinstance(value, str) or not value.startswith(CHECKPOINT_PREFIX):
+    return _version(value, CHECKPOINT_PREFIX)
+
+
+def _version(value: Any, prefix: str) -> int | None:
+    """N of a format entry "<prefix>N", or None for anything else."""
+    if not isinstance(value, str) or not value.startswith(prefix):
         return None
-    number = value.removeprefix(CHECKPOINT_PREFIX)
+    number = value.removeprefix(prefix)
     return int(number) if number.isdigit() and len(number) < 6 else None
 
 
@@ -108,12 +113,7 @@ RUN_INFO_PREFIX = "archspec-run/"
 def run_info_version(info: dict[str, Any]) -> int | None:
     """The version of a run.json (1 when it names none: the files of 0.1 carried no format)."""
     value = info.get("format")
-    if value is None:
-        return 1
-    if not isinstance(value, str) or not value.startswith(RUN_INFO_PREFIX):
-        return None
-    number = value.removeprefix(RUN_INFO_PREFIX)
-    return int(number) if number.isdigit() and len(number) < 6 else None
+    return 1 if value is None else _version(value, RUN_INFO_PREFIX)
 
 
 # --- export metadata --------------------------------------------------------------------------------
