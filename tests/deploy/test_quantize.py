@@ -13,7 +13,7 @@ import torch
 from helpers import TINY_SPEC
 
 from archspec.artifacts.checkpoint import checkpoint_model
-from archspec.artifacts.metadata import QUANTIZATION_KEY, REQUIRED
+from archspec.artifacts.metadata import KEYS, QUANTIZATION_KEY
 from archspec.cli import main
 from archspec.data.idx import DATASETS
 from archspec.data.preprocess import Preprocessing
@@ -67,7 +67,7 @@ def test_int8_model_keeps_the_export_contract_and_the_accuracy(
         "mean": [0.0],
         "std": [1.0],
     }  # fmt: skip  (the d2l recipe does not normalise)
-    assert set(int8.metadata) == {*REQUIRED, QUANTIZATION_KEY}
+    assert set(int8.metadata) == {*KEYS, QUANTIZATION_KEY}  # the contract, its format and writer included
     assert meta.quantization is not None and meta.quantization["calibration_images"] == 256
     assert meta.quantization["fp32_accuracy"] > 0.4  # a model that learned something: the guard means something
     assert meta.quantization["fp32_accuracy"] - meta.quantization["int8_accuracy"] <= 0.03
