@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from archspec.config.diagnostics import clip
+from archspec.config.text import clip
 from archspec.errors import SpecError
 
 SUFFIXES = (".yaml", ".yml")

@@ -22,11 +22,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from archspec.config.diagnostics import clip, quote
 from archspec.config.document import Document, Path_, parse, read_text
 from archspec.config.merge import deep_merge, merges, overlay
 from archspec.config.overrides import apply_overrides, locate, located_document
 from archspec.config.sources import SUFFIXES, exists, resolve_source
+from archspec.config.text import clip, quote
 from archspec.spec.blocks import BLOCK_MODELS
 from archspec.spec.bounds import MAX_MULTIPLIER
 from archspec.spec.presets import preset_dir, preset_names
