@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from archspec.config.text import QUOTE_LIMIT, clip, counted, printable, quote
+from archspec.config.text import kind_of as _kind_of
 from archspec.errors import Problem, SpecError
 
 if TYPE_CHECKING:
@@ -92,14 +93,6 @@ def describe_error(data: Any, error: Any, model: type[BaseModel]) -> tuple[Path_
         msg = msg.replace(" after validation", "").replace(", not ", "; it has ")
         return path, msg
     return path, f"{msg}, got {quote(value)}{_quoted_hint(kind, value)}"
-
-
-def _kind_of(value: Any) -> str:
-    """What a wrong value is, in YAML's words."""
-    if value is None:
-        return "nothing (an empty value)"
-    names = {str: "a string", bool: "true/false", int: "a number", float: "a number", list: "a list"}
-    return f"{names.get(type(value), type(value).__name__)} {quote(value)}"
 
 
 def _quoted_hint(kind: str, value: Any) -> str:

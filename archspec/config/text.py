@@ -31,3 +31,11 @@ def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
 def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
     """`repr(value)`, clipped (see `clip`)."""
     return clip(repr(value), limit)
+
+
+def kind_of(value: Any) -> str:
+    """What a wrong value is, in YAML's words."""
+    if value is None:
+        return "nothing (an empty value)"
+    names = {str: "a string", bool: "true/false", int: "a number", float: "a number", list: "a list"}
+    return f"{names.get(type(value), type(value).__name__)} {quote(value)}"
