@@ -14,14 +14,18 @@ from pydantic.fields import FieldInfo
 
 from archspec.config.diagnostics import validate
 from archspec.config.document import Document, parse
+from archspec.config.overrides import Override
 from archspec.spec.compose import compose, load_document
 from archspec.spec.schema import ResNetSpec
 
 
-def read_spec(source: str | Path, sets: Sequence[str] = ()) -> tuple[ResNetSpec, Document]:
-    """A spec that passes the schema, from a path, a preset name or YAML text, with `sets` applied; and its
-    located document (for errors found later, such as shapes that do not fit: archspec.arch.validate)."""
-    doc = load_document(source, sets)
+def read_spec(
+    source: str | Path | Document, sets: Sequence[str | Override] = (), named_in: Path | None = None
+) -> tuple[ResNetSpec, Document]:
+    """A spec that passes the schema, from a path, a preset name, YAML text or a parsed document, with `sets`
+    applied; and its located document (for errors found later, such as shapes that do not fit:
+    archspec.arch.validate.resolve_spec, the one way in that checks them too)."""
+    doc = load_document(source, sets, named_in)
     return validate(doc, ResNetSpec, "spec"), doc
 
 
