@@ -28,9 +28,10 @@ from archspec.arch.guard import Limits, Workload, check_spec
 from archspec.arch.validate import load_spec, with_input
 from archspec.artifacts.checkpoint import checkpoint_file, checkpoint_model, load_checkpoint
 from archspec.artifacts.metadata import HASH_KEY, KEYS, ModelMetadata
+from archspec.artifacts.rundir import RunDir
 from archspec.config.diagnostics import clip
 from archspec.config.files import write_atomic
-from archspec.config.sources import resolve_source
+from archspec.config.sources import classify, resolve_source
 from archspec.data.preprocess import Preprocessing
 from archspec.deploy.runtimes import import_onnxruntime, refuse_onnx_source
 from archspec.errors import ArchspecError
@@ -62,12 +63,8 @@ class Exported:
 
 
 def is_checkpoint(source: str | Path) -> bool:
-    """Whether `source` names a checkpoint file or a run folder rather than a spec."""
-    path = Path(source)
-    try:
-        return path.suffix == ".pt" or (path.is_dir() and (path / "checkpoints").is_dir())
-    except OSError:  # a name the system refuses (over 255 bytes): not a run folder; loading it says why
-        return False
+    """Whether `source` names a checkpoint file or a run folder rather than a spec (config.sources.classify)."""
+    return classify(source, preset_dir(), is_run=RunDir.is_run).is_checkpoint
 
 
 def export_source(

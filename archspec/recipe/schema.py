@@ -24,10 +24,10 @@ from pydantic import (
 
 from archspec.arch.guard import Workload
 from archspec.config.diagnostics import validate
-from archspec.config.document import parse, read_text
-from archspec.config.model import Model, fail
-from archspec.config.overrides import apply_overrides, parse_override
-from archspec.config.sources import resolve_source
+from archspec.config.document import Document, parse, read_text
+from archspec.config.model import Model, Resolved, fail
+from archspec.config.overrides import Override, apply_overrides, parse_override, parse_path
+from archspec.config.sources import find_source
 from archspec.data import CifarData, DataSource, FolderData, IdxData
 from archspec.data.idx import Name
 from archspec.errors import SpecError
@@ -233,16 +233,29 @@ def training_workload(recipe: Recipe) -> Workload:
     return Workload(recipe.batch_size, True, recipe.optimizer.state_slots, 1, recipe.eval_batch_size)
 
 
+def resolve_recipe(
+    source: str | Path | Document, overrides: Sequence[str | Override] = (), named_in: Path | None = None
+) -> Resolved[Recipe]:
+    """The one way in for a recipe: a path, a bundled name, YAML text or a parsed document (a sweep's inline
+    base, a checkpoint's stored text) with each `PATH=VALUE` override applied, then validated; returned with
+    its located document. `named_in`: the folder of the file that names `source` (config.sources' rule)."""
+    if isinstance(source, Document):
+        doc = source
+    else:
+        path = find_source(source, recipe_dir(), "recipe", named_in).path
+        doc = parse(str(source), "<string>") if path is None else parse(read_text(path), str(path))
+    doc = apply_overrides(doc, overrides)
+    return Resolved(validate(doc, Recipe, "recipe"), doc)
+
+
 def load_recipe(source: str | Path = "d2l", overrides: Sequence[str] = ()) -> Recipe:
     """A recipe from a path, a bundled name or YAML text, with `PATH=VALUE` overrides applied, then validated."""
-    path = resolve_source(source, recipe_dir(), "recipe")
-    doc = parse(str(source), "<string>") if path is None else parse(read_text(path), str(path))
-    return validate(apply_overrides(doc, overrides), Recipe, "recipe")
+    return resolve_recipe(source, overrides).model
 
 
 def recipe_from_text(text: str, source: str = "<string>", overrides: Sequence[str] = ()) -> Recipe:
     """A recipe from its YAML text (a checkpoint's stored recipe, say), with overrides applied."""
-    return validate(apply_overrides(parse(text, source), overrides), Recipe, "recipe")
+    return resolve_recipe(parse(text, source), overrides).model
 
 
 def dump_recipe(recipe: Recipe) -> str:
@@ -250,29 +263,53 @@ def dump_recipe(recipe: Recipe) -> str:
     return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, default_flow_style=None, width=100)
 
 
-def split_overrides(sets: list[str]) -> tuple[list[str], list[str]]:
-    """Route each `--set PATH=VALUE` by its first key: spec fields to the spec, recipe fields to the recipe."""
+Target = Literal["spec", "recipe"]
+PREFIXES: tuple[tuple[str, Target], ...] = (("spec.", "spec"), ("recipe.", "recipe"))  # explicit: spec.name=...
+_FIRST_KEY = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def route(text: str, origin: str | None = None) -> tuple[Target, str]:
+    """Where one `PATH=VALUE` (or a bare PATH: a sweep's space entry) goes, and the text without any prefix.
+
+    The one override router, for `train --set`, a sweep file's `overrides:` and `space:` and every other
+    command that takes both: an explicit `spec.` or `recipe.` prefix, else the field its first key names
+    (spec fields and the extends/width/depth directives go to the spec). A key both have, or neither, is a
+    SpecError naming `origin` (default `--set TEXT`)."""
+    origin = origin or f"--set {text}"
+    for prefix, target in PREFIXES:
+        if text.startswith(prefix):
+            return target, text.removeprefix(prefix)
+    match = _FIRST_KEY.match(text)
+    key = match[1] if match else str(parse_path(text.partition("=")[0], origin)[0])  # it says what is wrong
     spec_keys = {*ResNetSpec.model_fields, *DIRECTIVES}
+    if key in spec_keys and key in Recipe.model_fields:
+        raise SpecError(f"{origin}: both the spec and the recipe have {key!r}; write spec.{text} or recipe.{text}")
+    if key in spec_keys:
+        return "spec", text
+    if key in Recipe.model_fields:
+        return "recipe", text
+    known = ", ".join(sorted({*Recipe.model_fields, *spec_keys}))
+    raise SpecError(f"{origin}: {key!r} is neither a recipe nor a spec field; choose from {known}")
+
+
+def route_overrides(
+    texts: Sequence[str], origins: Sequence[str] | None = None
+) -> tuple[list[Override], list[Override]]:
+    """`texts` routed (`route`) and parsed: (spec overrides, recipe overrides), each remembering its origin
+    (`origins[i]`, default `--set TEXT`) for the errors it may cause later."""
+    routed: dict[Target, list[Override]] = {"spec": [], "recipe": []}
+    for index, text in enumerate(texts):
+        origin = origins[index] if origins is not None else None
+        target, rest = route(text, origin)
+        routed[target].append(parse_override(rest, origin))
+    return routed["spec"], routed["recipe"]
+
+
+def split_overrides(sets: Sequence[str]) -> tuple[list[str], list[str]]:
+    """`--set PATH=VALUE` texts routed (`route`): (spec texts, recipe texts), prefixes removed."""
     spec_sets: list[str] = []
     recipe_sets: list[str] = []
     for item in sets:
-        for prefix, target in (("spec.", spec_sets), ("recipe.", recipe_sets)):  # explicit: spec.name=...
-            if item.startswith(prefix):
-                target.append(item.removeprefix(prefix))
-                break
-        else:
-            _route(item, spec_keys, spec_sets, recipe_sets)
+        target, rest = route(item)
+        (spec_sets if target == "spec" else recipe_sets).append(rest)
     return spec_sets, recipe_sets
-
-
-def _route(item: str, spec_keys: set[str], spec_sets: list[str], recipe_sets: list[str]) -> None:
-    key = str(parse_override(item).path[0])
-    if key in spec_keys and key in Recipe.model_fields:
-        raise SpecError(f"--set {item}: both the spec and the recipe have {key!r}; write spec.{item} or recipe.{item}")
-    if key in spec_keys:
-        spec_sets.append(item)
-    elif key in Recipe.model_fields:
-        recipe_sets.append(item)
-    else:
-        known = ", ".join(sorted({*Recipe.model_fields, *spec_keys}))
-        raise SpecError(f"--set {item}: {key!r} is neither a recipe nor a spec field; choose from {known}")

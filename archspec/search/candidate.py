@@ -17,13 +17,11 @@ import yaml
 
 from archspec.arch.complexity import complexity
 from archspec.arch.guard import check
-from archspec.arch.validate import checked
-from archspec.config.diagnostics import validate
+from archspec.arch.validate import resolve_spec
 from archspec.config.document import Document
-from archspec.config.overrides import Override, apply_overrides
-from archspec.recipe.schema import Recipe
+from archspec.config.overrides import Override
+from archspec.recipe.schema import Recipe, resolve_recipe
 from archspec.search.space import Axis, Constraints, Dimension, ResolvedSweep
-from archspec.spec.compose import apply_sets
 from archspec.spec.io import spec_hash
 from archspec.spec.schema import ResNetSpec
 from archspec.train.plan import check_input
@@ -109,11 +107,9 @@ def build_candidate(sweep: ResolvedSweep, values: Mapping[str, Any], number: int
         item = Override(axis.path, value, f"space {text}")
         (spec_items if axis.target == "spec" else recipe_items).append(item)
     about = {"name": name, "description": f"trial {number} of sweep {sweep.settings.name}"}
-    spec_doc = Document(f"{sweep.source} (base spec)", {**sweep.spec_data, **about})
-    spec_doc = apply_sets(apply_overrides(spec_doc, spec_items), ())  # apply_sets: width/depth directives
-    spec = checked(validate(spec_doc, ResNetSpec, "spec"), spec_doc)
-    recipe_doc = Document(f"{sweep.source} (base recipe)", {**sweep.recipe_data, **about})
-    recipe = validate(apply_overrides(recipe_doc, recipe_items), Recipe, "recipe")
+    spec = resolve_spec(Document(f"{sweep.source} (base spec)", {**sweep.spec_data, **about}), spec_items).model
+    recipe = resolve_recipe(Document(f"{sweep.source} (base recipe)", {**sweep.recipe_data, **about}),
+                            recipe_items).model  # fmt: skip
     check_input(spec, recipe)
     report = complexity(spec, batch_size=recipe.batch_size)
     check(report)  # the machine's own limits (ARCHSPEC_MAX_*): ResourceError, recorded as a rejection

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,9 @@ from archspec.config.files import write_atomic
 from archspec.errors import ArchspecError
 from archspec.recipe.schema import dump_recipe
 from archspec.search import trials as T
+from archspec.search.board import Entry as Entry
+from archspec.search.board import Leaderboard as Leaderboard
+from archspec.search.board import pareto_front as pareto_front
 from archspec.search.candidate import build_candidate, decode, value_text
 from archspec.search.folder import read_record
 from archspec.search.space import ResolvedSweep
@@ -27,38 +30,6 @@ if TYPE_CHECKING:
 STATES = ("complete", "pruned", "running", "queued", "duplicate", "rejected", "invalid", "failed", "crashed")
 COLUMNS = ("rank", "trial", "state", "accuracy", "epochs", "params", "macs", "activation_bytes", "latency_ms",
            "spec_hash", "family", "pareto", "note", "run", "sets")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Entry:
-    trial: int
-    state: str  # one of STATES
-    rank: int | None = None  # complete trials only, by accuracy
-    accuracy: float | None = None  # test accuracy after the last epoch trained
-    epochs: int | None = None
-    params: int | None = None
-    macs: int | None = None  # per image
-    activation_bytes: int | None = None
-    latency_ms: float | None = None
-    spec_hash: str | None = None
-    family: str = "all"
-    pareto: bool = False  # on the front of accuracy (higher) against MACs (lower)
-    note: str = ""  # why rejected, the spec error, duplicate of which trial, ...
-    run: str | None = None  # the trial's run folder, relative to the sweep folder
-    sets: tuple[str, ...] = field(default=())  # PATH=VALUE texts that make the candidate from the base
-
-
-@dataclass(frozen=True)
-class Leaderboard:
-    sweep: ResolvedSweep
-    counts: T.Counts
-    entries: tuple[Entry, ...]
-    trials: dict[int, FrozenTrial]
-    family_key: str | None  # the space entry whose value is each entry's family
-
-    @property
-    def best(self) -> Entry | None:
-        return next((entry for entry in self.entries if entry.rank == 1), None)
 
 
 def load_leaderboard(folder: Path, storage: str | None = None, family: str | None = None) -> Leaderboard:
@@ -93,16 +64,6 @@ def _family(sweep: ResolvedSweep, trial: FrozenTrial, key: str | None) -> str:
     """The trial's value(s) of the family entry, as YAML text (`bottleneck`, `{ratio: 0.25}`, `1,2,2`)."""
     axes = [axis for axis in sweep.axes if axis.key == key and axis.name in trial.params]
     return ",".join(value_text(decode(axis, trial.params[axis.name])) for axis in axes) or "all"
-
-
-def pareto_front(points: list[tuple[int, float, int]]) -> set[int]:
-    """Ids of the (id, accuracy, cost) points that no other point beats on both (higher accuracy, lower cost)."""
-    front = set()
-    for ident, accuracy, cost in points:
-        beaten = any(a >= accuracy and c <= cost and (a > accuracy or c < cost) for _, a, c in points)
-        if not beaten:
-            front.add(ident)
-    return front
 
 
 def _with(entry: Entry, **changes: Any) -> Entry:

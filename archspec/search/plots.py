@@ -13,7 +13,7 @@ from archspec.config.diagnostics import validate
 from archspec.config.document import Document
 from archspec.config.files import write_atomic
 from archspec.errors import ArchspecError
-from archspec.search.leaderboard import Entry, Leaderboard, pareto_front
+from archspec.search.board import Entry, Leaderboard, pareto_front
 from archspec.spec.schema import ResNetSpec
 
 PARETO_SIZE = (1100, 440)  # pixels

@@ -5,12 +5,12 @@ cost constraints, objectives and a budget. Read through archspec.config, so ever
     name: fashion-around
     spec: fashion-resnet              # a preset, a path relative to this file, or an inline mapping
     recipe: fashion-best              # likewise
-    overrides: [recipe.epochs=2]      # fixed PATH=VALUE changes to the base (the one override grammar)
+    overrides: [epochs=2]             # fixed PATH=VALUE changes to the base, routed as `train --set` routes them
     space:
       width: {float: [0.5, 1.25], step: 0.25}
       stages[*].blocks: {int: [1, 2]}             # [*]: one parameter per stage of the base spec
       block.squeeze_excite: {choice: [null, {ratio: 0.25}]}
-      recipe.optimizer.lr: {log: [0.001, 0.01]}  # recipe. prefix: a recipe path
+      optimizer.lr: {log: [0.001, 0.01]}  # a recipe field (or write recipe.optimizer.lr, spec.name=...)
     constraints: {max_macs: 5_000_000}
     n_trials: 24
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,20 +34,19 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field, PositiveFloat, PositiveInt, model_validator
 
 from archspec.arch.guard import parse_count
-from archspec.arch.validate import checked
+from archspec.arch.validate import resolve_spec
 from archspec.config.diagnostics import validate
 from archspec.config.document import Document, Path_, format_path, parse, read_text
 from archspec.config.model import Model, fail
-from archspec.config.overrides import Override, apply_overrides, assign, parse_override, parse_path
-from archspec.config.sources import SUFFIXES
-from archspec.errors import ArchspecError
-from archspec.recipe.presets import recipe_dir, recipe_names
-from archspec.recipe.schema import Recipe
-from archspec.spec.compose import DIRECTIVES, apply_sets, compose, load_document
-from archspec.spec.presets import preset_dir, preset_names
+from archspec.config.overrides import apply_overrides, assign, parse_path
+from archspec.config.sources import find_source
+from archspec.errors import ArchspecError, SpecError
+from archspec.recipe.presets import recipe_dir
+from archspec.recipe.schema import Recipe, Target, resolve_recipe, route, route_overrides
+from archspec.spec.compose import DIRECTIVES
+from archspec.spec.presets import preset_dir
 from archspec.spec.schema import ResNetSpec
 
-RECIPE_PREFIX = "recipe."
 STAR = "[*]"
 UNSWEPT = ("name", "description", "extends")  # identity, not design: a trial gets its own name
 KINDS = ("int", "float", "log", "choice")
@@ -178,10 +178,13 @@ class Sweep(Model):
     )
     overrides: list[str] = Field(
         default_factory=list,
-        description="Fixed PATH=VALUE changes to the base, in the --set grammar; recipe paths start with recipe.",
+        description="Fixed PATH=VALUE changes to the base, in the --set grammar and routed as train --set routes "
+        "them: by the first key (a spec or a recipe field), or an explicit spec. or recipe. prefix.",
     )
     space: dict[str, Dimension] = Field(
-        min_length=1, description="PATH: {int|float|log|choice ...}; recipe. paths sample the recipe."
+        min_length=1,
+        description="PATH: {int|float|log|choice ...}; a path routes as an override does (recipe fields, or a "
+        "recipe. prefix, sample the recipe).",
     )
     constraints: Constraints = Field(default_factory=Constraints, description="Cost limits checked before training.")
     objectives: list[Objective] = Field(
@@ -235,13 +238,10 @@ class Axis:
 
     name: str  # Optuna's parameter name: stages[1].blocks, recipe.optimizer.lr
     key: str  # the space entry it came from: stages[*].blocks
-    target: Literal["spec", "recipe"]
+    target: Target  # where the entry routes (archspec.recipe.schema.route): a prefix, else its first key
     path: Path_  # in the target: ("stages", 1, "blocks"), ("optimizer", "lr")
     dimension: Dimension
-
-    @property
-    def path_text(self) -> str:
-        return self.name.removeprefix(RECIPE_PREFIX)
+    path_text: str = ""  # the path in the target, as text: optimizer.lr
 
 
 @dataclass(frozen=True)
@@ -281,32 +281,26 @@ class ResolvedSweep:
 
 
 def load_sweep(path: Path, sets: Sequence[str] = ()) -> ResolvedSweep:
-    """Read, validate and resolve a sweep file; `sets` are `--set PATH=VALUE` changes to the file itself."""
+    """Read, validate and resolve a sweep file; `sets` are `--set PATH=VALUE` changes to the file itself.
+
+    The base spec and recipe go through the one way in (archspec.arch.validate.resolve_spec and
+    archspec.recipe.schema.resolve_recipe) with the file's `overrides:` routed as `train --set` routes them
+    (archspec.recipe.schema.route), so `epochs=2` reaches the recipe here too."""
     doc = apply_overrides(parse(read_text(path), str(path)), sets)
     settings = validate(doc, Sweep, "sweep file")
     folder = path.parent
-    spec_doc = _base_document(doc, "spec", settings.spec, folder)
-    recipe_doc = _base_document(doc, "recipe", settings.recipe, folder)
-    spec_fixed: list[str | Override] = []
-    recipe_fixed: list[str | Override] = []
-    for index, text in enumerate(settings.overrides):
-        origin = doc.where(("overrides", index))
-        target = recipe_fixed if text.startswith(RECIPE_PREFIX) else spec_fixed
-        target.append(parse_override(text.removeprefix(RECIPE_PREFIX), origin))
-    spec_doc = apply_sets(apply_overrides(spec_doc, spec_fixed), ())  # apply_sets: width/depth directives
-    recipe_doc = apply_overrides(recipe_doc, recipe_fixed)
-    if not isinstance(spec_doc.data, dict) or not isinstance(recipe_doc.data, dict):
-        which, bad = ("spec", spec_doc) if not isinstance(spec_doc.data, dict) else ("recipe", recipe_doc)
-        raise bad.error((), f"the base {which} must be a mapping of fields, got {type(bad.data).__name__}")
-    checked(validate(spec_doc, ResNetSpec, "spec"), spec_doc)  # a broken base is the file's error, not a trial's
-    validate(recipe_doc, Recipe, "recipe")
+    origins = [doc.where(("overrides", index)) for index in range(len(settings.overrides))]
+    spec_fixed, recipe_fixed = route_overrides(settings.overrides, origins)
+    # a broken base is the file's error, not a trial's: both are validated here, shapes included
+    spec = resolve_spec(_base(doc, "spec", settings.spec, folder), spec_fixed, folder)
+    recipe = resolve_recipe(_base(doc, "recipe", settings.recipe, folder), recipe_fixed, folder)
     data_dir = settings.data.data_dir
     if data_dir not in (None, "sample"):  # workers and resumes may run elsewhere: keep it absolute
         data_dir = str(Path(data_dir).expanduser().resolve())
     resolved = settings.model_copy(
         update={
-            "spec": copy.deepcopy(spec_doc.data),
-            "recipe": copy.deepcopy(recipe_doc.data),
+            "spec": copy.deepcopy(spec.document.data),
+            "recipe": copy.deepcopy(recipe.document.data),
             "overrides": [],
             "data": settings.data.model_copy(update={"data_dir": data_dir}),
         }
@@ -314,24 +308,22 @@ def load_sweep(path: Path, sets: Sequence[str] = ()) -> ResolvedSweep:
     return ResolvedSweep(resolved, str(path), tuple(_expand(resolved, doc)))
 
 
-def _base_document(doc: Document, field: str, value: str | dict[str, Any], folder: Path) -> Document:
-    """The base spec or recipe a sweep names, as a located document (composed: `extends` resolved)."""
-    if isinstance(value, dict):  # inline: its positions are the sweep file's
+def _base(doc: Document, field: str, value: str | dict[str, Any], folder: Path) -> Path | Document:
+    """The base spec or recipe a sweep names: the file (config.sources' rule inside a file, errors at the
+    sweep file's line), or an inline mapping as a document whose positions are the sweep file's."""
+    if isinstance(value, dict):
         marks = {path[1:]: mark for path, mark in doc.marks.items() if path[:1] == (field,)}
         origins = {path[1:]: origin for path, origin in doc.origins.items() if path[:1] == (field,)}
-        inline = Document(doc.source, value, marks, origins)
-        return compose(inline, folder, ()) if field == "spec" else inline
-    bundled, names = (preset_dir(), preset_names) if field == "spec" else (recipe_dir(), recipe_names)
-    if value.endswith(SUFFIXES) or "/" in value:
-        path = Path(value).expanduser()
-        path = path if path.is_absolute() else folder / path
-        if not path.is_file():
-            raise doc.error((field,), f"no such file {path} (a path is relative to the sweep file)")
-    else:
-        path = bundled / f"{value}.yaml"
-        if not path.is_file():
-            raise doc.error((field,), f"unknown {field} {value!r}; choose from {', '.join(names())}, or a .yaml path")
-    return load_document(path) if field == "spec" else parse(read_text(path), str(path))
+        return Document(doc.source, value, marks, origins)
+    bundled = preset_dir() if field == "spec" else recipe_dir()
+    try:
+        found = find_source(value, bundled, field, folder, named_by="the sweep file")
+    except SpecError as err:
+        raise doc.error((field,), str(err)) from None
+    if not found.is_yaml or found.path is None:
+        raise doc.error((field,), f"{value!r} is a {found.kind} file, not a {field}; name a bundled {field} or a "
+                        ".yaml file")  # fmt: skip
+    return found.path
 
 
 def _expand(settings: Sweep, doc: Document) -> list[Axis]:
@@ -340,8 +332,10 @@ def _expand(settings: Sweep, doc: Document) -> list[Axis]:
     for key, dimension in settings.space.items():
         where = ("space", key)
         origin = doc.where(where)
-        target: Literal["spec", "recipe"] = "recipe" if key.startswith(RECIPE_PREFIX) else "spec"
-        text = key.removeprefix(RECIPE_PREFIX)
+        head = re.match(r"\w*", key.removeprefix("spec.").removeprefix("recipe."))
+        if head and head[0] in UNSWEPT:  # before routing: `name` is in both the spec and the recipe
+            raise doc.error(where, f"{head[0]} cannot be swept (each trial gets its own)")
+        target, text = route(key, f"{origin}: space.{key}")
         if text.count(STAR) > 1:
             raise doc.error(where, "one [*] per path")
         path = parse_path(text.replace(STAR, "[0]"), f"{origin}: space.{key}")
@@ -355,7 +349,7 @@ def _expand(settings: Sweep, doc: Document) -> list[Axis]:
         if STAR not in text:
             # an index past the base's list fails here, once, rather than in every trial
             assign(copy.deepcopy(data), path, None, f"{origin}: space.{key}")
-            axes.append(Axis(key, key, target, path, dimension))
+            axes.append(Axis(key, key, target, path, dimension, text))
             continue
         prefix = parse_path(text.split(STAR)[0], f"{origin}: space.{key}")
         items = _lookup(data, prefix)
@@ -365,7 +359,7 @@ def _expand(settings: Sweep, doc: Document) -> list[Axis]:
         for index in range(len(items)):
             concrete = (*path[:star], index, *path[star + 1 :])
             name = key.replace(STAR, f"[{index}]")
-            axes.append(Axis(name, key, target, concrete, dimension))
+            axes.append(Axis(name, key, target, concrete, dimension, text.replace(STAR, f"[{index}]")))
     names = [axis.name for axis in axes]
     for axis in axes:
         if names.count(axis.name) > 1:
@@ -386,8 +380,6 @@ def _lookup(data: Any, path: Path_) -> Any:
 def _path_problem(model: type[BaseModel], path: Path_, target: str, star: int | None = None) -> str | None:
     """Why `path` names no field of `model` (following lists and every member of a union), or None."""
     head = path[0]
-    if head in UNSWEPT:
-        return f"{head} cannot be swept (each trial gets its own)"
     if target == "spec" and head in DIRECTIVES:
         return None if len(path) == 1 else f"{head} is a number (a multiplier); it has no parts"
     annotations: list[Any] = [model]

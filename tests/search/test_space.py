@@ -8,6 +8,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from helpers import cli
 from sweepfiles import tiny_sweep
 
 from archspec.arch.complexity import complexity
@@ -15,6 +16,7 @@ from archspec.arch.validate import load_spec
 from archspec.cli import main
 from archspec.config.document import parse
 from archspec.errors import ArchspecError, SpecError
+from archspec.recipe.schema import split_overrides
 from archspec.search.candidate import build_candidate, suggest, value_text, violations
 from archspec.search.leaderboard import pareto_front
 from archspec.search.space import ResolvedSweep, load_sweep
@@ -185,3 +187,17 @@ def test_the_documented_example_caps_macs_at_half_of_fashion_resnet() -> None:
     assert sweep.settings.constraints.max_macs == complexity(load_spec("fashion-resnet")).macs // 2
     assert sweep.settings.n_trials >= 20
     assert sweep.settings.data.data_dir == "sample"  # runs on a fresh clone, nothing to download
+
+
+def test_a_sweep_routes_overrides_and_space_paths_as_train_set_does(tmp_path: Path) -> None:
+    # One router (archspec.recipe.schema.route): a sweep's `epochs=2` once went to the spec.
+    text = AROUND_FASHION.replace("recipe.epochs=1", "epochs=2").replace("recipe.optimizer.lr", "optimizer.lr")
+    sweep = load_sweep(write(tmp_path, text))
+    assert sweep.recipe_data["epochs"] == 2 and "epochs" not in sweep.spec_data
+    assert [(axis.name, axis.target) for axis in sweep.axes][-1] == ("optimizer.lr", "recipe")
+    assert split_overrides(["epochs=2"]) == ([], ["epochs=2"])  # train --set
+    # the same refusal of the same value, through each: validated as a recipe field
+    bad = cli("train", "fashion-resnet", "--recipe", "fashion-best", "--set", "epochs=0")
+    assert bad.returncode == 2 and "--set epochs=0: epochs: " in bad.stderr, bad.stderr
+    with pytest.raises(SpecError, match=r"sweep\.yaml:4:\d+: epochs: "):
+        load_sweep(write(tmp_path, text.replace("epochs=2", "epochs=0")))
