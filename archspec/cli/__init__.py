@@ -13,12 +13,25 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import NoReturn
 
-from archspec.cli import bench, check, complexity, export, inspect, predict, quantize, specs, sweep, train, weights
+from archspec.cli import (
+    bench,
+    check,
+    complexity,
+    export,
+    inspect,
+    kinds,
+    predict,
+    quantize,
+    specs,
+    sweep,
+    train,
+    weights,
+)
 from archspec.cli.common import Commands
 from archspec.config.diagnostics import printable
 from archspec.errors import ArchspecError
 
-GROUPS = (specs, inspect, complexity, train, bench, export, predict, quantize, weights, check, sweep)
+GROUPS = (specs, inspect, complexity, train, bench, export, predict, quantize, weights, check, sweep, kinds)
 
 
 class _Parser(argparse.ArgumentParser):
