@@ -73,3 +73,57 @@ def python_with(site: Path, code: str, cwd: Path = ROOT) -> subprocess.Completed
     if done.returncode != 0:
         raise AssertionError(f"python failed:\n{done.stdout}\n{done.stderr}")
     return done
+
+
+BAD_PLUGIN = """
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from archspec.spec.blocks.base import BlockBase
+from archspec.spec.blocks.basic import BasicBlockSpec
+from archspec.spec.kinds import register_block
+
+
+def dup():
+    class Again(BasicBlockSpec):  # kind 'basic', archspec's own
+        pass
+
+    register_block(Again)
+
+
+def loose():
+    class Loose(BlockBase):
+        model_config = ConfigDict(extra="ignore", frozen=True)  # a typo'd field would pass unnoticed
+        kind: Literal["loose_basic"] = Field(description="A block whose schema ignores unknown keys.")
+
+        def branch(self, layers, channels, at):
+            layers.conv_norm_act("1", channels, 3, at.stride)
+
+    register_block(Loose)
+
+
+def raising():
+    class Raising(BlockBase):
+        kind: Literal["raising_basic"] = Field(description="A block whose lowering raises.")
+
+        def branch(self, layers, channels, at):
+            raise ZeroDivisionError("a bug in the plugin")
+
+    register_block(Raising)
+"""
+
+
+def write_bad_plugin(root: Path) -> Path:
+    """A fake installed distribution `badplug` under `root`: a .dist-info with four entry points, one whose
+    module does not exist, one registering archspec's `basic` again, one whose schema does not forbid unknown
+    keys, and one (`raising_basic`) whose lowering raises. Returns `root`, for sys.path or PYTHONPATH."""
+    (root / "badplug").mkdir(parents=True)
+    (root / "badplug" / "__init__.py").write_text(BAD_PLUGIN)
+    info = root / "badplug-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: badplug\nVersion: 0.1\n")
+    points = ("broken = badplug.missing:register", "dup = badplug:dup", "loose = badplug:loose",
+              "raising = badplug:raising")  # fmt: skip
+    (info / "entry_points.txt").write_text("[archspec.kinds]\n" + "".join(f"{point}\n" for point in points))
+    return root

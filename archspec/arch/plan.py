@@ -299,12 +299,15 @@ def _walk(spec: ResNetSpec, compact: bool) -> Outline:
         reduction *= stride
         runs = []
         stage_in = shape
+        # a plugin kind's failure: at the stage's own kind where it has one, else at the spec's
+        own = getattr(stage_spec.block, "kind", None) != getattr(spec.block, "kind", None)
+        blame: Loc = ("stages", index, "block", "kind") if own else ("block", "kind")
         position = 0
         while position < stage_spec.blocks:
             rate = stage_spec.block.drop_path * counted / max(total - 1, 1)
             at = Position(index, position, stride if position == 0 else 1,
                           first_dilation if position == 0 else dilation, dilation, rate)  # fmt: skip
-            block = _lower_block(stage_spec.block, stage_spec.channels, at, shape)
+            block = _lower_block(stage_spec.block, stage_spec.channels, at, shape, blame)
             count = 1
             if compact and position > 0 and block.out_shape == block.in_shape:
                 count = stage_spec.blocks - position  # this block stands for the rest of the stage
@@ -364,10 +367,11 @@ def _rules_of(op: Any, shape: Shape) -> Shape:
     return out
 
 
-def _lower_block(spec: BlockBase, channels: int, at: Position, shape: Shape) -> Block:
-    """out = post(main(pre(x)) + shortcut(pre(x))), the shortcut being x itself where it does not project."""
+def _lower_block(spec: BlockBase, channels: int, at: Position, shape: Shape, blame: Loc) -> Block:
+    """out = post(main(pre(x)) + shortcut(pre(x))), the shortcut being x itself where it does not project;
+    `blame` is the field to blame where a plugin's lowering fails."""
     kind = kinds.find("block", str(getattr(spec, "kind", "")))
-    return _plugin_call(kind, ("stages", at.stage, "block", "kind"), lambda: _lower_parts(spec, channels, at, shape))
+    return _plugin_call(kind, blame, lambda: _lower_parts(spec, channels, at, shape))
 
 
 def _lower_parts(spec: BlockBase, channels: int, at: Position, shape: Shape) -> Block:

@@ -55,7 +55,13 @@ KNOWN_PLUGINS: dict[tuple[Category, str], str] = {
 
 
 class PluginError(ArchspecError, ValueError):
-    """A kind that cannot be registered, or a plugin that does not load: the message names the plugin."""
+    """A kind that cannot be registered, or a plugin that does not load: the message names the plugin.
+
+    `kind` is the (category, name) it is about, where known."""
+
+    def __init__(self, message: str, kind: tuple[Category, str] | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -109,7 +115,8 @@ class Registry:
                 self.problems.append(Problem(existing.package, "?", f"{kind.category} kind {kind.name!r} is "
                                              "already archspec's", ((kind.category, kind.name),)))  # fmt: skip
             else:
-                raise PluginError(f"{kind.category} kind {kind.name!r} is already registered by {existing.package}")
+                raise PluginError(f"{kind.category} kind {kind.name!r} is already registered by {existing.package}",
+                                  (kind.category, kind.name))  # fmt: skip
         if self._staged is not None and kind.package != ARCHSPEC:
             self._staged.append(kind)
         else:
@@ -125,6 +132,8 @@ class Registry:
             staged = self._staged
         except Exception as err:  # any failure of third-party code is the plugin's, reported as one line
             tried = tuple((k.category, k.name) for k in self._staged or ())
+            if isinstance(err, PluginError) and err.kind is not None:
+                tried += (err.kind,)
             what = str(err) if isinstance(err, PluginError) else f"{type(err).__name__}: {err}"
             self.problems.append(Problem(package, entry_point, _first_line(what), tried))
             return False
@@ -247,9 +256,12 @@ def _check_model(model: Any, base: type[BaseModel], category: Category, method: 
     if len(values) != 1:
         raise PluginError(f"{category} kind {model.__name__} needs a field kind: Literal['its name']")
     name = _check_name(category, values[0])
-    _check_strict(model, f"{category} kind {name!r}")
+    try:
+        _check_strict(model, f"{category} kind {name!r}")
+    except PluginError as err:
+        raise PluginError(str(err), (category, name)) from None
     if getattr(model, method) is getattr(base, method):
-        raise PluginError(f"{category} kind {name!r} has no {method}() lowering")
+        raise PluginError(f"{category} kind {name!r} has no {method}() lowering", (category, name))
     return name
 
 
@@ -371,8 +383,9 @@ def unknown_hint(category: str, name: str) -> str:
     known = KNOWN_PLUGINS.get((category, name))  # type: ignore[arg-type]
     if known:
         hints.append(f"{category} kind {name!r} comes from the plugin {known}: install it")
-    broken = [p for p in REGISTRY.problems if (category, name) in p.kinds or not p.kinds]
-    hints += [str(problem) for problem in broken[:2]]
+    about = [p for p in REGISTRY.problems if (category, name) in p.kinds]
+    unknown = [p for p in REGISTRY.problems if not p.kinds]  # failed before saying its kinds (an import error)
+    hints += [str(problem) for problem in (about + unknown)[:2]]
     return "".join(f"; {hint}" for hint in hints)
 
 
