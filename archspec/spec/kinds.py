@@ -385,7 +385,7 @@ def unknown_hint(category: str, name: str) -> str:
         hints.append(f"{category} kind {name!r} comes from the plugin {known}: install it")
     about = [p for p in REGISTRY.problems if (category, name) in p.kinds]
     unknown = [p for p in REGISTRY.problems if not p.kinds]  # failed before saying its kinds (an import error)
-    hints += [str(problem) for problem in (about + unknown)[:2]]
+    hints += [str(problem) for problem in (about or unknown)[:2]]
     return "".join(f"; {hint}" for hint in hints)
 
 
