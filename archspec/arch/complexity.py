@@ -31,6 +31,7 @@ class LayerCost:
     activation_bytes: int  # bytes this layer adds to what autograd keeps for the backward pass
     stride: int = 1  # cumulative stride at its output, in input pixels
     receptive_field: int = 1  # receptive field at its output along the main path, in input pixels
+    torchinfo: int = 0  # what torchinfo counts as its mult-adds (the primitive's rule); not in the JSON report
 
     @property
     def flops(self) -> int:
@@ -98,14 +99,10 @@ class Complexity:
 
         torchinfo counts, per module with parameters: for a convolution, (weight + bias elements) x
         output positions; for anything else (batch norm, linear), its parameter count, each times
-        the batch size. So it adds conv bias adds and 2 x channels per batch norm to the true MACs.
+        the batch size. So it adds conv bias adds and 2 x channels per batch norm to the true MACs. Each
+        primitive says its own figure (`Primitive.torchinfo_mult_adds`).
         """
-        total = 0
-        for layer in self.layers:
-            _, height, width = layer.output
-            positions = height * width if layer.op == "conv" else 1
-            total += layer.params * positions * self.batch_size
-        return total
+        return sum(layer.torchinfo for layer in self.layers)
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON report (docs/complexity.md)."""
@@ -123,9 +120,15 @@ class Complexity:
             },
             "stages": [{**asdict(stage), "output": list(stage.output), "flops": stage.flops} for stage in self.stages],
             # vars(), not asdict(): the fields are plain values, and asdict's deep copy is slow for 10^4 layers
-            "layers": [{**vars(layer), "output": list(layer.output), "flops": layer.flops} for layer in self.layers],
+            "layers": [
+                {**_public(vars(layer)), "output": list(layer.output), "flops": layer.flops} for layer in self.layers
+            ],
             "warnings": list(self.warnings),
         }
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in row.items() if key != "torchinfo"}
 
 
 @dataclass(frozen=True)
@@ -249,7 +252,8 @@ class _Account:
                 self.field.follow((op,))
             self.rows.append(LayerCost(f"{prefix}.{layer.name}", op.op_name, _dims(shape), op.params,
                                        op.macs(shape) * batch, op.other_ops(shape) * batch, kept,
-                                       self.field.jump, self.field.size))  # fmt: skip
+                                       self.field.jump, self.field.size,
+                                       op.torchinfo_mult_adds(shape) * batch))  # fmt: skip
             x = y
         return x
 

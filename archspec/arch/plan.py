@@ -7,9 +7,9 @@ primitives (archspec/primitives.py), so the model and its figures cannot drift a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from archspec.arch.primitives import (
     Act,
@@ -28,7 +28,9 @@ from archspec.arch.primitives import (
     ZeroPad,
 )
 from archspec.config.model import Loc, LocatedError
-from archspec.spec.blocks import AnyBlockSpec, BlockBase
+from archspec.errors import SpecError
+from archspec.spec import kinds
+from archspec.spec.blocks import BlockBase
 from archspec.spec.lowering import Position
 from archspec.spec.schema import ResNetSpec
 
@@ -152,7 +154,14 @@ class _Chain:
         return self.shape.channels
 
     def add(self, name: str, op: Op, loc: Loc | None = None) -> None:
-        out = op.out_shape(self.shape)
+        kind = kinds.primitive_kind(type(op))
+        if kind is None:
+            self.fail(loc or self.loc, f"layer {name!r} is a {type(op).__name__}, not a registered primitive "
+                      "(archspec kinds lists them)")  # fmt: skip
+        if kind.package != kinds.ARCHSPEC:
+            out = _plugin_call(kind, loc or self.loc, lambda: _rules_of(op, self.shape))
+        else:
+            out = op.out_shape(self.shape)
         if out.height < 1 or out.width < 1:
             self.fail(loc or self.loc, f"feature map shrinks below 1x1 ({self.shape.height}x{self.shape.width} in, "
                       f"{op.window()}); use a larger input, a smaller kernel or more padding")  # fmt: skip
@@ -272,7 +281,7 @@ def _walk(spec: ResNetSpec, compact: bool) -> Outline:
     s = spec.stem
     stem = _Chain(input_shape, ("stem",), _Settings(s.norm, s.norm_groups, s.activation, s.conv_bias,
                                                    ("stem", "norm_groups")))  # fmt: skip
-    reduction = s.lower(stem)
+    reduction = _plugin_call(kinds.find("stem", s.kind), ("stem", "kind"), lambda: s.lower(stem))
     shape = stem.shape
     if spec.output_stride is not None and spec.output_stride < reduction:
         raise PlanError(
@@ -290,12 +299,15 @@ def _walk(spec: ResNetSpec, compact: bool) -> Outline:
         reduction *= stride
         runs = []
         stage_in = shape
+        # a plugin kind's failure: at the stage's own kind where it has one, else at the spec's
+        own = getattr(stage_spec.block, "kind", None) != getattr(spec.block, "kind", None)
+        blame: Loc = ("stages", index, "block", "kind") if own else ("block", "kind")
         position = 0
         while position < stage_spec.blocks:
             rate = stage_spec.block.drop_path * counted / max(total - 1, 1)
             at = Position(index, position, stride if position == 0 else 1,
                           first_dilation if position == 0 else dilation, dilation, rate)  # fmt: skip
-            block = _lower_block(stage_spec.block, stage_spec.channels, at, shape)
+            block = _lower_block(stage_spec.block, stage_spec.channels, at, shape, blame)
             count = 1
             if compact and position > 0 and block.out_shape == block.in_shape:
                 count = stage_spec.blocks - position  # this block stands for the rest of the stage
@@ -323,8 +335,46 @@ def _block_settings(block: BlockBase, stage: int, norm: bool = True) -> _Setting
     return _Settings(block.norm if norm else "none", block.norm_groups, block.activation, block.conv_bias, loc)
 
 
-def _lower_block(spec: AnyBlockSpec, channels: int, at: Position, shape: Shape) -> Block:
-    """out = post(main(pre(x)) + shortcut(pre(x))), the shortcut being x itself where it does not project."""
+T = TypeVar("T")
+
+
+def _plugin_call(kind: kinds.Kind | None, loc: Loc, call: Callable[[], T]) -> T:
+    """`call()`, where a plugin's code runs: whatever it raises but a located error becomes one PlanError
+    naming the plugin and the kind, located at `loc` (archspec's own kinds are trusted: a bug is a traceback)."""
+    if kind is None or kind.package == kinds.ARCHSPEC:
+        return call()
+    try:
+        return call()
+    except SpecError:
+        raise
+    except Exception as err:  # third-party code: any exception is the plugin's bug, said in one line
+        text = str(err).strip().splitlines()
+        raise PlanError(loc, f"{kind.category} kind {kind.name!r} of plugin {kind.package} failed: "
+                        f"{type(err).__name__}: {text[0] if text else ''}") from None  # fmt: skip
+
+
+def _rules_of(op: Any, shape: Shape) -> Shape:
+    """A plugin primitive's rules, each called once, so that one that raises fails at lowering, located."""
+    out = op.out_shape(shape)
+    if not isinstance(out, Shape):
+        raise TypeError(f"out_shape returned {type(out).__name__}, not a Shape")
+    for rule in (op.macs, op.other_ops, op.kept, op.torchinfo_mult_adds):
+        rule(out)
+    counts = (op.params, op.macs(out), op.other_ops(out), op.torchinfo_mult_adds(out))
+    if not all(isinstance(n, int) and n >= 0 for n in counts):
+        raise TypeError(f"params, macs, other_ops and torchinfo_mult_adds must be counts, got {counts}")
+    op.receptive(1, 1)
+    return out
+
+
+def _lower_block(spec: BlockBase, channels: int, at: Position, shape: Shape, blame: Loc) -> Block:
+    """out = post(main(pre(x)) + shortcut(pre(x))), the shortcut being x itself where it does not project;
+    `blame` is the field to blame where a plugin's lowering fails."""
+    kind = kinds.find("block", str(getattr(spec, "kind", "")))
+    return _plugin_call(kind, blame, lambda: _lower_parts(spec, channels, at, shape))
+
+
+def _lower_parts(spec: BlockBase, channels: int, at: Position, shape: Shape) -> Block:
     loc: Loc = ("stages", at.stage, "stride")
     settings = _block_settings(spec, at.stage)
     pre = _Chain(shape, loc, settings)
@@ -339,8 +389,11 @@ def _lower_block(spec: AnyBlockSpec, channels: int, at: Position, shape: Shape) 
     out_shape = main.shape
     shortcut = _Chain(pre.shape, loc, _block_settings(spec, at.stage, norm=spec.shortcut_norm))
     if out_shape != shape or (spec.shortcut.when == "stage_start" and at.index == 0 and at.stage > 0):
-        spec.shortcut.project(shortcut, channels, at.stride, ("stages", at.stage, "block", "shortcut", "kind"))
+        where: Loc = ("stages", at.stage, "block", "shortcut", "kind")
+        project = spec.shortcut.project
+        _plugin_call(kinds.find("shortcut", spec.shortcut.kind), where,
+                     lambda: project(shortcut, channels, at.stride, where))  # fmt: skip
     post = _Chain(out_shape, loc, settings)
     spec.post(post)
-    return Block(spec.kind, shape, out_shape, at.stride, tuple(main.layers), tuple(shortcut.layers),
-                 tuple(post.layers), tuple(pre.layers))  # fmt: skip
+    return Block(str(getattr(spec, "kind", "")), shape, out_shape, at.stride, tuple(main.layers),
+                 tuple(shortcut.layers), tuple(post.layers), tuple(pre.layers))  # fmt: skip

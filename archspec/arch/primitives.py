@@ -5,6 +5,9 @@ multiply-accumulates (`macs`, per sample: convolution and linear weights only, s
 gate included), other element operations (`other_ops`), what autograd keeps of it for the backward pass
 (`kept`), and how it widens the receptive field (`receptive`). The plan, the complexity report and the
 torch builder read these; none of them re-derives a rule or branches on the primitive's type.
+
+Each primitive is registered in the kinds registry (archspec/spec/kinds.py, as a plugin's primitive is) with
+the function of archspec/nn/layers.py that makes its torch module.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
+
+from archspec.spec.kinds import register_primitive
 
 FP32_BYTES = 4
 INDEX_BYTES = 8  # max-pool indices are int64
@@ -71,9 +76,16 @@ class Primitive:
         """(receptive field, cumulative stride) after this primitive, given them before it."""
         return size, jump
 
+    def torchinfo_mult_adds(self, out: Shape) -> int:
+        """What torchinfo (1.8) counts as this layer's mult-adds per sample: (weight + bias elements) x output
+        positions for a convolution module, the parameter count for any other module with parameters."""
+        return self.params
+
 
 @dataclass(frozen=True)
 class Conv(Primitive):
+    """A 2D convolution (grouped, dilated, with or without a bias)."""
+
     in_channels: int
     out_channels: int
     kernel_size: int
@@ -111,9 +123,14 @@ class Conv(Primitive):
     def receptive(self, size: int, jump: int) -> tuple[int, int]:
         return size + self.dilation * (self.kernel_size - 1) * jump, jump * self.stride
 
+    def torchinfo_mult_adds(self, out: Shape) -> int:
+        return self.params * out.height * out.width
+
 
 @dataclass(frozen=True)
 class Norm(Primitive):
+    """Batch or group normalisation with an affine weight and bias."""
+
     kind: str  # "batch" or "group"
     channels: int
     groups: int = 1  # group norm's groups; unused by batch norm
@@ -133,6 +150,8 @@ class Norm(Primitive):
 
 @dataclass(frozen=True)
 class Act(Primitive):
+    """An activation: ReLU (in place), SiLU or GELU."""
+
     kind: str
     op_name = "act"
 
@@ -144,6 +163,8 @@ class Act(Primitive):
 
 @dataclass(frozen=True)
 class Pool(Primitive):
+    """Max or average pooling over a window."""
+
     kind: str
     kernel_size: int
     stride: int
@@ -174,6 +195,8 @@ class Pool(Primitive):
 
 @dataclass(frozen=True)
 class GlobalPool(Primitive):
+    """Global average or max pooling to 1x1."""
+
     kind: str
     op_name = "global_pool"
 
@@ -204,6 +227,8 @@ class Flatten(Primitive):
 
 @dataclass(frozen=True)
 class Dropout(Primitive):
+    """Dropout of single values with probability p, in training."""
+
     p: float
     op_name = "dropout"
 
@@ -275,6 +300,8 @@ class SqueezeExcite(Primitive):
 
 @dataclass(frozen=True)
 class Linear(Primitive):
+    """A fully connected layer (the classifier)."""
+
     in_features: int
     out_features: int
     bias: bool = True
@@ -297,7 +324,12 @@ class Linear(Primitive):
         return Kept(saves_input=True)
 
 
-Op = Conv | Norm | Act | Pool | GlobalPool | Flatten | Dropout | DropPath | ZeroPad | SqueezeExcite | Linear
+Op = Primitive  # any registered primitive: archspec's own below, or a plugin's
+
+for _cls, _factory in ((Conv, "conv"), (Norm, "norm"), (Act, "act"), (Pool, "pool"), (GlobalPool, "global_pool"),
+                       (Flatten, "flatten"), (Dropout, "dropout"), (DropPath, "drop_path"), (ZeroPad, "zero_pad"),
+                       (SqueezeExcite, "squeeze_excite"), (Linear, "linear")):  # fmt: skip
+    register_primitive(_cls, torch=f"archspec.nn.layers:{_factory}")
 
 
 @dataclass(frozen=True)

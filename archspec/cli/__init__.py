@@ -19,6 +19,7 @@ from archspec.cli import (
     complexity,
     export,
     inspect,
+    kinds,
     predict,
     quantize,
     specs,
@@ -31,7 +32,7 @@ from archspec.cli.common import Commands
 from archspec.config.diagnostics import printable
 from archspec.errors import ArchspecError
 
-GROUPS = (specs, inspect, complexity, train, bench, export, predict, quantize, weights, check, sweep, upgrade)
+GROUPS = (specs, inspect, complexity, train, bench, export, predict, quantize, weights, check, sweep, upgrade, kinds)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -15,7 +15,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     result = properties.check_variants(spec, args.examples, args.seed, properties.check_properties,
                                        max_blocks=args.max_blocks)  # fmt: skip
     if result.ok:
-        names = ", ".join(properties.PROPERTIES)
+        names = ", ".join(properties.properties_of(spec))
         print(f"ok: {result.examples} variants of {spec.name} have every property ({names}); seed {args.seed}")
         return 0
     assert result.failure is not None and result.counterexample is not None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import typing
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
@@ -21,7 +22,11 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound=BaseModel)
 # clip, counted, printable and quote live in config/text.py (document.py and files.py need them too)
-__all__ = ["QUOTE_LIMIT", "clip", "counted", "describe_error", "printable", "quote", "validate"]
+__all__ = ["QUOTE_LIMIT", "UNKNOWN_TAG_HINTS", "clip", "counted", "describe_error", "printable", "quote", "validate"]
+
+# What to add to an "unknown <field> kind" error, given the field's name and the kind written: the layer that
+# owns the kinds says which package would have it (archspec/spec/kinds.py); this module knows no kinds.
+UNKNOWN_TAG_HINTS: list[Callable[[str, str], str]] = []
 
 
 def validate(doc: Document, model: type[M], what: str) -> M:
@@ -77,7 +82,8 @@ def describe_error(data: Any, error: Any, model: type[BaseModel]) -> tuple[Path_
         given = value.get(tag) if isinstance(value, dict) else value
         close = difflib.get_close_matches(str(given), tags.split(", "), n=1)
         suggestion = f" (did you mean {close[0]!r}?)" if close else ""
-        return (*path, tag), f"unknown {what} {quote(given)}; choose from {tags}{suggestion}"
+        hints = "".join(hint(named[-1] if named else "", str(given)) for hint in UNKNOWN_TAG_HINTS)
+        return (*path, tag), f"unknown {what} {quote(given)}; choose from {tags}{suggestion}{hints}"
     if kind == "union_tag_not_found":
         tags = _union_tags(model, data, path)
         choose = f": one of {', '.join(tags)}" if tags else ""

@@ -1,8 +1,9 @@
 """Torch modules for plan primitives and residual blocks.
 
-One torch module per plan primitive (MODULES) and one residual block module for every block kind: a
-block kind's structure is all in its plan (archspec/spec/blocks/<kind>.py lowers it), so a new kind
-needs nothing here.
+One torch module per plan primitive and one residual block module for every block kind: a block kind's
+structure is all in its plan (archspec/spec/blocks/<kind>.py lowers it), so a new kind needs nothing here.
+Each primitive's module comes from the function its registration names (archspec/spec/kinds.py): the
+functions below for archspec's own, `torch="yourpackage.nn:make"` for a plugin's, imported when first used.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from archspec.arch import plan as P
+from archspec.spec import kinds
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=True),
@@ -65,43 +67,90 @@ class SqueezeExcite(nn.Module):
         return x * gate.sigmoid()
 
 
-def _conv(op: P.Conv) -> nn.Module:
-    conv = nn.Conv2d(op.in_channels, op.out_channels, op.kernel_size, op.stride, op.padding, op.dilation, op.groups,
-                     op.bias)  # fmt: skip
-    return _zeroed(conv) if op.zero_init else conv
+def conv(op: P.Conv) -> nn.Module:
+    module = nn.Conv2d(op.in_channels, op.out_channels, op.kernel_size, op.stride, op.padding, op.dilation,
+                       op.groups, op.bias)  # fmt: skip
+    return _zeroed(module) if op.zero_init else module
 
 
-def _norm(op: P.Norm) -> nn.Module:
-    norm = nn.GroupNorm(op.groups, op.channels) if op.kind == "group" else nn.BatchNorm2d(op.channels)
-    return _zeroed(norm) if op.zero_init else norm
+def norm(op: P.Norm) -> nn.Module:
+    module = nn.GroupNorm(op.groups, op.channels) if op.kind == "group" else nn.BatchNorm2d(op.channels)
+    return _zeroed(module) if op.zero_init else module
 
 
-def _pool(op: P.Pool) -> nn.Module:
+def act(op: P.Act) -> nn.Module:
+    return _ACTIVATIONS[op.kind]()
+
+
+def pool(op: P.Pool) -> nn.Module:
     if op.kind == "max":
         return nn.MaxPool2d(op.kernel_size, op.stride, op.padding, ceil_mode=op.ceil_mode)
     return nn.AvgPool2d(op.kernel_size, op.stride, op.padding, ceil_mode=op.ceil_mode,
                         count_include_pad=not op.ceil_mode)  # fmt: skip
 
 
-# The torch module of each plan primitive: one entry per primitive type, in one place.
-MODULES: dict[type, Callable[[Any], nn.Module]] = {
-    P.Conv: _conv,
-    P.Norm: _norm,
-    P.Act: lambda op: _ACTIVATIONS[op.kind](),
-    P.Pool: _pool,
-    P.GlobalPool: lambda op: nn.AdaptiveAvgPool2d(1) if op.kind == "avg" else nn.AdaptiveMaxPool2d(1),
-    P.Flatten: lambda op: nn.Flatten(1),
-    P.Dropout: lambda op: nn.Dropout(op.p),
-    P.DropPath: lambda op: DropPath(op.p),
-    P.ZeroPad: lambda op: ZeroPad(op.in_channels, op.out_channels, op.stride),
-    P.SqueezeExcite: lambda op: SqueezeExcite(op.channels, op.hidden, op.activation),
-    P.Linear: lambda op: nn.Linear(op.in_features, op.out_features, op.bias),
-}
+def global_pool(op: P.GlobalPool) -> nn.Module:
+    return nn.AdaptiveAvgPool2d(1) if op.kind == "avg" else nn.AdaptiveMaxPool2d(1)
+
+
+def flatten(op: P.Flatten) -> nn.Module:
+    return nn.Flatten(1)
+
+
+def dropout(op: P.Dropout) -> nn.Module:
+    return nn.Dropout(op.p)
+
+
+def drop_path(op: P.DropPath) -> nn.Module:
+    return DropPath(op.p)
+
+
+def zero_pad(op: P.ZeroPad) -> nn.Module:
+    return ZeroPad(op.in_channels, op.out_channels, op.stride)
+
+
+def squeeze_excite(op: P.SqueezeExcite) -> nn.Module:
+    return SqueezeExcite(op.channels, op.hidden, op.activation)
+
+
+def linear(op: P.Linear) -> nn.Module:
+    return nn.Linear(op.in_features, op.out_features, op.bias)
+
+
+_FACTORIES: dict[type, Callable[[Any], nn.Module]] = {}  # resolved registrations, by primitive class
+
+
+def factory(cls: type) -> Callable[[Any], nn.Module]:
+    """The function that makes the torch module of primitive class `cls`, from its registration."""
+    found = _FACTORIES.get(cls)
+    if found is None:
+        kind = kinds.primitive_kind(cls)
+        if kind is None:
+            raise kinds.PluginError(f"{cls.__name__} is not a registered primitive (archspec kinds lists them)")
+        try:
+            found = kinds.resolve(kind.torch)
+        except Exception as err:  # a plugin's torch module that does not import is the plugin's error
+            raise kinds.PluginError(f"plugin {kind.package}: primitive {kind.name!r}: its torch module "
+                                    f"{kind.torch} does not load: {type(err).__name__}: {err}") from None  # fmt: skip
+        _FACTORIES[cls] = found
+    return found
 
 
 def make_layer(op: P.Op) -> nn.Module:
     """The torch module of one plan primitive."""
-    return MODULES[type(op)](op)
+    make = factory(type(op))
+    kind = kinds.primitive_kind(type(op))
+    if kind is None or kind.package == kinds.ARCHSPEC:
+        return make(op)
+    try:
+        module = make(op)
+    except Exception as err:  # a plugin's bug, said in one line
+        raise kinds.PluginError(f"plugin {kind.package}: primitive {kind.name!r}: making its torch module "
+                                f"failed: {type(err).__name__}: {err}") from None  # fmt: skip
+    if not isinstance(module, nn.Module):
+        raise kinds.PluginError(f"plugin {kind.package}: primitive {kind.name!r}: {kind.torch} returned "
+                                f"{type(module).__name__}, not a torch.nn.Module")  # fmt: skip
+    return module
 
 
 def _zeroed(module: nn.Conv2d | nn.BatchNorm2d | nn.GroupNorm) -> nn.Module:

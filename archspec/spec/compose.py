@@ -27,7 +27,7 @@ from archspec.config.overrides import Override, apply_overrides, locate, located
 from archspec.config.sources import find_source
 from archspec.config.text import clip, kind_of, quote
 from archspec.errors import SpecError
-from archspec.spec.blocks import BLOCK_MODELS
+from archspec.spec import kinds
 from archspec.spec.bounds import MAX_MULTIPLIER
 from archspec.spec.presets import preset_dir
 from archspec.spec.schema import ResNetSpec
@@ -161,8 +161,8 @@ def scaled_depth(blocks: int, depth: float) -> int:
 
 def stage_divisor(block: dict[str, Any]) -> int:
     """The multiple of 8 that a stage's channels must be for its block settings to stay valid."""
-    model = BLOCK_MODELS.get(block.get("kind"))  # type: ignore[arg-type]
-    return math.lcm(WIDTH_DIVISOR, model.width_divisor(block)) if model is not None else WIDTH_DIVISOR
+    kind = kinds.kinds("block").get(block.get("kind"))  # type: ignore[arg-type]
+    return math.lcm(WIDTH_DIVISOR, kind.target.width_divisor(block)) if kind is not None else WIDTH_DIVISOR
 
 
 def scale(doc: Document, directives: Document, width: Any, depth: Any) -> Document:

@@ -9,7 +9,7 @@ layer needs nothing kind-specific: it builds one module per primitive.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NoReturn, Protocol
+from typing import Any, NoReturn, Protocol
 
 from archspec.config.model import Loc
 
@@ -60,6 +60,10 @@ class Layers(Protocol):
 
     def zero_pad(self, name: str, out_channels: int, stride: int) -> None:
         """Parameter-free: keep every stride-th pixel, append zero channels."""
+
+    def add(self, name: str, op: Any, loc: Loc | None = None) -> None:
+        """Append one primitive: an instance of a registered `archspec.arch.primitives.Primitive` subclass (a
+        plugin's own layer, say; archspec/spec/kinds.py `register_primitive`)."""
 
     def fail(self, loc: Loc, message: str) -> NoReturn:
         """Refuse the spec, blaming the field at `loc`."""

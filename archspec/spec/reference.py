@@ -16,11 +16,16 @@ from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from archspec.spec import compose
-from archspec.spec.blocks import BLOCK_MODELS
+from archspec.spec import compose, kinds
 from archspec.spec.bounds import MAX_BLOCKS, MAX_MULTIPLIER
 from archspec.spec.schema import HeadSpec, InputSpec, ResNetSpec, ShortcutSpec, SqueezeExciteSpec, StageSpec
-from archspec.spec.stems import STEM_KINDS, AnyStemSpec, PoolSpec
+from archspec.spec.stems import PoolSpec
+
+
+def _own(category: kinds.Category) -> dict[str, Any]:
+    """archspec's own kinds of `category`: the reference documents archspec, whatever plugins are installed."""
+    return {name: kind.target for name, kind in kinds.kinds(category).items() if kind.package == kinds.ARCHSPEC}
+
 
 DEFAULT_OUTPUT = Path("docs/spec-reference.md")
 
@@ -29,12 +34,12 @@ SECTIONS: tuple[tuple[str, type[BaseModel], str], ...] = (
     ("input", InputSpec, ""),
     *(
         (f"stem (kind: {kind})", model, "The default stem kind: `kind` may be left out." if kind == "conv" else "")
-        for kind, model in zip(STEM_KINDS, typing.get_args(AnyStemSpec), strict=True)
+        for kind, model in _own("stem").items()
     ),
     ("stem.pool", PoolSpec, ""),
     *(
         (f"block (kind: {kind})", model, "The spec's `block` and each stage's `block` overrides." if i == 0 else "")
-        for i, (kind, model) in enumerate(BLOCK_MODELS.items())
+        for i, (kind, model) in enumerate(_own("block").items())
     ),
     ("block.shortcut", ShortcutSpec, ""),
     ("block.squeeze_excite", SqueezeExciteSpec, ""),
@@ -106,6 +111,8 @@ def render() -> str:
 
 
 def _type(info: FieldInfo) -> str:
+    if info is ShortcutSpec.model_fields["kind"]:  # a registered name, not a Literal
+        return " \\| ".join(f"`{name}`" for name in _own("shortcut"))
     text = _annotation(info.annotation)
     bounds = _bounds(info.metadata)
     return f"{text} ({', '.join(bounds)})" if bounds else text

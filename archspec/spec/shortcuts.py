@@ -1,19 +1,24 @@
 """Shortcut kinds: how a residual block's shortcut projects its input when the shape changes.
 
-Each kind is one projection function, registered in PROJECTIONS; the `kind` Literal is derived from it.
+Each kind is one projection function, registered in the kinds registry (archspec/spec/kinds.py) like a
+plugin's; `ShortcutSpec.kind` accepts the registered names and the JSON Schema lists them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal, get_args
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from archspec.config.model import Model
+from archspec.config.model import Model, fail
+from archspec.spec import kinds
 from archspec.spec.lowering import Layers
 
-ShortcutKind = Literal["conv_norm", "conv", "avg_conv_norm", "zero_pad"]
+ShortcutKind = str  # a registered shortcut kind: archspec.spec.kinds.names("shortcut")
+
+
+def _enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = list(kinds.names("shortcut"))  # the installed kinds, when the JSON Schema is made
 
 
 class ShortcutSpec(Model):
@@ -25,6 +30,7 @@ class ShortcutSpec(Model):
         "(ResNet-D); 'zero_pad' is parameter-free: subsample by the stride and pad the new channels with "
         "zeros (He et al. 2016, CIFAR option A). In a preact block the projection reads the already "
         "normalised input, so the kinds with a norm drop it (timm's ResNetV2).",
+        json_schema_extra=_enum,
     )
     when: Literal["shape_change", "stage_start"] = Field(
         "shape_change",
@@ -33,9 +39,22 @@ class ShortcutSpec(Model):
         "and wherever the shape changes.",
     )
 
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        installed = kinds.names("shortcut")
+        if value not in installed:
+            import difflib
+
+            close = difflib.get_close_matches(value, installed, n=1)
+            suggestion = f" (did you mean {close[0]!r}?)" if close else ""
+            fail((), f"unknown shortcut kind {value[:60]!r}; choose from {', '.join(installed)}{suggestion}"
+                 f"{kinds.unknown_hint('shortcut', value)}")  # fmt: skip
+        return value
+
     def project(self, layers: Layers, channels: int, stride: int, loc: tuple[str | int, ...]) -> None:
         """Append the projection to `channels` at `stride` (`layers` normalises as the block does)."""
-        PROJECTIONS[self.kind](layers, channels, stride, loc)
+        kinds.get("shortcut", self.kind).target(layers, channels, stride, loc)
 
 
 def _conv(layers: Layers, channels: int, stride: int, loc: tuple[str | int, ...]) -> None:
@@ -60,10 +79,10 @@ def _zero_pad(layers: Layers, channels: int, stride: int, loc: tuple[str | int, 
         layers.zero_pad("pad", channels, stride)
 
 
-PROJECTIONS: dict[str, Callable[[Layers, int, int, tuple[str | int, ...]], None]] = {
-    "conv_norm": _conv_norm,
-    "conv": _conv,
-    "avg_conv_norm": _avg_conv_norm,
-    "zero_pad": _zero_pad,
-}
-assert set(PROJECTIONS) == set(get_args(ShortcutKind))
+for _name, _projection, _description in (
+    ("conv_norm", _conv_norm, "A bias-free strided 1x1 conv, then norm (torchvision)."),
+    ("conv", _conv, "A strided 1x1 conv with bias and no norm (d2l's conv3)."),
+    ("avg_conv_norm", _avg_conv_norm, "A 2x2 average pool where strided, a bias-free 1x1 conv and norm (ResNet-D)."),
+    ("zero_pad", _zero_pad, "Subsample by the stride, pad the new channels with zeros (He et al. 2016, option A)."),
+):
+    kinds.register_shortcut(_name, _projection, _description)

@@ -10,7 +10,8 @@
     def test_my_family(spec): ...
 
 `specs()` draws small random specs over the whole schema: every block kind, shortcut kind, stem kind
-and block option, stage overrides and output_stride. `variants_of(spec)` draws the family around one
+(the installed plugins' too, with the field strategies a plugin registers) and block option, stage
+overrides and output_stride. `variants_of(spec)` draws the family around one
 spec: fewer blocks, narrower widths, other strides, block options and input sizes, within bounds you
 can narrow. Both draw specs small enough that building and running them is quick.
 """
@@ -26,16 +27,25 @@ from hypothesis import strategies as st
 from archspec.arch.validate import checked
 from archspec.config.merge import overlay
 from archspec.errors import SpecError
-from archspec.spec.blocks import BLOCK_KINDS, BLOCK_MODELS, Activation, BottleneckFields, NormKind
+from archspec.spec import kinds
+from archspec.spec.blocks import Activation, BottleneckFields, NormKind
 from archspec.spec.compose import scaled_width, stage_divisor
 from archspec.spec.io import canonical_data
-from archspec.spec.schema import STEM_KINDS, ResNetSpec
-from archspec.spec.shortcuts import ShortcutKind
+from archspec.spec.schema import ResNetSpec
 
-# Vocabularies come from the schema's own Literals and registries, never restated.
+# Vocabularies come from the schema's own Literals and the kinds registry, never restated.
 ACTIVATIONS: tuple[str, ...] = get_args(Activation)
 NORMS: tuple[str, ...] = get_args(NormKind)
-SHORTCUTS: tuple[str, ...] = get_args(ShortcutKind)
+SHORTCUTS: tuple[str, ...] = kinds.names("shortcut")
+
+
+def _own_fields(draw: st.DrawFn, kind: kinds.Kind) -> dict[str, Any]:
+    """The fields a kind's registration says how to draw (`strategies="module:attribute"`), or none."""
+    if not kind.strategies:
+        return {}
+    strategy = kinds.resolve(kind.strategies)
+    fields = draw(strategy() if callable(strategy) and not isinstance(strategy, st.SearchStrategy) else strategy)
+    return dict(fields)
 
 
 @st.composite
@@ -45,7 +55,7 @@ def block_settings(draw: st.DrawFn, kind: str | None = None) -> dict[str, Any]:
     Widths drawn by `spec_data` are even, so group norm with 2 groups fits wherever the
     bottleneck width is even too (groups 2 or width_per_group 128 make sure of it).
     """
-    kind = kind or draw(st.sampled_from(BLOCK_KINDS))
+    kind = kind or draw(st.sampled_from(kinds.names("block")))
     norm = draw(st.sampled_from(NORMS))
     block: dict[str, Any] = {
         "kind": kind,
@@ -66,7 +76,9 @@ def block_settings(draw: st.DrawFn, kind: str | None = None) -> dict[str, Any]:
             "ratio": draw(st.sampled_from([0.25, 0.5])),
             "divisor": draw(st.sampled_from([1, 4])),
         }
-    if issubclass(BLOCK_MODELS[kind], BottleneckFields):
+    registered = kinds.get("block", kind)
+    block.update(_own_fields(draw, registered))
+    if issubclass(registered.target, BottleneckFields):
         block["expansion"] = draw(st.sampled_from([1, 2, 4]))
         block["groups"] = draw(st.sampled_from([1, 2]))
         block["width_per_group"] = draw(st.sampled_from([64, 128]))
@@ -78,7 +90,7 @@ def block_settings(draw: st.DrawFn, kind: str | None = None) -> dict[str, Any]:
 @st.composite
 def stem_settings(draw: st.DrawFn) -> dict[str, Any]:
     """A stem mapping of any kind; its kernel never exceeds 7, so inputs of 7x7 and up fit."""
-    kind = draw(st.sampled_from(STEM_KINDS))
+    kind = draw(st.sampled_from(kinds.names("stem")))
     stem: dict[str, Any] = {
         "kind": kind,
         "channels": draw(st.sampled_from([4, 8, 16])),
@@ -88,6 +100,9 @@ def stem_settings(draw: st.DrawFn) -> dict[str, Any]:
     }
     if stem["norm"] == "group":
         stem["norm_groups"] = draw(st.sampled_from([1, 2]))
+    registered = kinds.get("stem", kind)
+    if registered.package != kinds.ARCHSPEC:  # a plugin's stem: the common fields and what it says to draw
+        return {**stem, **_own_fields(draw, registered)}
     if kind == "cifar":
         return stem
     if kind == "conv":

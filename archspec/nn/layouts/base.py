@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from archspec.arch.plan import Block, Layer, lower
 from archspec.arch.primitives import Conv, Linear, Norm, Pool, SqueezeExcite, ZeroPad
 from archspec.errors import SpecError
+from archspec.spec import kinds
 from archspec.spec.schema import ResNetSpec
 
 
@@ -83,6 +84,9 @@ def describe(layer: Layer) -> str:
         return "zero-pad shortcut"
     if isinstance(op, Linear):
         return "linear layer"
+    kind = kinds.primitive_kind(type(op))
+    if kind is not None and kind.package != kinds.ARCHSPEC:
+        return f"{kind.name}, a primitive of the plugin {kind.package}"
     return type(op).__name__.lower()
 
 

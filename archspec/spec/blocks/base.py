@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, PositiveInt
 
 from archspec.config.model import Model
+from archspec.spec import kinds
 from archspec.spec.bounds import MAX_CHANNELS
 from archspec.spec.lowering import Layers, Position
 from archspec.spec.shortcuts import ShortcutSpec
@@ -101,3 +102,6 @@ class BlockBase(Model):
     def width_divisor(cls, data: dict[str, Any]) -> int:
         """A stage's channels must divide by this for these settings (raw YAML data) to stay valid."""
         return 1
+
+
+kinds.BASES["block"] = BlockBase  # what a block kind must subclass (archspec.spec.kinds.register_block)

@@ -1,0 +1,129 @@
+"""The example plugin (docs/examples/plugin, archspec-eca) installed for a test module, and archspec run with it.
+
+`install_example` pip-installs a copy of the plugin into a temporary target folder (no dependencies, no build
+isolation: offline and quick); `run_with` runs several `archspec` command lines in one subprocess whose
+PYTHONPATH holds that folder, so only installed entry points are what archspec finds, as a user's would be.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers import cli_env
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "docs" / "examples" / "plugin"
+SPEC = EXAMPLE / "eca-fashion.yaml"
+
+# main() for each argv in turn, in one interpreter (one start for many commands); results to a JSON file.
+_RUNNER = """
+import contextlib, io, json, sys
+from archspec.cli import main
+results = []
+for argv in json.loads(sys.argv[1]):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as stop:
+            code = int(stop.code or 0)
+    results.append([code, out.getvalue(), err.getvalue()])
+with open(sys.argv[2], "w") as file:
+    json.dump(results, file)
+"""
+
+
+def install_example(base: Path) -> Path:
+    """The example plugin installed under `base`/site (from a copy of its source); returns that folder."""
+    source, target = base / "source", base / "site"
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--disable-pip-version-check", "--no-index", "--target", str(target), str(source)],
+                   check=True, capture_output=True, timeout=300)  # fmt: skip
+    return target
+
+
+def env_with(*paths: Path) -> dict[str, str]:
+    env = cli_env()
+    env["PYTHONPATH"] = os.pathsep.join([*map(str, paths), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def run_with(site: Path, *commands: list[str | Path], cwd: Path = ROOT) -> list[subprocess.CompletedProcess[str]]:
+    """Each `archspec` command line, in order, in one subprocess with `site` on its path."""
+    argvs = [[str(arg) for arg in command] for command in commands]
+    results = site.parent / "results.json"
+    done = subprocess.run([sys.executable, "-c", _RUNNER, json.dumps(argvs), str(results)], env=env_with(site),
+                          cwd=cwd, capture_output=True, text=True, timeout=600)  # fmt: skip
+    if done.returncode != 0:
+        raise AssertionError(f"the runner failed:\n{done.stdout}\n{done.stderr}")
+    return [subprocess.CompletedProcess(["archspec", *argv], code, out, err)
+            for argv, (code, out, err) in zip(argvs, json.loads(results.read_text()), strict=True)]  # fmt: skip
+
+
+def python_with(site: Path, code: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """`python -c code` with `site` on its path (and tests/, for the helpers)."""
+    done = subprocess.run([sys.executable, "-c", code], env=env_with(site, ROOT / "tests"), cwd=cwd,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    if done.returncode != 0:
+        raise AssertionError(f"python failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+BAD_PLUGIN = """
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from archspec.spec.blocks.base import BlockBase
+from archspec.spec.blocks.basic import BasicBlockSpec
+from archspec.spec.kinds import register_block
+
+
+def dup():
+    class Again(BasicBlockSpec):  # kind 'basic', archspec's own
+        pass
+
+    register_block(Again)
+
+
+def loose():
+    class Loose(BlockBase):
+        model_config = ConfigDict(extra="ignore", frozen=True)  # a typo'd field would pass unnoticed
+        kind: Literal["loose_basic"] = Field(description="A block whose schema ignores unknown keys.")
+
+        def branch(self, layers, channels, at):
+            layers.conv_norm_act("1", channels, 3, at.stride)
+
+    register_block(Loose)
+
+
+def raising():
+    class Raising(BlockBase):
+        kind: Literal["raising_basic"] = Field(description="A block whose lowering raises.")
+
+        def branch(self, layers, channels, at):
+            raise ZeroDivisionError("a bug in the plugin")
+
+    register_block(Raising)
+"""
+
+
+def write_bad_plugin(root: Path) -> Path:
+    """A fake installed distribution `badplug` under `root`: a .dist-info with four entry points, one whose
+    module does not exist, one registering archspec's `basic` again, one whose schema does not forbid unknown
+    keys, and one (`raising_basic`) whose lowering raises. Returns `root`, for sys.path or PYTHONPATH."""
+    (root / "badplug").mkdir(parents=True)
+    (root / "badplug" / "__init__.py").write_text(BAD_PLUGIN)
+    info = root / "badplug-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: badplug\nVersion: 0.1\n")
+    points = ("broken = badplug.missing:register", "dup = badplug:dup", "loose = badplug:loose",
+              "raising = badplug:raising")  # fmt: skip
+    (info / "entry_points.txt").write_text("[archspec.kinds]\n" + "".join(f"{point}\n" for point in points))
+    return root
