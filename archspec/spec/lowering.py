@@ -61,5 +61,8 @@ class Layers(Protocol):
     def zero_pad(self, name: str, out_channels: int, stride: int) -> None:
         """Parameter-free: keep every stride-th pixel, append zero channels."""
 
+    def squeeze_excite(self, name: str, hidden: int) -> None:
+        """A squeeze-excite gate on the current width with `hidden` channels inside (the kind's activation)."""
+
     def fail(self, loc: Loc, message: str) -> NoReturn:
         """Refuse the spec, blaming the field at `loc`."""
