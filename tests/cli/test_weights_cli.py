@@ -66,6 +66,21 @@ def test_torchvision_resnet50_round_trips_bit_for_bit(tmp_path: Path, capsys: py
         assert back.read_bytes() == source.read_bytes()  # the same file, byte for byte
 
 
+@pytest.mark.parametrize(("fixture", "layout"), [("regnet_y_400mf", "torchvision"),
+                                                 ("regnet_y_800mf_pycls--regnety_008", "timm")])  # fmt: skip
+def test_torchvision_and_timm_regnets_round_trip_bit_for_bit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fixture: str, layout: str
+) -> None:
+    original = reference_state(fixture)
+    preset = fixture.split("--")[0]
+    source, checkpoint, back = tmp_path / "ref.pth", tmp_path / "r.pt", tmp_path / "back.pth"
+    save_state_dict(original, source)
+    ok(capsys, "weights", "import", source, "--layout", layout, "--spec", preset, "--out", checkpoint)
+    ok(capsys, "weights", "export", checkpoint, "--layout", layout, "--out", back)
+    assert same_bits(read_state_dict(back), original)
+    assert back.read_bytes() == source.read_bytes()
+
+
 @pytest.mark.slow
 def test_an_imported_checkpoint_evaluates_and_fine_tunes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source, checkpoint = tmp_path / "d2l.pth", tmp_path / "d2l.pt"
