@@ -16,6 +16,7 @@ from archspec.cli.common import (
     positive_int,
     sized,
 )
+from archspec.cli.threads import add_threads_argument, use_threads
 from archspec.errors import ArchspecError
 from archspec.nn.layouts import layout_names
 from archspec.spec.schema import ResNetSpec
@@ -45,6 +46,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         spec = sized(load_spec(args.spec, spec_sets), args.input_size) if args.spec else None
         from archspec.train.runs import DataOptions, resume_run
 
+        use_threads(args)
+
         options = DataOptions(args.data_dir, args.max_train, args.max_test)  # None fields: the run's own
         resume_run(args.resume, spec, recipe_sets, options, args.device, args.quiet, limits=limits)
         return 0
@@ -56,6 +59,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"# spec {spec.name} ({spec_hash(spec)})\n{dump_spec(spec)}# recipe {recipe.name}\n{dump_recipe(recipe)}")
     from archspec.train.runs import DataOptions, train_run  # torch loads only once the inputs are known to be valid
+
+    use_threads(args)
 
     init_from = _init_from(args, spec)
     options = DataOptions(args.data_dir, args.max_train, args.max_test)
@@ -80,6 +85,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from archspec.train.plots import plot_confusion
     from archspec.train.runs import DataOptions, evaluate_checkpoint
 
+    use_threads(args)
     result = evaluate_checkpoint(args.checkpoint, DataOptions(args.data_dir, None, args.max_test), args.device)
     print(f"data: {result.data.describe()}")
     print(evaluation_table(result.accuracy, result.matrix.tolist(), result.classes))
@@ -100,6 +106,7 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-test", type=positive_int, metavar="N", help="use only N test images")
     parser.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: cuda when available)")
+    add_threads_argument(parser)
 
 
 def register(commands: Commands) -> None:
