@@ -60,6 +60,8 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[torch.dtype
     if precision == "bf16":
         return torch.bfloat16, "bf16 autocast"
     if precision == "fp16":
+        if device.type == "cpu":  # see precision_warning
+            return None, "fp32 (fp16 asked for: a CPU only emulates fp16)"
         return torch.float16, "fp16 autocast" + (" with gradient scaling" if device.type == "cuda" else "")
     if device.type == "cuda":
         if torch.cuda.is_bf16_supported():
@@ -71,7 +73,17 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[torch.dtype
 
 
 def precision_warning(precision: str, device: torch.device) -> str | None:
-    """One line when an explicitly chosen precision will be slower than fp32 on this device, else None."""
+    """One line when an explicitly chosen precision will be slower than fp32 on this device, or is not what
+    runs, else None.
+
+    fp16 on a CPU runs in fp32: CPUs have no fp16 convolutions to speak of, and autocast's emulated ones trained
+    12x slower than fp32 (docs/benchmarks.md), an epoch that never seems to end; refusing instead would also
+    refuse evaluating or predicting on a CPU with a checkpoint trained in fp16 on a GPU."""
+    if precision == "fp16" and device.type == "cpu":
+        return (
+            "warning: precision fp16 runs in fp32 on a CPU (fp16 is emulated there, about 12x slower than fp32); "
+            "use precision: bf16 for 16-bit numerics on a CPU, or auto"
+        )
     if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
         return (
             "warning: precision bf16 on this CPU is emulated (no AVX512-BF16 or AMX) and trains several times "

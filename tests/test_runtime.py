@@ -14,7 +14,7 @@ from archspec import runtime
 from archspec.cli import main
 from archspec.cli.threads import THREADS_ENV
 from archspec.errors import ArchspecError
-from archspec.runtime import available_devices, precision_warning, resolve_device
+from archspec.runtime import available_devices, precision_warning, resolve_device, resolve_precision
 
 
 @pytest.mark.parametrize("name", ["gpu", "mps", "cuda", "cuda:7", "xpu", "meta"])
@@ -52,6 +52,21 @@ def test_explicit_bf16_on_an_emulating_cpu_warns(monkeypatch: pytest.MonkeyPatch
     assert precision_warning("fp32", torch.device("cpu")) is None
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
     assert precision_warning("bf16", torch.device("cpu")) is None
+
+
+def test_fp16_on_a_cpu_runs_in_fp32_with_a_warning(tiny_spec: Path, tmp_path: Path) -> None:
+    """Emulated fp16 trained 12x slower than fp32 (docs/benchmarks.md): it is bounded at fp32's cost, and said."""
+    cpu = torch.device("cpu")
+    dtype, described = resolve_precision("fp16", cpu)
+    assert dtype is None and described.startswith("fp32")
+    warning = precision_warning("fp16", cpu)
+    assert warning is not None and "runs in fp32" in warning and "bf16" in warning
+    assert resolve_precision("fp16", torch.device("cuda"))[0] == torch.float16  # on a GPU, as asked
+    sets = ["--set", "epochs=1", "--set", "resize=null", "--set", "precision=fp16"]
+    data = ["--data-dir", "sample", "--max-train", "32", "--max-test", "16"]
+    done = cli("train", tiny_spec, *data, *sets, "--quiet", "--out", tmp_path / "r")
+    assert done.returncode == 0, done.stderr
+    assert "fp32 (fp16 asked for" in done.stdout and "precision fp16 runs in fp32" in done.stdout
 
 
 # --- threads: --threads, $ARCHSPEC_THREADS, and a default judged against the cores other work leaves free ----
