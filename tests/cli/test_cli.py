@@ -32,12 +32,13 @@ def test_trace_prints_the_seed_shapes() -> None:
                       "[1, 512, 7, 7]", "[1, 512, 1, 1]", "[1, 512]", "[1, 10]"]  # fmt: skip
 
 
-# `archspec ARGS` in a fresh process, then its peak RSS in KiB on stderr's last line.
+# `archspec ARGS` in a fresh process, then its peak RSS in KiB on stderr's last line (VmHWM: ru_maxrss would
+# keep the high-water mark of the pytest process it was forked from, across exec).
 PEAK_SCRIPT = """\
-import resource, sys
+import sys
 from archspec.cli import main
 code = main(sys.argv[1:])
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")), file=sys.stderr)
 sys.exit(code)
 """
 
