@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from archspec import ResNetSpec, ResourceError, build, load_spec, preset_names
-from archspec.arch.complexity import complexity
+from archspec.arch.complexity import complexity, totals
 from archspec.arch.guard import Limits, check, parse_count
 from archspec.arch.validate import spec_from_text, with_input
 from archspec.testing import specs
@@ -173,3 +173,14 @@ def test_diff_tells_null_from_absent() -> None:
 
     text = diff_report(load_spec("resnet50"), load_spec("seresnet50"))
     assert "block.squeeze_excite: null -> {ratio: 0.0625, divisor: 8}" in text  # null, not absent
+
+
+def test_per_image_and_per_batch_figures_by_name() -> None:
+    """`macs` is the batch's total (issue 22: the README said "totals" without saying of what); both are named."""
+    spec = load_spec("cifar-resnet20")
+    one, eight = complexity(spec, batch_size=1), complexity(spec, batch_size=8)
+    assert eight.macs == eight.macs_per_batch == 8 * one.macs
+    assert eight.macs_per_image == one.macs == one.macs_per_batch
+    assert eight.flops_per_image == 2 * one.macs and eight.flops_per_batch == eight.flops
+    assert eight.activation_bytes_per_batch == eight.activation_bytes and eight.params == one.params
+    assert totals(spec, batch_size=8).macs_per_image == one.macs
