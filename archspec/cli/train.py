@@ -7,11 +7,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archspec.arch.guard import check_spec
 from archspec.cli.common import (
     Commands,
     add_input_size_argument,
     add_limit_arguments,
+    enforce,
     limits_from_args,
     positive_int,
     sized,
@@ -52,7 +52,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ArchspecError("train needs a SPEC (a file or preset name), or --resume RUN_DIR")
     spec = sized(load_spec(args.spec, spec_sets), args.input_size)
     recipe = load_recipe(args.recipe or "d2l", recipe_sets)
-    check_spec(spec, limits, training_workload(recipe))  # before torch is imported
+    enforce(spec, limits, training_workload(recipe))  # before torch is imported
     if not args.quiet:
         print(f"# spec {spec.name} ({spec_hash(spec)})\n{dump_spec(spec)}# recipe {recipe.name}\n{dump_recipe(recipe)}")
     from archspec.train.runs import DataOptions, train_run  # torch loads only once the inputs are known to be valid
