@@ -14,7 +14,7 @@ from importlib import metadata
 from typing import NoReturn
 
 from archspec.cli import bench, check, complexity, export, inspect, predict, quantize, specs, sweep, train, weights
-from archspec.cli.common import Commands
+from archspec.cli.common import Commands, allocation_error, is_allocation_failure, reset_admitted
 from archspec.config.diagnostics import printable
 from archspec.errors import ArchspecError
 
@@ -38,10 +38,16 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
+    reset_admitted()
     try:
         return int(args.handler(args))
     except ArchspecError as err:
         print(f"archspec: error: {one_line(str(err))}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as err:  # a shape within the limits that this machine cannot hold
+        if not is_allocation_failure(err):
+            raise
+        print(f"archspec: error: {one_line(allocation_error(args.command, args, err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("archspec: interrupted", file=sys.stderr)
