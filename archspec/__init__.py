@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from archspec.arch.complexity import complexity
 from archspec.arch.guard import use_in_force
 from archspec.arch.plan import Plan, lower
-from archspec.arch.validate import load_spec
+from archspec.arch.validate import load_spec, resolve_spec
 from archspec.errors import ArchspecError, CheckpointError, DataError, ResourceError, SpecError
 from archspec.limits import environment_limits
 from archspec.spec.io import dump_spec, spec_hash
@@ -39,6 +39,7 @@ __all__ = [
     "load_spec",
     "lower",
     "preset_names",
+    "resolve_spec",
     "spec_hash",
     "weights",
 ]
