@@ -28,7 +28,7 @@ from archspec.cli import (
     upgrade,
     weights,
 )
-from archspec.cli.common import Commands
+from archspec.cli.common import Commands, allocation_error, is_allocation_failure, reset_admitted
 from archspec.config.diagnostics import printable
 from archspec.errors import ArchspecError
 
@@ -72,12 +72,18 @@ def _add_all_errors(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
+    reset_admitted()
     try:
         return int(args.handler(args))
     except ArchspecError as err:
         lines = [problem.message for problem in err.errors] if getattr(args, "all_errors", False) else [str(err)]
         for line in lines:
             print(f"archspec: error: {one_line(line)}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as err:  # a shape within the limits that this machine cannot hold
+        if not is_allocation_failure(err):
+            raise
+        print(f"archspec: error: {one_line(allocation_error(args.command, args, err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("archspec: interrupted", file=sys.stderr)

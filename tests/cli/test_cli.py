@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from helpers import cli, cli_env
 
@@ -119,3 +120,27 @@ def test_set_values_go_through_the_same_strict_yaml_reader() -> None:
     assert_user_error(run("show", "resnet18", "--set", "stem={channels: 8, channels: 16}"), "duplicate key 'channels'")
     assert_user_error(run("show", "resnet18", "--set", "foo.bar=1"), "--set foo.bar=1: foo: unknown field 'foo'")
     assert_user_error(run("show", "resnet18", "--set", "output_stride=2"), "must be at least the stem's stride (4)")
+
+
+def test_an_allocation_that_fails_inside_a_command_is_one_line_naming_its_size_and_the_flag(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 22: a shape within the limits that the machine cannot hold ended in a 50-line traceback.
+    import archspec.nn.summary
+
+    torch_text = "[enforce fail at alloc_cpu.cpp:118] DefaultCPUAllocator: can't allocate memory: you tried to allocate"
+    failures = (MemoryError(), RuntimeError(f"{torch_text} 8589934592 bytes."))
+    for failure in failures:
+
+        def fail(*args: object, error: BaseException = failure, **kwargs: object) -> str:
+            raise error
+
+        monkeypatch.setattr(archspec.nn.summary, "summarize", fail)
+        done = cli("summary", "resnet18", "--batch-size", "64")
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "summary: this machine could not allocate the memory for resnet18 (inference, batch 64 of 3x224x224" \
+            in done.stderr  # fmt: skip
+        assert "--max-memory-bytes 669MiB or less would have refused it" in done.stderr, done.stderr
+    monkeypatch.setattr(archspec.nn.summary, "summarize", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("x")))
+    with pytest.raises(RuntimeError, match=r"^x$"):  # any other RuntimeError is a bug: its traceback stays
+        cli("summary", "resnet18")
