@@ -17,10 +17,12 @@ from archspec.cli import (
     bench,
     check,
     complexity,
+    draw,
     export,
     inspect,
     predict,
     quantize,
+    runs,
     specs,
     sweep,
     train,
@@ -31,7 +33,22 @@ from archspec.cli.common import Commands
 from archspec.config.diagnostics import printable
 from archspec.errors import ArchspecError
 
-GROUPS = (specs, inspect, complexity, train, bench, export, predict, quantize, weights, check, sweep, upgrade)
+GROUPS = (
+    specs,
+    inspect,
+    complexity,
+    draw,
+    train,
+    bench,
+    export,
+    predict,
+    quantize,
+    weights,
+    check,
+    sweep,
+    runs,
+    upgrade,
+)
 
 
 class _Parser(argparse.ArgumentParser):
