@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # bench and predict import torch; complexity and diff reports
     from archspec.deploy.bench import Result
     from archspec.deploy.predict import Prediction
     from archspec.nn.weights import LoadReport
+    from archspec.recipe.schema import Recipe
     from archspec.runs.compare import Comparison
     from archspec.runs.folders import RunSummary
     from archspec.search.leaderboard import Leaderboard
@@ -242,6 +243,16 @@ def leaderboard_table(board: Leaderboard, limit: int | None = None, note_width: 
     if best is not None:
         lines.append(f"best: trial {best.trial}, {' '.join(best.sets)}")
     return "\n".join(lines)
+
+
+# --- recipes ------------------------------------------------------------------------------------
+
+
+def recipes_table(recipes: Sequence[Recipe]) -> str:
+    """What `archspec list --recipes` prints: each bundled recipe, the spec it was tuned for, its description."""
+    rows: list[Row] = [("recipe", "tuned for", "epochs", "description")]
+    rows += [(r.name, r.tuned_for or "-", str(r.epochs), r.description) for r in recipes]
+    return "\n".join(table(rows, right=(2,)))
 
 
 # --- runs ---------------------------------------------------------------------------------------
