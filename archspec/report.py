@@ -18,6 +18,9 @@ if TYPE_CHECKING:  # bench and predict import torch; complexity and diff reports
     from archspec.deploy.bench import Result
     from archspec.deploy.predict import Prediction
     from archspec.nn.weights import LoadReport
+    from archspec.recipe.schema import Recipe
+    from archspec.runs.compare import Comparison
+    from archspec.runs.folders import RunSummary
     from archspec.search.leaderboard import Leaderboard
 
 Row = Sequence[str]
@@ -240,3 +243,80 @@ def leaderboard_table(board: Leaderboard, limit: int | None = None, note_width: 
     if best is not None:
         lines.append(f"best: trial {best.trial}, {' '.join(best.sets)}")
     return "\n".join(lines)
+
+
+# --- recipes ------------------------------------------------------------------------------------
+
+
+def recipes_table(recipes: Sequence[Recipe]) -> str:
+    """What `archspec list --recipes` prints: each bundled recipe, the spec it was tuned for, its description."""
+    rows: list[Row] = [("recipe", "tuned for", "epochs", "description")]
+    rows += [(r.name, r.tuned_for or "-", str(r.epochs), r.description) for r in recipes]
+    return "\n".join(table(rows, right=(2,)))
+
+
+# --- runs ---------------------------------------------------------------------------------------
+
+
+def _fixed(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _maybe_count(value: int | None) -> str:
+    return "-" if value is None else count(value)
+
+
+def duration(seconds: float) -> str:
+    """Seconds as 42.0 s, 12.5 min or 3.2 h."""
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def runs_table(summaries: Sequence[RunSummary]) -> str:
+    """What `archspec runs list` prints: a row per run folder (sweep trials included)."""
+    if not summaries:
+        return "no run folders"
+    rows: list[Row] = [("run", "status", "spec", "hash", "recipe", "epochs", "best acc", "params", "MACs", "wall",
+                        "note")]  # fmt: skip
+    for s in summaries:
+        epochs = f"{s.epochs}/{s.total_epochs}" if s.total_epochs is not None else "-"
+        status = f"{s.status} (pid {s.writer})" if s.writer else s.status
+        rows.append((s.name, status, s.spec or "-", (s.spec_hash or "-").removeprefix("sha256:")[:12],
+                     s.recipe or "-", epochs, _fixed(s.best_acc), _maybe_count(s.params), _maybe_count(s.macs),
+                     duration(s.wall_seconds) if s.epochs else "-", s.note))  # fmt: skip
+    return "\n".join(table(rows, right=(5, 6, 7, 8, 9), rules=(0,)))
+
+
+def comparison_table(comparison: Comparison) -> str:
+    """What `archspec runs compare` prints: the spec and recipe fields that differ, then the final metrics, a
+    column per run."""
+    from archspec.runs.compare import METRICS, metric
+
+    names = comparison.names
+    rows: list[Row] = [("", *names)]
+    rules = [0]
+    for part in ("spec", "recipe"):
+        found = [d for d in comparison.differences if d.part == part]
+        rows.append((f"{part}:", *([""] * len(names))))
+        rows += [(f"  {d.path}", *(_show(v) for v in d.values)) for d in found] or [("  (no differences)",
+                                                                                     *([""] * len(names)))]  # fmt: skip
+    rules.append(len(rows) - 1)
+    rows.append(("metrics:", *([""] * len(names))))
+    for label, key in METRICS:
+        rows.append((f"  {label}", *(_metric(metric(run, key), key) for run in comparison.runs)))
+    return "\n".join(table(rows, rules=rules))
+
+
+def _metric(value: Any, key: str) -> str:
+    if value is None:
+        return "-"
+    if key == "wall_seconds":
+        return duration(value)
+    if key in ("params", "macs"):
+        return count(value)
+    if key == "spec_hash":
+        return str(value).removeprefix("sha256:")[:12]
+    if key == "examples_per_sec":
+        return f"{value:.1f}"
+    return _fixed(value) if isinstance(value, float) else str(value)

@@ -219,6 +219,25 @@ class RunDir:
                 self._remove_if_unused()
             os.close(fd)  # releases the flock
 
+    def writer(self) -> str | None:
+        """The pid of the process writing into the folder now (its lock held), or None when none is.
+
+        Probes with a shared lock dropped at once; the lock file is never created here.
+        """
+        try:
+            fd = os.open(self.lock_file, os.O_RDONLY)
+        except OSError:
+            return None  # no lock file: nothing ever trained here, or it is not ours to read
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
     def _remove_if_unused(self) -> None:
         """Remove the folder if it holds nothing but its lock file (still held, so no one else is in it)."""
         try:
@@ -275,6 +294,24 @@ class RunDir:
             raise CheckpointError(f"{self.info_file}: malformed run record: data_options must hold a folder name "
                                   "and positive counts; pass --data-dir/--max-train/--max-test")  # fmt: skip
         return own
+
+    def read_metrics(self) -> list[dict[str, float]]:
+        """The rows of metrics.jsonl, one per epoch trained ([] when there is none yet); ArchspecError naming the
+        file and line where one is not a row of the metrics columns."""
+        if not self.metrics_jsonl.is_file():
+            return []
+        rows = []
+        try:
+            lines = self.metrics_jsonl.read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            raise ArchspecError(f"{self.metrics_jsonl}: unreadable ({err})") from None
+        for number, line in enumerate(lines, start=1):
+            try:
+                row = json.loads(line)
+                rows.append({key: float(row[key]) for key in COLUMNS})
+            except (ValueError, TypeError, KeyError) as err:
+                raise ArchspecError(f"{self.metrics_jsonl}:{number}: not a metrics row ({err})") from None
+        return rows
 
     def write_metrics(self, rows: Sequence[dict[str, Any]]) -> None:
         """metrics.jsonl and metrics.csv from the rows so far (the trainer draws curves.png beside them)."""

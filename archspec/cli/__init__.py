@@ -17,11 +17,13 @@ from archspec.cli import (
     bench,
     check,
     complexity,
+    draw,
     export,
     inspect,
     kinds,
     predict,
     quantize,
+    runs,
     specs,
     sweep,
     train,
@@ -32,7 +34,23 @@ from archspec.cli.common import Commands, allocation_error, is_allocation_failur
 from archspec.config.diagnostics import printable
 from archspec.errors import ArchspecError
 
-GROUPS = (specs, inspect, complexity, train, bench, export, predict, quantize, weights, check, sweep, upgrade, kinds)
+GROUPS = (
+    specs,
+    inspect,
+    complexity,
+    draw,
+    train,
+    bench,
+    export,
+    predict,
+    quantize,
+    weights,
+    check,
+    sweep,
+    runs,
+    upgrade,
+    kinds,
+)
 NO_INPUT = ("list", "schema", "kinds")  # the commands that read no spec, recipe, sweep file or data
 
 

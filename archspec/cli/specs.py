@@ -9,6 +9,7 @@ import sys
 from archspec.arch.plan import outline
 from archspec.arch.validate import load_spec
 from archspec.cli.common import (
+    SPEC_HELP,
     Commands,
     add_input_size_argument,
     add_set_argument,
@@ -42,6 +43,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.recipes:
+        from archspec.recipe.presets import recipe_names
+        from archspec.recipe.schema import load_recipe
+        from archspec.report import recipes_table
+
+        print(recipes_table([load_recipe(name) for name in recipe_names()]))
+        return 0
     rows = [("preset", "parameters", "input", "description")]
     for name in preset_names():
         spec = load_spec(name)
@@ -59,6 +67,17 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from archspec.recipe.presets import recipe_names
+
+    if args.recipe or (args.spec in recipe_names() and args.spec not in preset_names()):
+        from archspec.recipe.schema import dump_recipe, load_recipe
+
+        if args.input_size:
+            raise ArchspecError("--input-size is a spec's; a recipe has none (its resize: is a --set)")
+        recipe = load_recipe(args.spec, args.sets)
+        print(f"# recipe {recipe.name}" + (f", tuned for {recipe.tuned_for}" if recipe.tuned_for else ""))
+        print(dump_recipe(recipe), end="")
+        return 0
     spec = spec_from_args(args)
     print(f"# archspec spec hash: {spec_hash(spec)}")
     print(dump_spec(spec), end="")
@@ -72,7 +91,12 @@ def register(commands: Commands) -> None:
     add_input_size_argument(p, "every spec's")
     p.add_argument("--all-errors", action="store_true", help="list every problem of an invalid spec, one line "
                    "each (default: the first, and how many more)")  # fmt: skip
-    commands.add("list", cmd_list, "Bundled presets with their parameter counts.")
+    p = commands.add("list", cmd_list, "Bundled presets with their parameter counts (--recipes: the bundled recipes).")
+    p.add_argument("--recipes", action="store_true", help="list the bundled recipes: name, description and the spec "
+                   "each was tuned for")  # fmt: skip
     commands.add("schema", cmd_schema, "JSON Schema of a spec file, extends files included (for editors such as "
                  "yaml-language-server).")  # fmt: skip
-    add_spec_argument(commands.add("show", cmd_show, "The fully resolved canonical YAML of a spec and its hash."))
+    p = commands.add("show", cmd_show, "The fully resolved canonical YAML of a spec and its hash, or of a bundled "
+                     "recipe (archspec list --recipes).")  # fmt: skip
+    add_spec_argument(p, help_text=f"{SPEC_HELP}, or a bundled recipe name")
+    p.add_argument("--recipe", action="store_true", help="SPEC names a recipe (a file or bundled name): show it")

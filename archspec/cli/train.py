@@ -21,6 +21,7 @@ from archspec.nn.layouts import layout_names
 from archspec.spec.schema import ResNetSpec
 
 if TYPE_CHECKING:
+    from archspec.train.callbacks import Callback
     from archspec.train.finetune import Pretrained
 
 
@@ -31,6 +32,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     spec_sets, recipe_sets = split_overrides(args.sets)
     limits = limits_from_args(args)
+    loggers = _loggers(args.log)  # an unknown name or a missing extra: one line before anything else
     if args.layout is not None and args.init_from is None:
         raise ArchspecError("--layout names the layout of --init-from FILE; give --init-from too")
     if args.resume is not None:
@@ -48,7 +50,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         use_threads(args)
         data = DataOptions(args.data_dir, args.max_train, args.max_test)  # None fields: the run's own
         execute(plan_from_rundir(args.resume, spec, recipe_sets, RunOptions(None, data, args.device, args.quiet,
-                                                                            limits=limits)))  # fmt: skip
+                                                                            limits=limits)), loggers)  # fmt: skip
         return 0
     if args.spec is None:
         raise ArchspecError("train needs a SPEC (a file or preset name), or --resume RUN_DIR")
@@ -62,8 +64,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = DataOptions(args.data_dir, args.max_train, args.max_test)
     init_from = (lambda: _init_from(args, spec)) if args.init_from is not None else None
     options = RunOptions(args.out, data, args.device, args.quiet, limits=limits, init_from=init_from)
-    execute(plan_run(spec, recipe, options))  # every refusal in plan_run, before any data is read
+    execute(plan_run(spec, recipe, options), loggers)  # every refusal in plan_run, before any data is read
     return 0
+
+
+def _loggers(text: str | None) -> list[Callback]:
+    if not text:
+        return []
+    from archspec.train.loggers import make_loggers, parse_loggers
+
+    return make_loggers(parse_loggers(text))
 
 
 def _init_from(args: argparse.Namespace, spec: ResNetSpec) -> Pretrained:
@@ -125,6 +135,8 @@ def register(commands: Commands) -> None:
     p.add_argument("--max-train", type=positive_int, metavar="N",
                    help="use only N training images (IDX, CIFAR: the first N; a folder: a fixed random N)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bars: one plain line per epoch")
+    p.add_argument("--log", metavar="NAMES", help="also log to these, comma-separated: tensorboard (event files in "
+                   "RUN/tensorboard; pip install 'archspec[tensorboard]')")  # fmt: skip
     _add_data_arguments(p)
     add_limit_arguments(p)
     p = commands.add("evaluate", cmd_evaluate, "Test accuracy, per-class accuracy and a confusion-matrix PNG.")

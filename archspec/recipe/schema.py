@@ -147,6 +147,10 @@ _PART = re.compile(r"stem|stage[1-9][0-9]*")
 class Recipe(Model):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100, description="Short identifier.")
     description: str = Field("", max_length=MAX_TEXT, description="Free text.")
+    tuned_for: str | None = Field(
+        None, max_length=200, description="The spec this recipe was tuned for (a preset name or file), as "
+        "`archspec list --recipes` shows it; for the reader, not checked when training another spec."
+    )  # fmt: skip
     dataset: Name | None = Field(
         None, description="Shorthand for data: {kind: idx, name: ...}; with neither, fashion-mnist."
     )

@@ -119,7 +119,7 @@ def build_candidate(sweep: ResolvedSweep, values: Mapping[str, Any], number: int
 
 
 def candidate_key(spec: ResNetSpec, recipe: Recipe) -> str:
-    recipe_data = recipe.model_dump(mode="json", exclude={"name", "description"})
+    recipe_data = recipe.model_dump(mode="json", exclude={"name", "description", "tuned_for"})  # what trains
     text = spec_hash(spec) + json.dumps(recipe_data, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
