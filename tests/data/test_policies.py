@@ -79,3 +79,14 @@ def test_cli_autoaugment_on_fashion_mnist_is_one_line(tiny_spec: Path, tmp_path:
                  "--data-dir", missing, "--out", tmp_path / "run")  # fmt: skip
     assert_one_line_error(result, "augment.policy: autoaugment needs 3-channel (RGB) images", "has 1 channel")
     assert not (tmp_path / "run").exists()
+
+
+def test_without_kornia_a_policy_is_one_line_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "kornia" else real(name, *a))
+    with pytest.raises(
+        ArchspecError, match=r"^augment\.policy: randaugment needs kornia; pip install 'archspec\[augment\]'$"
+    ):
+        check_policy("randaugment", 1)
