@@ -26,7 +26,7 @@ from torch import nn
 from archspec.arch.guard import Limits, Workload, check_spec
 from archspec.arch.validate import spec_from_text
 from archspec.artifacts.migrations import CHECKPOINT, archspec_version, checkpoint_format, checkpoint_version
-from archspec.artifacts.rundir import COLUMNS, RunDir
+from archspec.artifacts.rundir import COLUMNS, EMA_COLUMN, RunDir
 from archspec.config.diagnostics import clip
 from archspec.config.files import write_atomic
 from archspec.data.idx import IdxData, dataset_info
@@ -56,12 +56,14 @@ def state_checksum(weights: Mapping[str, torch.Tensor]) -> str:
 
 @dataclass(frozen=True)
 class Resumable:
-    """What a run needs, beyond the weights, to continue exactly: optimizer, schedule, scaler and RNG states."""
+    """What a run needs, beyond the weights, to continue exactly: optimizer, schedule, scaler and RNG states,
+    and the weight average of a recipe with `ema` (its weights and update count; None without one)."""
 
     optimizer: dict[str, Any]
     scheduler: dict[str, Any]
     rng: dict[str, torch.Tensor]
     scaler: dict[str, Any] = field(default_factory=dict)
+    ema: dict[str, Any] | None = None
 
     def restore(
         self,
@@ -118,6 +120,7 @@ class Checkpoint:
     dataset: str = ""  # what the data was (Dataset.describe)
     training: Resumable | None = None  # None for imported weights: nothing trained, nothing to resume
     imported: dict[str, str] | None = None  # archspec weights import: the source file and its layout
+    averaged: bool = False  # `model` holds the weight average's weights (best.pt when the average scored better)
     written_by: str = field(default_factory=archspec_version)
     read_format: int = CHECKPOINT.current  # the format the file was in (older ones were migrated on load)
     source: str = "<memory>"  # the file it was read from, for messages
@@ -163,6 +166,8 @@ class Checkpoint:
             "classes": list(self.classes) if self.classes is not None else None,
             "preprocess": self.preprocess.to_dict() if self.preprocess is not None else None,
             "imported": self.imported,
+            "ema": training.ema,  # optional keys (absent in older files): no format step needed
+            "averaged": self.averaged,
         }
 
     @classmethod
@@ -193,6 +198,7 @@ class Checkpoint:
             dataset=state["dataset"],
             training=None if _untrained(state) else _resumable(state),
             imported=state["imported"],
+            averaged=state.get("averaged", False) is True,
             written_by=state["archspec"],
             read_format=version,
             source=str(path),
@@ -234,9 +240,18 @@ class Checkpoint:
         mean, std = ((info.mean,), (info.std,)) if recipe.normalize else ((0.0,), (1.0,))
         return info.classes, Preprocessing(self.spec.input.height, self.spec.input.width, 1, mean, std)
 
+    def best_accuracy(self) -> float:
+        """The best test accuracy of the epochs so far, of the weights or their average (-1 before the first)."""
+        return best_accuracy(self.metrics)
+
+
+def best_accuracy(rows: Sequence[Mapping[str, float]]) -> float:
+    """The best test accuracy in metrics rows, of the weights (test_acc) or their average (test_acc_ema)."""
+    return max((max(row["test_acc"], row.get(EMA_COLUMN, -1.0)) for row in rows), default=-1.0)
+
 
 def _resumable(state: dict[str, Any]) -> Resumable:
-    return Resumable(state["optimizer"], state["scheduler"], state["rng"], state["scaler"])
+    return Resumable(state["optimizer"], state["scheduler"], state["rng"], state["scaler"], state.get("ema"))
 
 
 def _stored_spec(state: dict[str, Any], path: Path | str) -> ResNetSpec:
@@ -325,7 +340,20 @@ def _training_malformed(state: dict[str, Any], epoch: int) -> str | None:
         lacking = [column for column in COLUMNS if column not in row]
         if lacking:
             return f"metrics[{index}] lacks {', '.join(lacking)}"
-    return None
+    return _ema_malformed(state.get("ema"), state["model"])
+
+
+def _ema_malformed(ema: Any, model: dict[str, torch.Tensor]) -> str | None:
+    """What is wrong with a checkpoint's weight average (None: it has none, or it is whole)."""
+    if ema is None:
+        return None
+    weights = ema.get("weights") if isinstance(ema, dict) else None
+    updates = ema.get("updates") if isinstance(ema, dict) else None
+    if not (isinstance(weights, dict) and type(updates) is int and updates >= 0
+            and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items())):  # fmt: skip
+        return "ema must hold the averaged weights (names to tensors) and a whole number of updates"
+    problem = weights_mismatch(weights, model)
+    return f"ema's weights do not fit the model's: {problem}" if problem else None
 
 
 def _byte_tensor(value: Any, size: int | None = None) -> bool:

@@ -36,6 +36,8 @@ from archspec.spec.io import dump_spec, spec_hash
 from archspec.spec.schema import ResNetSpec
 
 COLUMNS = ("epoch", "train_loss", "train_acc", "test_acc", "examples_per_sec", "wall_seconds", "lr")
+EMA_COLUMN = "test_acc_ema"  # the test accuracy of the weight average: only in runs whose recipe has ema
+OPTIONAL_COLUMNS = (EMA_COLUMN,)
 
 
 @dataclass(frozen=True)
@@ -314,13 +316,15 @@ class RunDir:
         return rows
 
     def write_metrics(self, rows: Sequence[dict[str, Any]]) -> None:
-        """metrics.jsonl and metrics.csv from the rows so far (the trainer draws curves.png beside them)."""
-        self.write_text(self.metrics_jsonl, "".join(json.dumps({k: row[k] for k in COLUMNS}) + "\n" for row in rows))
+        """metrics.jsonl and metrics.csv from the rows so far (the trainer draws curves.png beside them), with the
+        optional columns that the rows have."""
+        columns = (*COLUMNS, *(c for c in OPTIONAL_COLUMNS if rows and all(c in row for row in rows)))
+        self.write_text(self.metrics_jsonl, "".join(json.dumps({k: row[k] for k in columns}) + "\n" for row in rows))
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
         self.write_text(self.metrics_csv, buffer.getvalue())
 
 
-__all__ = ["COLUMNS", "RunDir", "RunRecord"]
+__all__ = ["COLUMNS", "EMA_COLUMN", "OPTIONAL_COLUMNS", "RunDir", "RunRecord"]

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from archspec.data.augment import Policy
 from archspec.errors import ArchspecError
 
 SCALE = 1.0 / 255.0
@@ -96,6 +97,7 @@ class Preprocess:
     erasing: float = 0.0
     channels_last: bool = False
     random_resized_crop: tuple[float, float] | None = None
+    policy: Policy | None = None  # RandAugment, TrivialAugment or AutoAugment (archspec.data.augment)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Evaluation-time transform when `generator` is None; training-time (augmented) otherwise."""
@@ -129,6 +131,8 @@ class Preprocess:
         if self.flip:
             flip = torch.rand(x.shape[0], device=x.device, generator=generator) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        if self.policy is not None:  # before erasing, as in timm's and torchvision's training transforms
+            x = self.policy(x, generator)
         if self.erasing:
             x = random_erase(x, self.erasing, generator)
         return x

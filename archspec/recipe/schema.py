@@ -30,6 +30,7 @@ from archspec.config.overrides import Override, apply_overrides, parse_override,
 from archspec.config.sources import find_source
 from archspec.data import CifarData, DataSource, FolderData, IdxData
 from archspec.data.idx import Name
+from archspec.data.policies import PolicyName
 from archspec.errors import SpecError
 from archspec.recipe.presets import recipe_dir
 from archspec.spec.bounds import MAX_INPUT_SIDE, MAX_TEXT
@@ -111,7 +112,39 @@ class OneCycle(Model):
     )
 
 
-Schedule = Annotated[Constant | Cosine | OneCycle, Field(discriminator="kind")]
+class Step(Model):
+    kind: Literal["step"] = Field(description="The lr times gamma every step_size epochs (torch's StepLR), per step.")
+    warmup_epochs: NonNegativeFloat = Field(
+        0.0, le=MAX_EPOCHS, description="Linear warmup from 0 over this many epochs."
+    )
+    step_size: PositiveInt = Field(le=MAX_EPOCHS, description="Epochs between two decays.")
+    gamma: float = Field(0.1, gt=0.0, le=1.0, description="Factor the lr is multiplied by at each decay.")
+
+
+class MultiStep(Model):
+    kind: Literal["multistep"] = Field(description="The lr times gamma at each milestone epoch (torch's MultiStepLR).")
+    warmup_epochs: NonNegativeFloat = Field(
+        0.0, le=MAX_EPOCHS, description="Linear warmup from 0 over this many epochs."
+    )
+    milestones: tuple[PositiveInt, ...] = Field(
+        strict=False,
+        min_length=1,
+        max_length=100,
+        description="Epochs (a YAML list, increasing) after which the lr is multiplied by gamma; each below epochs.",
+    )
+    gamma: float = Field(0.1, gt=0.0, le=1.0, description="Factor the lr is multiplied by at each milestone.")
+
+    @model_validator(mode="after")
+    def _milestones_increase(self) -> MultiStep:
+        for i in range(1, len(self.milestones)):
+            if self.milestones[i] <= self.milestones[i - 1]:
+                fail(("milestones", i), f"must be above the milestone before it ({self.milestones[i - 1]}), "
+                     f"got {self.milestones[i]}")  # fmt: skip
+        return self
+
+
+Schedule = Annotated[Constant | Cosine | OneCycle | Step | MultiStep, Field(discriminator="kind")]
+MAX_ALPHA = 100.0  # a Beta(alpha, alpha) concentration; beyond ~10 every draw is 1/2 already
 
 
 class Augment(Model):
@@ -131,12 +164,58 @@ class Augment(Model):
         "of each image at an aspect ratio in [3/4, 4/3], resized to the input size; null for none.",
     )
 
+    mixup: float | None = Field(
+        None,
+        gt=0.0,
+        le=MAX_ALPHA,
+        description="Mixup (Zhang et al. 2018): blend each batch with itself reversed by a Beta(alpha, alpha) share; "
+        "this is alpha (timm's mixup_alpha; 0.2 to 1 are usual); null for none.",
+    )
+    cutmix: float | None = Field(
+        None,
+        gt=0.0,
+        le=MAX_ALPHA,
+        description="CutMix (Yun et al. 2019): paste a box of the reversed batch, its area a Beta(alpha, alpha) "
+        "share; this is alpha (timm's cutmix_alpha; 1.0 is usual); null for none.",
+    )
+    mix_prob: float = Field(
+        1.0, ge=0.0, le=1.0, description="Probability that a batch is mixed at all (timm's prob), with mixup or cutmix."
+    )
+    switch_prob: float = Field(
+        0.5, ge=0.0, le=1.0, description="With both mixup and cutmix: probability a mixed batch uses cutmix."
+    )
+    policy: PolicyName | None = Field(
+        None,
+        description="An automatic augmentation policy (kornia's), on whole batches at the stored resolution: "
+        "randaugment (Cubuk et al. 2020), trivialaugment (Müller and Hutter 2021) or autoaugment (its ImageNet "
+        "policy, Cubuk et al. 2019); null for none.",
+    )
+    policy_ops: PositiveInt = Field(
+        2, le=14, description="randaugment: operations applied one after another to each batch (its N)."
+    )
+    policy_magnitude: PositiveInt = Field(
+        9, le=29, description="randaugment: the strength of every operation, out of 30 (its M; torchvision's scale)."
+    )
+
     @model_validator(mode="after")
     def _crop_scale(self) -> Augment:
         scale = self.random_resized_crop
         if scale is not None and not 0.0 < scale[0] <= scale[1] <= 1.0:
             fail(("random_resized_crop",), f"must be [min, max] with 0 < min <= max <= 1, got {list(scale)}")
         return self
+
+
+class Ema(Model):
+    decay: float = Field(
+        0.999, gt=0.0, lt=1.0, description="Each update keeps this share of the average (torch's get_ema_multi_avg_fn)."
+    )
+    warmup: NonNegativeInt = Field(
+        0,
+        le=10**9,
+        description="Optimizer steps during which the average copies the weights instead of averaging them (the "
+        "first weights are far from the last); 0 averages from the first step.",
+    )
+    every: PositiveInt = Field(1, le=10**6, description="Update the average every this many optimizer steps.")
 
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
@@ -203,6 +282,23 @@ class Recipe(Model):
     head_lr_scale: PositiveFloat = Field(
         1.0, description="The head's learning rate as a multiple of optimizer.lr (a new head often learns faster)."
     )
+    ema: Ema | None = Field(
+        None,
+        description="An exponential moving average of the weights and batch-norm buffers, evaluated each epoch "
+        "beside them (test_acc_ema) and checkpointed; best.pt holds the better of the two; null for none.",
+    )
+    clip_grad_norm: PositiveFloat | None = Field(
+        None, le=1e6, description="Clip the gradients' total L2 norm to this before each step; null for none."
+    )
+
+    @model_validator(mode="after")
+    def _milestones_within_epochs(self) -> Recipe:
+        if isinstance(self.schedule, MultiStep):
+            for i, milestone in enumerate(self.schedule.milestones):
+                if milestone >= self.epochs:
+                    fail(("schedule", "milestones", i), f"epoch {milestone} is not below epochs ({self.epochs}): "
+                         "the lr would never drop there")  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _freeze_names_parts(self) -> Recipe:
@@ -234,7 +330,8 @@ class Recipe(Model):
 
 def training_workload(recipe: Recipe) -> Workload:
     """What training with `recipe` holds in memory at once, for the resource guard (archspec.arch.guard)."""
-    return Workload(recipe.batch_size, True, recipe.optimizer.state_slots, 1, recipe.eval_batch_size)
+    models = 2 if recipe.ema is not None else 1  # the average is a second copy of the weights
+    return Workload(recipe.batch_size, True, recipe.optimizer.state_slots, models, recipe.eval_batch_size)
 
 
 def resolve_recipe(

@@ -8,11 +8,13 @@ tells the world goes through the callbacks (archspec.train.callbacks), called on
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import torch
 
-from archspec.artifacts.checkpoint import Checkpoint
+from archspec.artifacts.checkpoint import Checkpoint, best_accuracy
+from archspec.artifacts.rundir import EMA_COLUMN
 from archspec.data import Dataset
 from archspec.data.batches import Batches, on_device
 from archspec.data.preprocess import Preprocessing
@@ -56,7 +58,7 @@ def fit(plan: RunPlan, data: Dataset, preprocessing: Preprocessing, callback: Ca
     session, start = start_session(plan, preprocessing, len(data.train))
     callbacks.on_start(_start(plan, data, start))
     train, test = on_device(data.train, plan.device), on_device(data.test, plan.device)
-    best = max((row["test_acc"] for row in session.history), default=-1.0)
+    best = best_accuracy(session.history)
     with cudnn_benchmark(plan.device):
         for epoch in range(start, plan.recipe.epochs):
             callbacks.on_epoch_start(epoch + 1, len(train))
@@ -81,7 +83,8 @@ def start_session(plan: RunPlan, preprocessing: Preprocessing, train_count: int)
         if init_from.summary:
             plan.log(init_from.summary)
     steps_per_epoch = -(-train_count // recipe.batch_size)
-    session = make_session(model, recipe, preprocessing, plan.device, steps_per_epoch, plan.world)
+    session = make_session(model, recipe, preprocessing, plan.device, steps_per_epoch, plan.world,
+                           plan.spec.head.num_classes)  # fmt: skip
     return session, restore_session(session, plan.resume) if plan.resume is not None else 0
 
 
@@ -101,19 +104,24 @@ def run_epoch(
     began = time.perf_counter()
     loss, train_acc, count = train_epoch(session, train, epoch, callbacks)
     trained = time.perf_counter() - began
-    matrix = confusion_matrix(
-        session.model, test, session.test_prep, recipe.eval_batch_size, plan.device, session.dtype,
-        plan.world, classes=classes,
-    )  # fmt: skip
+
+    def evaluate(model: torch.nn.Module) -> float:
+        return accuracy(confusion_matrix(model, test, session.test_prep, recipe.eval_batch_size, plan.device,
+                                         session.dtype, plan.world, classes=classes))  # fmt: skip
+
+    test_acc = evaluate(session.model)
     row = {
         "epoch": epoch + 1,
         "train_loss": loss,
         "train_acc": train_acc,
-        "test_acc": accuracy(matrix),
+        "test_acc": test_acc,
         "examples_per_sec": count / trained,
         "wall_seconds": time.perf_counter() - began,
         "lr": lr,
     }
+    if session.average is not None:
+        row[EMA_COLUMN] = evaluate(session.average.module)
+        row["wall_seconds"] = time.perf_counter() - began
     session.history.append(row)
     return row
 
@@ -127,7 +135,8 @@ def record_epoch(
     best: float,
     callbacks: Callback,
 ) -> float:
-    """Checkpoints (last, and best when it is), metrics and curves; the best accuracy so far."""
+    """Checkpoints (last, and best when it is: of the weights or of their average, whichever scored better),
+    metrics and curves; the best accuracy so far."""
     run = plan.run
     checkpoint = Checkpoint(
         model=session.model.state_dict(),
@@ -142,8 +151,11 @@ def record_epoch(
     )
     checkpoint.save(run.last)
     callbacks.on_checkpoint(run.last, checkpoint)
-    if row["test_acc"] > best:
-        best = row["test_acc"]
+    score = best_accuracy([row])
+    if score > best:
+        best = score
+        if session.average is not None and row[EMA_COLUMN] > row["test_acc"]:
+            checkpoint = replace(checkpoint, model=session.average.weights(), averaged=True)
         checkpoint.save(run.best)
         callbacks.on_checkpoint(run.best, checkpoint)
     write_metrics(plan, session)

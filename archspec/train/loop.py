@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,14 +23,17 @@ from torch import nn
 from torch.nn import functional as F
 
 from archspec.artifacts.checkpoint import Checkpoint, Resumable
+from archspec.data.augment import Policy
 from archspec.data.batches import Batches
 from archspec.data.preprocess import Preprocess, Preprocessing
 from archspec.errors import ArchspecError, CheckpointError
-from archspec.recipe.schema import SGD, Constant, Cosine, OneCycle, Recipe
+from archspec.recipe.schema import SGD, Constant, Cosine, MultiStep, OneCycle, Recipe, Step
 from archspec.runtime import autocast, resolve_precision, to_channels_last
 from archspec.train.callbacks import Callback, StepUpdate
 from archspec.train.distributed import World
+from archspec.train.ema import WeightAverage
 from archspec.train.finetune import freeze, param_groups
+from archspec.train.mix import Mix, soft_cross_entropy
 
 # --- model, optimizer, schedule -----------------------------------------------------------------
 
@@ -62,6 +66,10 @@ def lr_factor(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
         return (step + 1) / warmup
     if isinstance(schedule, Constant):
         return 1.0
+    if isinstance(schedule, Step | MultiStep):  # epoch boundaries, as torch's StepLR and MultiStepLR stepped per epoch
+        epoch = step // max(steps_per_epoch, 1)
+        drops = epoch // schedule.step_size if isinstance(schedule, Step) else bisect_right(schedule.milestones, epoch)
+        return float(schedule.gamma**drops)
     assert isinstance(schedule, Cosine)
     t = min((step - warmup) / max(total - warmup, 1), 1.0)
     return schedule.min_lr_ratio + (1.0 - schedule.min_lr_ratio) * (1 + math.cos(math.pi * t)) / 2
@@ -92,6 +100,8 @@ class Session:
     test_prep: Preprocess
     world: World = field(default_factory=World)
     history: list[dict[str, Any]] = field(default_factory=list)
+    mix: Mix | None = None  # the recipe's mixup and cutmix
+    average: WeightAverage | None = None  # the recipe's ema
 
 
 def epoch_generator(recipe: Recipe, epoch: int, device: torch.device) -> torch.Generator:
@@ -122,16 +132,30 @@ def train_epoch(
     for step, (images, labels) in enumerate(split.batches(order, recipe.batch_size)):
         if labels.numel() == 0:  # a streamed batch whose every file was skipped as unreadable
             continue
-        x = world.shard(session.train_prep(images, generator))
-        y = world.shard(labels)
+        x = session.train_prep(images, generator)
+        targets = None
+        if session.mix is not None:  # on the global batch, so every rank mixes alike
+            mixed = session.mix(x, labels, generator)
+            x, targets, labels = mixed.inputs, world.shard(mixed.targets), mixed.labels
+            if recipe.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+        x, y = world.shard(x), world.shard(labels)
         with autocast(device, session.dtype):
             logits = session.forward(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
+            if targets is None:
+                loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
+            else:  # label smoothing is inside the mixed targets
+                loss = soft_cross_entropy(logits, targets)
         session.optimizer.zero_grad(set_to_none=True)
         session.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+        if recipe.clip_grad_norm is not None:
+            session.scaler.unscale_(session.optimizer)  # clip the true gradients, not the scaled ones
+            nn.utils.clip_grad_norm_(session.model.parameters(), recipe.clip_grad_norm)
         session.scaler.step(session.optimizer)
         session.scaler.update()
         session.scheduler.step()
+        if session.average is not None:
+            session.average.update(session.model, session.scheduler.last_epoch)  # LambdaLR counts the steps
         loss_sum += loss.detach().float() * y.shape[0]
         correct += (logits.detach().argmax(1) == y).sum()
         seen += int(labels.shape[0])
@@ -194,8 +218,14 @@ def preprocessors(recipe: Recipe, preprocessing: Preprocessing) -> tuple[Preproc
         flip=aug.flip,
         erasing=aug.erasing,
         random_resized_crop=aug.random_resized_crop,
+        policy=_policy(recipe, preprocessing.channels),
     )
     return train, test
+
+
+def _policy(recipe: Recipe, channels: int) -> Policy | None:
+    aug = recipe.augment
+    return None if aug.policy is None else Policy(aug.policy, channels, aug.policy_ops, aug.policy_magnitude)
 
 
 def make_session(
@@ -205,7 +235,9 @@ def make_session(
     device: torch.device,
     steps_per_epoch: int,
     world: World | None = None,
+    classes: int | None = None,
 ) -> Session:
+    """A session ready to train; `classes` (the head's) is needed only when the recipe mixes batches."""
     world = world or World()
     dtype, _ = resolve_precision(recipe.precision, device)
     freeze(model, recipe.freeze)
@@ -230,7 +262,16 @@ def make_session(
         train_prep=train_prep,
         test_prep=test_prep,
         world=world,
+        mix=Mix.from_recipe(recipe, classes or _head_classes(model)),
+        average=WeightAverage(model, recipe.ema) if recipe.ema is not None else None,
     )
+
+
+def _head_classes(model: nn.Module) -> int:
+    """The class count of a model's last linear layer (every archspec head ends in one)."""
+    linear = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert linear, "an archspec model ends in a linear head"
+    return linear[-1].out_features
 
 
 def session_state(session: Session) -> Resumable:
@@ -238,7 +279,9 @@ def session_state(session: Session) -> Resumable:
     rng: dict[str, Any] = {"torch": torch.get_rng_state()}
     if session.device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(session.device)
-    return Resumable(session.optimizer.state_dict(), session.scheduler.state_dict(), rng, session.scaler.state_dict())
+    ema = session.average.state_dict() if session.average is not None else None
+    return Resumable(session.optimizer.state_dict(), session.scheduler.state_dict(), rng, session.scaler.state_dict(),
+                     ema)  # fmt: skip
 
 
 def restore_session(session: Session, checkpoint: Checkpoint) -> int:
@@ -248,5 +291,9 @@ def restore_session(session: Session, checkpoint: Checkpoint) -> int:
     session.model.load_state_dict(checkpoint.model)
     checkpoint.training.restore(session.optimizer, session.scheduler, session.scaler, session.device,
                                 checkpoint.source)  # fmt: skip
+    if session.average is not None:
+        if checkpoint.training.ema is None:
+            raise CheckpointError(f"{checkpoint.source}: holds no weight average for the recipe's ema to continue")
+        session.average.load_state_dict(checkpoint.training.ema)
     session.history = [dict(row) for row in checkpoint.metrics]
     return checkpoint.epoch

@@ -25,6 +25,7 @@ from archspec.artifacts.checkpoint import Checkpoint, checkpoint_spec, load_chec
 from archspec.artifacts.rundir import RunDir
 from archspec.config.document import read_text
 from archspec.data import DataOptions
+from archspec.data.policies import check_policy
 from archspec.errors import ArchspecError, CheckpointError
 from archspec.recipe.schema import Recipe, recipe_from_text, training_workload
 from archspec.runtime import resolve_device
@@ -103,7 +104,8 @@ def check_recipe(spec: ResNetSpec, recipe: Recipe, limits: Limits | None) -> Non
 
 
 def check_input(spec: ResNetSpec, recipe: Recipe) -> None:
-    """Whether `recipe` feeds `spec` images of its size and freezes only parts it has (no resource policy)."""
+    """Whether `recipe` feeds `spec` images of its size, freezes only parts it has and augments them with a
+    policy that fits their channels (no resource policy)."""
     size = recipe.resize
     if size is not None and (spec.input.height, spec.input.width) != (size, size):
         raise ArchspecError(
@@ -111,6 +113,8 @@ def check_input(spec: ResNetSpec, recipe: Recipe) -> None:
             f"feeds {size}x{size}; set resize: null in the recipe (--set resize=null) to follow the spec"
         )
     check_freeze(spec, recipe)
+    if recipe.augment.policy is not None:  # the data's channels are the spec's (checked when it is opened)
+        check_policy(recipe.augment.policy, spec.input.channels)
 
 
 def check_world(recipe: Recipe, world: World) -> None:
@@ -192,7 +196,7 @@ def _resume_point(
         if checkpoint.training is None:
             raise CheckpointError(f"{run.last}: holds imported weights, not a run to continue")
         stored, recipe = checkpoint.recipe(), checkpoint.recipe(overrides)
-        for part in ("optimizer", "schedule"):  # the checkpoint's optimizer and scheduler state would win silently
+        for part in ("optimizer", "schedule", "ema"):  # the checkpoint's states would win silently
             if getattr(recipe, part) != getattr(stored, part):
                 raise ArchspecError(f"--set {part}...: the {part} of a run is fixed when it starts; "
                                     "start a new run (with --out) to change it")  # fmt: skip

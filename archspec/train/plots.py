@@ -40,6 +40,8 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> 
     ax.plot(epochs, [row["train_loss"] for row in rows], "o-", markersize=4, label="train loss")
     ax.plot(epochs, [row["train_acc"] for row in rows], "ms--", markersize=4, label="train acc")
     ax.plot(epochs, [row["test_acc"] for row in rows], "g^-.", markersize=4, label="test acc")
+    if rows and all("test_acc_ema" in row for row in rows):  # the recipe's weight average
+        ax.plot(epochs, [row["test_acc_ema"] for row in rows], "rv:", markersize=4, label="test acc (ema)")
     ax.set_xlabel("epoch")
     ax.set_xlim(0.5, max(epochs[-1] if epochs else 1, 1) + 0.5)
     from matplotlib.ticker import MaxNLocator

@@ -25,6 +25,12 @@ from archspec.train.runs import DataOptions, train_run
 TIMING = ("examples_per_sec", "wall_seconds")
 # 3 epochs of 1,500 images: each epoch takes a second or more on one core, long enough to be killed inside.
 RUN = ["--data-dir", "sample", "--max-train", "1500", "--max-test", "200", "--quiet", *TINY_SETS, "--set", "epochs=3"]
+# every recipe field that draws random numbers or keeps state across epochs (issue 20), so resume repeats them
+EVERYTHING = ["augment.mixup=0.2", "augment.cutmix=1.0", "augment.switch_prob=0.5", "augment.mix_prob=0.8",
+              "augment.policy=randaugment", "augment.flip=true", "augment.erasing=0.25",
+              "ema={decay: 0.9, warmup: 5, every: 2}", "clip_grad_norm=5.0",
+              "schedule={kind: multistep, milestones: [2], gamma: 0.5}"]  # fmt: skip
+RUN += [arg for item in EVERYTHING for arg in ("--set", item)]
 
 
 def metrics(run_dir: Path) -> list[dict[str, float]]:
@@ -56,9 +62,13 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path: Path, tiny_
     resumed = run_cli("train", "--resume", killed, "--quiet", check=True)
     assert f"resuming {killed} after epoch {completed} of 3" in resumed.stdout
     assert metrics(killed) == metrics(reference)
-    final = load_checkpoint(killed / "checkpoints" / "last.pt").model
-    expected = load_checkpoint(reference / "checkpoints" / "last.pt").model
-    assert all(torch.equal(final[name], expected[name]) for name in expected)
+    final, expected = (load_checkpoint(run / "checkpoints" / "last.pt") for run in (killed, reference))
+    assert all(torch.equal(final.model[name], expected.model[name]) for name in expected.model)
+    assert final.training is not None and expected.training is not None
+    assert final.training.ema is not None and expected.training.ema is not None
+    assert final.training.ema["updates"] == expected.training.ema["updates"]
+    averaged, reference_average = final.training.ema["weights"], expected.training.ema["weights"]
+    assert all(torch.equal(averaged[name], reference_average[name]) for name in reference_average)
 
 
 @pytest.fixture(scope="module")

@@ -97,6 +97,9 @@ MALFORMED: dict[str, dict[str, Any]] = {
     "classes-numbers": {"classes": [1, 2]},
     "preprocess-without-mean": {"preprocess": {k: v for k, v in PREPROCESS.items() if k != "mean"}},
     "preprocess-other-size": {"preprocess": {**PREPROCESS, "height": 96, "width": 96}},
+    "ema-list": {"ema": [1.0]},
+    "ema-without-updates": {"ema": {"weights": {}}},
+    "ema-other-weights": {"ema": {"weights": {"w": torch.zeros(1)}, "updates": 3}},
 }
 
 
