@@ -49,7 +49,7 @@ print("ok", drawn["gates"])
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return install_example(tmp_path_factory.mktemp("plugin"))
+    return install_example(tmp_path_factory)
 
 
 def test_gate_costs_equal_torchinfo_and_hook_counts_on_random_specs(site: Path) -> None:

@@ -13,7 +13,7 @@ from plugins import SPEC, install_example, run_with
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return install_example(tmp_path_factory.mktemp("plugin"))
+    return install_example(tmp_path_factory)
 
 
 def test_validate_and_schema_know_the_plugin_kinds(site: Path, tmp_path: Path) -> None:
