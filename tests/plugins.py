@@ -106,7 +106,8 @@ from pydantic import ConfigDict, Field
 from archspec.arch.primitives import Primitive
 from archspec.spec.blocks.base import BlockBase
 from archspec.spec.blocks.basic import BasicBlockSpec
-from archspec.spec.kinds import register_block, register_primitive
+from archspec.spec.kinds import register_block, register_primitive, register_shortcut, register_stem
+from archspec.spec.stems.base import StemBase
 
 
 def dup():
@@ -171,20 +172,39 @@ def wrong():
 
     register_primitive(WrongGate, torch="badplug:make_wrong")
     register_block(Wrong)
+
+
+def good():
+    class PatchStem(StemBase):
+        kind: Literal["patch"] = Field(description="One strided patchify conv, norm and activation.")
+        patch: int = Field(2, ge=1, le=8, description="Patch size: the conv's kernel and stride.")
+
+        def lower(self, layers):
+            layers.conv_norm_act("", self.channels, self.patch, self.patch, padding=0, loc=("stem", "patch"))
+            return self.patch
+
+    def max_conv_norm(layers, channels, stride, loc):
+        if stride > 1:
+            layers.pool("pool", "max", stride, stride, 0, ceil_mode=True)
+        layers.conv_norm_act("", channels, 1, padding=0, bias=False, act=False)
+
+    register_stem(PatchStem)
+    register_shortcut("max_conv_norm", max_conv_norm, "A max pool where strided, then a 1x1 conv and norm.")
 """
 
 
 def write_bad_plugin(root: Path) -> Path:
-    """A fake installed distribution `badplug` under `root`: a .dist-info with five entry points, one whose
+    """A fake installed distribution `badplug` under `root`: a .dist-info with six entry points, one whose
     module does not exist, one registering archspec's `basic` again, one whose schema does not forbid unknown
-    keys, one (`raising_basic`) whose lowering raises, and one (`wrong_basic`) whose primitive's analytic
-    parameter count disagrees with its module. Returns `root`, for sys.path or PYTHONPATH."""
+    keys, one (`raising_basic`) whose lowering raises, one (`wrong_basic`) whose primitive's analytic
+    parameter count disagrees with its module, and a good one, a `patch` stem and a `max_conv_norm` shortcut.
+    Returns `root`, for sys.path or PYTHONPATH."""
     (root / "badplug").mkdir(parents=True)
     (root / "badplug" / "__init__.py").write_text(BAD_PLUGIN)
     info = root / "badplug-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: badplug\nVersion: 0.1\n")
     points = ("broken = badplug.missing:register", "dup = badplug:dup", "loose = badplug:loose",
-              "raising = badplug:raising", "wrong = badplug:wrong")  # fmt: skip
+              "raising = badplug:raising", "wrong = badplug:wrong", "good = badplug:good")  # fmt: skip
     (info / "entry_points.txt").write_text("[archspec.kinds]\n" + "".join(f"{point}\n" for point in points))
     return root
