@@ -1,7 +1,8 @@
 """Every command on a spec whose blocks come from a plugin: with the example plugin (archspec-eca) installed,
-`archspec kinds` lists it, `check` verifies its primitive, and a spec using it trains an epoch on the sample,
-sweeps over the plugin's own field, exports to ONNX, predicts, and its weights leave and come back in the
-archspec layout (another codebase's layout names the gate it lacks)."""
+`archspec kinds` lists it, `check` verifies its primitive, and a spec using it (its gate in every block, its
+blur-pool shortcut where a block projects) trains an epoch on the sample, sweeps over the plugin's own field,
+exports to ONNX, predicts, and its weights leave and come back in the archspec layout (another codebase's layout
+names the gate it lacks)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def test_a_plugin_spec_goes_through_every_command(site: Path, tmp_path: Path) ->
         site,
         ["check", SPEC, "--examples", "3", "--seed", "1"],
         ["train", SPEC, "--recipe", "fashion-best", "--data-dir", "sample", "--max-train", "64", "--max-test", "32",
-         "--set", "epochs=1", "--quiet", "--out", run],
+         "--set", "epochs=1", "--set", "block.shortcut.kind=blur_conv_norm", "--quiet", "--out", run],
         ["export", run, "--format", "onnx", "--out", onnx_file],
         ["predict", run, image, "--format", "json"],
         ["predict", onnx_file, image, "--format", "json"],
