@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(PY) tools/check_cycles.py  # no import cycle inside a layer either (lazy and TYPE_CHECKING imports counted)
 
 test: lint
 	# one worker per core (at most 4), one torch thread each (tests/conftest.py); a file's tests share a worker

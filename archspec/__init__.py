@@ -13,9 +13,9 @@ from archspec.spec.presets import preset_names
 from archspec.spec.schema import ResNetSpec
 
 if TYPE_CHECKING:
+    from archspec.artifacts.checkpoint import checkpoint_model
     from archspec.nn import weights
     from archspec.nn.build import Features, build
-    from archspec.train.checkpoint import checkpoint_model
 
 __all__ = [
     "ArchspecError",
@@ -49,7 +49,7 @@ def __getattr__(name: str) -> Any:
 
         return weights
     if name == "checkpoint_model":
-        from archspec.train import checkpoint
+        from archspec.artifacts import checkpoint
 
         return checkpoint.checkpoint_model
     raise AttributeError(f"module 'archspec' has no attribute {name!r}")

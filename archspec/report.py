@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # bench and predict import torch; complexity and diff reports
     from archspec.deploy.bench import Result
     from archspec.deploy.predict import Prediction
     from archspec.nn.weights import LoadReport
-    from archspec.train.sweep.leaderboard import Leaderboard
+    from archspec.search.leaderboard import Leaderboard
 
 Row = Sequence[str]
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from archspec.artifacts.checkpoint import checkpoint_file, checkpoint_model, load_checkpoint
 from archspec.deploy.bench import bench_runtimes, load_warning
 from archspec.deploy.export import export_source
 from archspec.deploy.inference import optimize_for_inference
@@ -30,7 +31,6 @@ from archspec.deploy.quantize import QuantizeData, accuracy, quantize_checkpoint
 from archspec.deploy.runtimes import Runtime, load_onnx, load_openvino, openvino_available, torch_runtime
 from archspec.report import table
 from archspec.runtime import bf16_is_fast
-from archspec.train.checkpoint import checkpoint_file, checkpoint_model, load_checkpoint
 
 
 def machine() -> str:

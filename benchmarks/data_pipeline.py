@@ -30,14 +30,14 @@ import torch
 from PIL import Image
 
 from archspec.arch.validate import load_spec
+from archspec.data import FileSplit, FolderData, Request, Split, Target, open_dataset
+from archspec.data.batches import Batch, on_device
+from archspec.data.idx import DATASETS, load_dataset
 from archspec.nn.build import build
+from archspec.recipe.schema import load_recipe
 from archspec.runtime import resolve_precision
-from archspec.train.batches import Batch, on_device
-from archspec.train.datasets import FileSplit, FolderData, Request, Split, Target, open_dataset
-from archspec.train.datasets.idx import DATASETS, load_dataset
 from archspec.train.fit import preprocessing_for
 from archspec.train.loop import init_weights, make_session, train_epoch
-from archspec.train.recipe import load_recipe
 
 TARGET = Target(1, 28, 28, 10, "spec fashion-resnet")
 

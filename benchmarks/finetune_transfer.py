@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from archspec.train.datasets.base import Split
-from archspec.train.datasets.idx import load_dataset
+from archspec.data.base import Split
+from archspec.data.idx import load_dataset
 
 IDX = {3: b"\x00\x00\x08\x03", 1: b"\x00\x00\x08\x01"}
 
@@ -38,7 +38,7 @@ def write_idx(path: Path, data: np.ndarray) -> None:
 
 def five_classes(folder: Path, head: int = 5) -> list[str]:
     """--set options: the relabelled IDX files in `folder` (labels 0-4) with a `head`-class head; their names
-    are declared through `data: {kind: idx, classes: ...}` (archspec.train.datasets.idx)."""
+    are declared through `data: {kind: idx, classes: ...}` (archspec.data.idx)."""
     names = ", ".join(f"class{i}" for i in range(head))
     return ["--set", f"head.num_classes={head}", "--set", "dataset=null",
             "--set", f"data={{kind: idx, root: {folder}, classes: [{names}]}}"]  # fmt: skip

@@ -21,6 +21,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
+from archspec.cli import main as archspec_main
 from archspec.report import table
 from archspec.testing import fuzz
 from archspec.testing.fuzz import CPU_SECONDS, PEAK_BYTES, Outcome
@@ -33,7 +34,7 @@ def collect(strategy: st.SearchStrategy[list[str | Path]], examples: int, seed_v
     @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(strategy)
     def run(argv: list[str | Path]) -> None:
-        outcomes.append(fuzz.run_case(argv))
+        outcomes.append(fuzz.run_case(archspec_main, argv))
 
     run()
     return outcomes

@@ -24,12 +24,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from archspec.arch.validate import load_spec, with_input
+from archspec.data.idx import load_dataset
+from archspec.data.preprocess import Preprocess
 from archspec.nn.build import build
+from archspec.recipe.schema import load_recipe
 from archspec.runtime import autocast, cpu_has_native_bf16
-from archspec.train.datasets.idx import load_dataset
 from archspec.train.init import init_weights
-from archspec.train.preprocess import Preprocess
-from archspec.train.recipe import load_recipe
 from archspec.train.runs import DataOptions, train_run
 
 Step = Callable[[torch.Tensor, torch.Tensor], None]

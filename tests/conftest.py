@@ -1,4 +1,4 @@
-"""Shared fixtures, and one torch thread per test process."""
+"""Shared fixtures, one torch thread per test process, and a decode cache of each test's own."""
 
 from __future__ import annotations
 
@@ -21,3 +21,11 @@ def tiny_spec(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY_SPEC)
     return path
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test decodes into its own cache folder, never the user's ~/.cache/archspec."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("ARCHSPEC_CACHE", str(cache))
+    return cache

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from archspec.train.datasets.idx import DATASETS, load_dataset
+from archspec.data.idx import DATASETS, load_dataset
 
 NAMES = DATASETS["fashion-mnist"].classes
 

@@ -47,8 +47,8 @@ def tiny_sweep(folder: Path, n_trials: int = 6, seed: int = 0, name: str = "tiny
 
 def trials_of(folder: Path, storage: str | None = None) -> list[Any]:
     """The study's trials as another process sees them (no lock taken)."""
-    from archspec.train.sweep.folder import read_record
-    from archspec.train.sweep.study import open_study, record_url
+    from archspec.search.folder import read_record
+    from archspec.search.study import open_study, record_url
 
     record = read_record(folder)
     return open_study(

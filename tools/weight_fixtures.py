@@ -37,9 +37,27 @@ TORCHVISION = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "re
 TIMM_RESNET = ["resnet18d", "resnet50d", "seresnet50"]
 TIMM_RESNETV2 = ["resnetv2_50"]
 D2L = "d2l-resnet18"
+REGNET_X = ["regnet_x_400mf", "regnet_x_800mf", "regnet_x_1_6gf", "regnet_x_3_2gf", "regnet_x_8gf", "regnet_x_16gf",
+            "regnet_x_32gf"]  # fmt: skip
+REGNET_Y = ["regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "regnet_y_3_2gf", "regnet_y_8gf", "regnet_y_16gf",
+            "regnet_y_32gf", "regnet_y_128gf"]  # fmt: skip
+# archspec preset -> the timm model of the same network: pycls's where torchvision's rounding gives the same
+# widths, timm's `_tv` copy of torchvision's where it does not (archspec/spec/regnet.py)
+TIMM_REGNET = {
+    "regnet_x_400mf": "regnetx_004_tv", "regnet_x_800mf": "regnetx_008", "regnet_x_1_6gf": "regnetx_016",
+    "regnet_x_3_2gf": "regnetx_032", "regnet_x_8gf": "regnetx_080", "regnet_x_16gf": "regnetx_160",
+    "regnet_x_32gf": "regnetx_320", "regnet_y_400mf": "regnety_004", "regnet_y_800mf": "regnety_008_tv",
+    "regnet_y_1_6gf": "regnety_016", "regnet_y_3_2gf": "regnety_032", "regnet_y_8gf": "regnety_080_tv",
+    "regnet_y_16gf": "regnety_160", "regnet_y_32gf": "regnety_320", "regnet_y_128gf": "regnety_1280",
+    "regnet_x_400mf_pycls": "regnetx_004", "regnet_y_800mf_pycls": "regnety_008", "regnet_y_8gf_pycls": "regnety_080",
+}  # fmt: skip
+# too big for float64 logits in CI (5 GB of weights): keys, shapes and stage shapes only, from the meta device
+SHAPES_ONLY = {"regnet_y_128gf"}
 
 RESNET_STAGES = ("maxpool", ["layer1", "layer2", "layer3", "layer4"])
 RESNETV2_STAGES = ("stem", ["stages.0", "stages.1", "stages.2", "stages.3"])
+TV_REGNET_STAGES = ("stem", [f"trunk_output.block{i}" for i in range(1, 5)])
+TIMM_REGNET_STAGES = ("stem", ["s1", "s2", "s3", "s4"])
 D2L_STAGES = ("0", ["1", "2", "3", "4"])
 
 
@@ -108,8 +126,11 @@ class Reference:
         stages: tuple[str, list[str]],
         head: str,
         input_shape: tuple[int, int, int],
+        spec: str | None = None,
     ) -> None:
         self.name = name
+        self.spec = spec or name  # the archspec preset it is the reference of
+        self.file = name if self.spec == name else f"{self.spec}--{name}"  # fixture file stem
         self.build = build
         self.reference = reference
         self.stages = stages
@@ -153,6 +174,10 @@ def references() -> list[Reference]:
         Reference(n, lambda n=n: _timm(n), _timm_version, RESNETV2_STAGES, "head.fc", (3, 64, 64))
         for n in TIMM_RESNETV2
     ]
+    refs += [Reference(n, lambda n=n: _torchvision(n), _torchvision_version, TV_REGNET_STAGES, "fc", (3, 64, 64))
+             for n in REGNET_X + REGNET_Y]  # fmt: skip
+    refs += [Reference(model, lambda m=model: _timm(m), _timm_version, TIMM_REGNET_STAGES, "head.fc", (3, 64, 64),
+                       spec=preset) for preset, model in TIMM_REGNET.items()]  # fmt: skip
     refs.append(
         Reference(
             D2L, d2l_resnet18, lambda: "d2l (Dive into Deep Learning, ResNet chapter)", D2L_STAGES, "7", (1, 96, 96)
@@ -190,8 +215,12 @@ def head_kind(model: nn.Module, path: str) -> str:
 
 def compute(ref: Reference) -> dict[str, Any]:
     torch.manual_seed(0)  # construction-time init is overwritten anyway; keep it fixed regardless
-    model = ref.build()
-    fill_model(model)
+    meta = ref.spec in SHAPES_ONLY
+    model = ref.build()  # on the CPU: torchvision's RegNet computes its widths with tensors, which meta cannot
+    if meta:
+        model = model.to("meta").to(torch.float64)
+    else:
+        fill_model(model)
     model.eval()
     stem, stages = ref.stages
     shapes: dict[str, list[int]] = {}
@@ -204,17 +233,18 @@ def compute(ref: Reference) -> dict[str, Any]:
         hooks.append(model.get_submodule(path).register_forward_hook(hook))
     x = input_batch(*ref.input_shape)
     with torch.no_grad():
-        logits = model(x)
+        logits = model(x.to("meta") if meta else x)
     for h in hooks:
         h.remove()
     return {
         "reference": ref.reference(),
         "model": ref.name,
+        **({"spec": ref.spec} if ref.spec != ref.name else {}),
         "input": list(x.shape),
         "head": head_kind(model, ref.head),
         "state_dict": [[k, list(v.shape)] for k, v in model.state_dict().items()],
         "stage_shapes": shapes,
-        "logits": logits.tolist(),
+        "logits": [] if meta else logits.tolist(),  # empty: shapes only (SHAPES_ONLY)
     }
 
 
@@ -231,7 +261,9 @@ def dumps(record: dict[str, Any]) -> str:
 
 
 def sanity(record: dict[str, Any]) -> list[str]:
-    problems = []
+    problems: list[str] = []
+    if not record["logits"]:
+        return problems
     flat = [v for row in record["logits"] for v in row]
     if not all(math.isfinite(v) for v in flat):
         problems.append("non-finite logits")
@@ -263,10 +295,10 @@ def main(argv: list[str] | None = None) -> int:
 
     failed = False
     for ref in references():
-        if args.only and ref.name not in args.only:
+        if args.only and ref.name not in args.only and ref.file not in args.only:
             continue
         record = compute(ref)
-        path = args.out / f"{ref.name}.json"
+        path = args.out / f"{ref.file}.json"
         problems = sanity(record)
         if args.check:
             if not path.exists():
@@ -279,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         status = "; ".join(problems) if problems else ("matches" if args.check else "written")
         failed |= bool(problems)
         print(
-            f"{ref.name:18s} {record['reference']:50s} entries={len(record['state_dict']):4d} "
+            f"{ref.file:18s} {record['reference']:50s} entries={len(record['state_dict']):4d} "
             f"head={record['head']:8s} {status}"
         )
     return 1 if failed else 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 from archspec.arch.complexity import Complexity
 from archspec.config.document import format_path
 from archspec.spec.io import canonical_data
@@ -42,7 +44,25 @@ def effective_data(spec: ResNetSpec) -> dict[str, Any]:
     data = canonical_data(spec)
     for stage, model in zip(data["stages"], spec.stages, strict=True):
         stage.setdefault("block", canonical_data(spec.model_copy(update={"block": model.block}))["block"])
+    _drop_new_defaults(spec, data)
     return data
+
+
+def _drop_new_defaults(model: BaseModel, data: dict[str, Any]) -> None:
+    """Leave out of `data` (the model's dump) each field added in a later schema version (`since`) that is at
+    its default, as the spec hash does: a diff of two specs that do not use it does not show it."""
+    for name, info in type(model).model_fields.items():
+        if name not in data:
+            continue
+        value, extra = getattr(model, name), info.json_schema_extra
+        if isinstance(extra, dict) and "since" in extra and value == info.default:
+            del data[name]
+        elif isinstance(value, BaseModel) and isinstance(data[name], dict):
+            _drop_new_defaults(value, data[name])
+        elif isinstance(value, list) and isinstance(data[name], list):
+            for item, part in zip(value, data[name], strict=True):
+                if isinstance(item, BaseModel) and isinstance(part, dict):
+                    _drop_new_defaults(item, part)
 
 
 ABSENT = object()  # a field one side does not have (a null value is None)

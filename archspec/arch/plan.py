@@ -209,6 +209,9 @@ class _Chain:
     def zero_pad(self, name: str, out_channels: int, stride: int) -> None:
         self.add(name, ZeroPad(self.channels, out_channels, stride))
 
+    def squeeze_excite(self, name: str, hidden: int) -> None:
+        self.add(name, SqueezeExcite(self.channels, hidden, self.settings.activation))
+
 
 @dataclass(frozen=True)
 class Run:
@@ -381,9 +384,9 @@ def _lower_parts(spec: BlockBase, channels: int, at: Position, shape: Shape) -> 
     spec.pre(pre)
     main = _Chain(pre.shape, loc, settings)
     spec.branch(main, channels, at)
-    if spec.squeeze_excite is not None:
-        width = main.channels
-        main.add("squeeze_excite", SqueezeExcite(width, spec.squeeze_excite.hidden(width), spec.activation))
+    se = spec.squeeze_excite
+    if se is not None and se.position == "end":  # a kind places any other position in its branch
+        main.squeeze_excite("squeeze_excite", se.hidden(shape.channels if se.ratio_of == "input" else main.channels))
     if at.drop_path > 0:
         main.add("drop_path", DropPath(at.drop_path))
     out_shape = main.shape

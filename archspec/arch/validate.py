@@ -12,6 +12,8 @@ from pathlib import Path
 from archspec.arch.plan import PlanError, outline
 from archspec.config.diagnostics import validate
 from archspec.config.document import Document
+from archspec.config.model import Resolved
+from archspec.config.overrides import Override
 from archspec.spec.io import read_spec, text_document
 from archspec.spec.schema import ResNetSpec
 
@@ -32,6 +34,19 @@ def checked(spec: ResNetSpec, doc: Document | None = None) -> ResNetSpec:
     return spec
 
 
+def resolve_spec(
+    source: str | Path | Document, overrides: Sequence[str | Override] = (), named_in: Path | None = None
+) -> Resolved[ResNetSpec]:
+    """The one way in for a spec: a path, a preset name, YAML text or a parsed document (a sweep's inline or
+    resolved base) -> its `extends`, `width` and `depth` resolved (archspec.spec.compose), each override
+    (`PATH=VALUE` text, or a parsed Override with its own origin) applied, the schema and the shapes checked.
+    Returns the spec with its located document. `named_in`: the folder of the file that names `source`
+    (config.sources' rule inside a file). Every problem is a SpecError at the file:line:col (or the override)
+    of the value to blame."""
+    spec, doc = read_spec(source, overrides, named_in)
+    return Resolved(checked(spec, doc), doc)
+
+
 def load_spec(source: str | Path, sets: Sequence[str] = ()) -> ResNetSpec:
     """Load and validate a spec from a path, a preset name, or YAML text (`"{name: x, ...}"` too).
 
@@ -39,8 +54,7 @@ def load_spec(source: str | Path, sets: Sequence[str] = ()) -> ResNetSpec:
     (`stages[2].blocks=8`) is applied. Every problem raises SpecError whose message starts with
     `file:line:col` of the file the bad value came from (or the --set that gave it) and names the field.
     """
-    spec, doc = read_spec(source, sets)
-    return checked(spec, doc)
+    return resolve_spec(source, sets).model
 
 
 def spec_from_text(text: str, source: str = "<string>") -> ResNetSpec:

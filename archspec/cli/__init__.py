@@ -25,13 +25,14 @@ from archspec.cli import (
     specs,
     sweep,
     train,
+    upgrade,
     weights,
 )
 from archspec.cli.common import Commands
 from archspec.config.diagnostics import printable
 from archspec.errors import ArchspecError
 
-GROUPS = (specs, inspect, complexity, train, bench, export, predict, quantize, weights, check, sweep, kinds)
+GROUPS = (specs, inspect, complexity, train, bench, export, predict, quantize, weights, check, sweep, upgrade, kinds)
 
 
 class _Parser(argparse.ArgumentParser):

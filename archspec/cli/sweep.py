@@ -30,8 +30,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, source: Path | None) -> int:
     from archspec.config.document import read_text
-    from archspec.train.sweep.space import load_sweep
-    from archspec.train.sweep.study import SweepOptions, default_sweep_dir, resume_sweep, start_sweep
+    from archspec.search.space import load_sweep
+    from archspec.search.study import SweepOptions, default_sweep_dir, resume_sweep, start_sweep
 
     sweep = load_sweep(source, args.sets) if source is not None else None  # every file error before torch loads
     from archspec.deploy.inference import latency_ms
@@ -40,7 +40,7 @@ def _run(args: argparse.Namespace, source: Path | None) -> int:
     folder: Path = args.resume if sweep is None else (args.out or default_sweep_dir(sweep))
     try:
         if sweep is None:
-            from archspec.train.sweep.folder import read_record
+            from archspec.search.folder import read_record
 
             read_record(folder)  # not a sweep folder: its one-line error before anything is printed
             print(f"resuming sweep {folder} with {args.workers} worker(s)")
@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace, source: Path | None) -> int:
 
 def _report(folder: Path, storage: str | None, form: str, top: int | None, family: str | None = None) -> int:
     from archspec.report import leaderboard_table
-    from archspec.train.sweep.leaderboard import csv_text, json_data, load_leaderboard, write_report
+    from archspec.search.leaderboard import csv_text, json_data, load_leaderboard, write_report
 
     board = load_leaderboard(folder, storage, family)
     written = write_report(folder, board)

@@ -7,7 +7,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archspec.arch.guard import check_spec
 from archspec.cli.common import (
     Commands,
     add_input_size_argument,
@@ -26,8 +25,8 @@ if TYPE_CHECKING:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from archspec.arch.validate import load_spec
+    from archspec.recipe.schema import dump_recipe, load_recipe, split_overrides
     from archspec.spec.io import dump_spec, spec_hash
-    from archspec.train.recipe import dump_recipe, load_recipe, split_overrides, training_workload
 
     spec_sets, recipe_sets = split_overrides(args.sets)
     limits = limits_from_args(args)
@@ -43,30 +42,29 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.input_size and not args.spec:
             raise ArchspecError("--input-size on --resume needs the SPEC argument too (a run's spec is fixed)")
         spec = sized(load_spec(args.spec, spec_sets), args.input_size) if args.spec else None
-        from archspec.train.runs import DataOptions, resume_run
+        from archspec.train.runs import DataOptions, RunOptions, execute, plan_from_rundir
 
-        options = DataOptions(args.data_dir, args.max_train, args.max_test)  # None fields: the run's own
-        resume_run(args.resume, spec, recipe_sets, options, args.device, args.quiet, limits=limits)
+        data = DataOptions(args.data_dir, args.max_train, args.max_test)  # None fields: the run's own
+        execute(plan_from_rundir(args.resume, spec, recipe_sets, RunOptions(None, data, args.device, args.quiet,
+                                                                            limits=limits)))  # fmt: skip
         return 0
     if args.spec is None:
         raise ArchspecError("train needs a SPEC (a file or preset name), or --resume RUN_DIR")
     spec = sized(load_spec(args.spec, spec_sets), args.input_size)
     recipe = load_recipe(args.recipe or "d2l", recipe_sets)
-    check_spec(spec, limits, training_workload(recipe))  # before torch is imported
     if not args.quiet:
         print(f"# spec {spec.name} ({spec_hash(spec)})\n{dump_spec(spec)}# recipe {recipe.name}\n{dump_recipe(recipe)}")
-    from archspec.train.runs import DataOptions, train_run  # torch loads only once the inputs are known to be valid
+    from archspec.train.runs import DataOptions, RunOptions, execute, plan_run
 
-    init_from = _init_from(args, spec)
-    options = DataOptions(args.data_dir, args.max_train, args.max_test)
-    train_run(spec, recipe, args.out, options, args.device, args.quiet, limits=limits, init_from=init_from)
+    data = DataOptions(args.data_dir, args.max_train, args.max_test)
+    init_from = (lambda: _init_from(args, spec)) if args.init_from is not None else None
+    options = RunOptions(args.out, data, args.device, args.quiet, limits=limits, init_from=init_from)
+    execute(plan_run(spec, recipe, options))  # every refusal in plan_run, before any data is read
     return 0
 
 
-def _init_from(args: argparse.Namespace, spec: ResNetSpec) -> Pretrained | None:
+def _init_from(args: argparse.Namespace, spec: ResNetSpec) -> Pretrained:
     """The weights of --init-from, matched to the spec and checked before a run folder exists."""
-    if args.init_from is None:
-        return None
     from archspec.report import load_table
     from archspec.train.finetune import prepare
 
@@ -75,9 +73,9 @@ def _init_from(args: argparse.Namespace, spec: ResNetSpec) -> Pretrained | None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from archspec.artifacts.rundir import RunDir
     from archspec.report import evaluation_table
     from archspec.train.plots import plot_confusion
-    from archspec.train.rundir import RunDir
     from archspec.train.runs import DataOptions, evaluate_checkpoint
 
     result = evaluate_checkpoint(args.checkpoint, DataOptions(args.data_dir, None, args.max_test), args.device)

@@ -11,9 +11,9 @@ from archspec.report import count
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from archspec.artifacts.weightfiles import import_weights
+    from archspec.recipe.schema import load_recipe
     from archspec.spec.io import spec_hash
-    from archspec.train.recipe import load_recipe
-    from archspec.train.weightfiles import import_weights
 
     spec = spec_from_args(args)
     recipe = load_recipe(args.recipe)
@@ -27,7 +27,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from archspec.train.weightfiles import export_weights
+    from archspec.artifacts.weightfiles import export_weights
 
     tensors = export_weights(args.checkpoint, args.layout, args.out)
     print(f"wrote {args.out}: {tensors} tensors in the {args.layout} layout")

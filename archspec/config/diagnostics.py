@@ -13,42 +13,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from archspec.config.text import QUOTE_LIMIT, clip, counted, printable, quote
+from archspec.config.text import kind_of as _kind_of
 from archspec.errors import Problem, SpecError
 
-if TYPE_CHECKING:  # document.py imports `quote` from here
+if TYPE_CHECKING:
     from archspec.config.document import Document, Path_
 
 M = TypeVar("M", bound=BaseModel)
-QUOTE_LIMIT = 60  # characters of a user's value an error message quotes
+# clip, counted, printable and quote live in config/text.py (document.py and files.py need them too)
+__all__ = ["QUOTE_LIMIT", "UNKNOWN_TAG_HINTS", "clip", "counted", "describe_error", "printable", "quote", "validate"]
 
 # What to add to an "unknown <field> kind" error, given the field's name and the kind written: the layer that
 # owns the kinds says which package would have it (archspec/spec/kinds.py); this module knows no kinds.
 UNKNOWN_TAG_HINTS: list[Callable[[str, str], str]] = []
-
-
-def printable(text: str) -> str:
-    """`text` with every character that is not printable (line breaks, control characters, U+2028, ...)
-    escaped as Python writes it: what is left cannot break a line or a terminal."""
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
-
-
-def counted(count: int, noun: str, plural: str | None = None) -> str:
-    """'1 file', '3 files', '1,200 files' (`plural` where adding an s is wrong)."""
-    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
-
-
-def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
-    """`text` on one line (see `printable`) and at most about `limit` characters: what every error quotes of
-    user input."""
-    text = printable(text)
-    return text if len(text) <= limit else f"{text[: max(limit - 18, 8)]}... ({len(text):,} chars)"
-
-
-def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
-    """`repr(value)`, clipped (see `clip`)."""
-    return clip(repr(value), limit)
 
 
 def validate(doc: Document, model: type[M], what: str) -> M:
@@ -121,14 +99,6 @@ def describe_error(data: Any, error: Any, model: type[BaseModel]) -> tuple[Path_
         msg = msg.replace(" after validation", "").replace(", not ", "; it has ")
         return path, msg
     return path, f"{msg}, got {quote(value)}{_quoted_hint(kind, value)}"
-
-
-def _kind_of(value: Any) -> str:
-    """What a wrong value is, in YAML's words."""
-    if value is None:
-        return "nothing (an empty value)"
-    names = {str: "a string", bool: "true/false", int: "a number", float: "a number", list: "a list"}
-    return f"{names.get(type(value), type(value).__name__)} {quote(value)}"
 
 
 def _quoted_hint(kind: str, value: Any) -> str:

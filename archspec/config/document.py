@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from archspec.config.diagnostics import clip, quote
 from archspec.config.files import read_bounded
+from archspec.config.text import clip, quote
 from archspec.errors import Problem, SpecError
 
 MAX_BYTES = 1 << 20

@@ -7,7 +7,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from archspec.config.diagnostics import clip
+from archspec.config.text import clip
 from archspec.errors import ArchspecError
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from dataclasses import dataclass
+from typing import Generic, NoReturn, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError
 
+from archspec.config.document import Document
 from archspec.errors import SpecError
 
 Loc = tuple[str | int, ...]
@@ -31,3 +33,15 @@ class LocatedError(SpecError):
         super().__init__(f"{where}: {message}" if loc else message)
         self.loc = loc
         self.message = message
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Resolved(Generic[M]):
+    """A model read from a source (files, `extends`, overrides applied) and the located document it was
+    validated from: what a later check (a shape, a recipe against its spec) needs to point at the line."""
+
+    model: M
+    document: Document

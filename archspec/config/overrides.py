@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from archspec.config.diagnostics import clip
 from archspec.config.document import Document, Path_, format_path, parse
 from archspec.config.merge import overlay
+from archspec.config.text import clip
 from archspec.errors import SpecError
 
 _PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\[\d+\]")

@@ -12,7 +12,6 @@ behind, and the output path must be a new path or a regular file that is not the
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 import stat
@@ -27,22 +26,23 @@ from torch import nn
 
 from archspec.arch.guard import Limits, Workload, check_spec
 from archspec.arch.validate import load_spec, with_input
+from archspec.artifacts.checkpoint import checkpoint_file, checkpoint_model, load_checkpoint
+from archspec.artifacts.metadata import HASH_KEY, KEYS, ModelMetadata
+from archspec.artifacts.rundir import RunDir
 from archspec.config.diagnostics import clip
 from archspec.config.files import write_atomic
-from archspec.config.sources import resolve_source
-from archspec.deploy.metadata import CLASSES_KEY, HASH_KEY, PREPROCESS_KEY, REQUIRED, SPEC_KEY
+from archspec.config.sources import classify, resolve_source
+from archspec.data.preprocess import Preprocessing
 from archspec.deploy.runtimes import import_onnxruntime, refuse_onnx_source
 from archspec.errors import ArchspecError
 from archspec.nn.build import build
-from archspec.spec.io import dump_spec, spec_hash
+from archspec.spec.io import spec_hash
 from archspec.spec.presets import preset_dir
 from archspec.spec.schema import ResNetSpec
-from archspec.train.checkpoint import checkpoint_file, checkpoint_labels, checkpoint_model, load_checkpoint
-from archspec.train.preprocess import Preprocessing
 
 Format = Literal["onnx", "torchscript", "exported-program"]
 FORMATS: tuple[Format, ...] = ("onnx", "torchscript", "exported-program")
-META_KEYS = REQUIRED  # the export metadata contract: archspec/deploy/metadata.py
+META_KEYS = KEYS  # the export metadata contract: archspec/artifacts/metadata.py
 
 
 SUFFIXES: dict[Format, str] = {"onnx": ".onnx", "torchscript": ".ts", "exported-program": ".pt2"}
@@ -63,12 +63,8 @@ class Exported:
 
 
 def is_checkpoint(source: str | Path) -> bool:
-    """Whether `source` names a checkpoint file or a run folder rather than a spec."""
-    path = Path(source)
-    try:
-        return path.suffix == ".pt" or (path.is_dir() and (path / "checkpoints").is_dir())
-    except OSError:  # a name the system refuses (over 255 bytes): not a run folder; loading it says why
-        return False
+    """Whether `source` names a checkpoint file or a run folder rather than a spec (config.sources.classify)."""
+    return classify(source, preset_dir(), is_run=RunDir.is_run).is_checkpoint
 
 
 def export_source(
@@ -87,9 +83,9 @@ def export_source(
         if sets or input_size:
             raise ArchspecError(f"{source}: a checkpoint's spec is fixed; --set and --input-size apply to specs")
         inputs = [checkpoint_file(Path(source))]
-        state = load_checkpoint(inputs[0])
-        model, spec = checkpoint_model(inputs[0], state, limits=limits)
-        classes, preprocessing = checkpoint_labels(state, inputs[0], spec)
+        checkpoint = load_checkpoint(inputs[0])
+        model, spec = checkpoint_model(inputs[0], checkpoint, limits=limits)
+        classes, preprocessing = checkpoint.labels()
         origin = f"weights of {source}"
     else:
         spec = load_spec(source, sets)
@@ -144,7 +140,7 @@ def export(
 ) -> Path:
     """Write `model` (made from `spec`) to `out` in format `fmt`, atomically; returns `out`.
 
-    `classes` and `preprocessing` are what a trained model was trained with (checkpoint_labels); without
+    `classes` and `preprocessing` are what a trained model was trained with (Checkpoint.labels); without
     them an export of random weights names its classes "0", "1", ... and takes pixels / 255 unnormalised.
     """
     check_target(out)
@@ -167,7 +163,7 @@ def serialize(
     writer = _WRITERS[fmt]
     model = model.eval()
     example = torch.randn(2, spec.input.channels, spec.input.height, spec.input.width)
-    meta = {SPEC_KEY: dump_spec(spec), HASH_KEY: spec_hash(spec), **labels_metadata(spec, classes, preprocessing)}
+    meta = labels_metadata(spec, classes, preprocessing).as_strings()
     buffer = io.BytesIO()
     with torch.no_grad():
         writer(model, example, meta, buffer)
@@ -176,12 +172,13 @@ def serialize(
 
 def labels_metadata(
     spec: ResNetSpec, classes: Sequence[str] | None, preprocessing: Preprocessing | None
-) -> dict[str, str]:
-    """The `archspec_classes` and `archspec_preprocess` entries of an export's metadata."""
+) -> ModelMetadata:
+    """An export's metadata: the spec, and the class names and preprocessing (numbered classes and no
+    normalisation for a spec's random weights)."""
     c, h, w = spec.input.channels, spec.input.height, spec.input.width
-    names = list(classes) if classes is not None else [str(i) for i in range(spec.head.num_classes)]
+    names = tuple(classes) if classes is not None else tuple(str(i) for i in range(spec.head.num_classes))
     prep = preprocessing or Preprocessing(h, w, c, (0.0,) * c, (1.0,) * c)
-    return {CLASSES_KEY: json.dumps(names), PREPROCESS_KEY: json.dumps(prep.to_dict())}
+    return ModelMetadata(spec, names, prep.to_dict())
 
 
 def _torchscript(model: nn.Module, example: torch.Tensor, meta: dict[str, str], path: io.BytesIO) -> None:

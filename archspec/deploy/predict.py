@@ -15,16 +15,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from archspec.artifacts.checkpoint import checkpoint_file, checkpoint_model, load_checkpoint
+from archspec.artifacts.metadata import parse_metadata
+from archspec.artifacts.rundir import RunDir
+from archspec.data.folder import list_images
+from archspec.data.images import decode_image
+from archspec.data.preprocess import Preprocessing
 from archspec.deploy.export import load_exported
-from archspec.deploy.metadata import parse_metadata
 from archspec.deploy.runtimes import load_onnx
 from archspec.errors import ArchspecError, DataError
 from archspec.runtime import resolve_device
-from archspec.train.checkpoint import checkpoint_file, checkpoint_labels, checkpoint_model, load_checkpoint
-from archspec.train.datasets.folder import list_images
-from archspec.train.datasets.images import decode_image
-from archspec.train.preprocess import Preprocessing
-from archspec.train.rundir import RunDir
 
 EXPORTS = {".ts": "torchscript", ".pt2": "exported-program", ".onnx": "onnx"}
 Run = Callable[[torch.Tensor], torch.Tensor]
@@ -78,9 +78,9 @@ def load_predictor(source: Path | str, device_name: str | None = None) -> Predic
 
 def _from_checkpoint(path: Path, device_name: str | None) -> Predictor:
     device = resolve_device(device_name)
-    state = load_checkpoint(path)
-    model, spec = checkpoint_model(path, state)
-    classes, preprocessing = checkpoint_labels(state, path, spec)
+    checkpoint = load_checkpoint(path)
+    model, _ = checkpoint_model(path, checkpoint)
+    classes, preprocessing = checkpoint.labels()
     model.to(device)
 
     def run(x: torch.Tensor) -> torch.Tensor:

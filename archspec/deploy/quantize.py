@@ -26,9 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from archspec.config.files import write_atomic
-from archspec.deploy.export import export_source
-from archspec.deploy.metadata import (
+from archspec.artifacts.checkpoint import Checkpoint, checkpoint_file, checkpoint_spec, load_checkpoint
+from archspec.artifacts.metadata import (
     CLASSES_KEY,
     INPUT_NAME,
     PREPROCESS_KEY,
@@ -36,16 +35,16 @@ from archspec.deploy.metadata import (
     ModelMetadata,
     parse_metadata,
 )
+from archspec.artifacts.rundir import RunDir
+from archspec.config.files import write_atomic
+from archspec.data import DataOptions, FileSplit, Request, open_dataset
+from archspec.data.base import AnySplit, Target
+from archspec.data.images import decode_image
+from archspec.data.preprocess import Preprocess
+from archspec.deploy.export import export_source
 from archspec.deploy.runtimes import Runtime, import_onnxruntime, load_onnx, onnx_metadata
 from archspec.errors import ArchspecError, DataError
 from archspec.spec.schema import ResNetSpec
-from archspec.train.checkpoint import checkpoint_file, checkpoint_labels, checkpoint_spec, load_checkpoint
-from archspec.train.datasets import DataOptions, FileSplit, Request, open_dataset
-from archspec.train.datasets.base import AnySplit
-from archspec.train.datasets.images import decode_image
-from archspec.train.fit import target_of
-from archspec.train.loop import preprocessors
-from archspec.train.recipe import recipe_from_text
 
 METHOD = "onnxruntime static QDQ: int8 weights per output channel, uint8 activations, min/max calibration"
 DEFAULT_MAX_DROP = 0.5  # accuracy points
@@ -92,7 +91,7 @@ class Quantized:
 
 
 def quantize_data(
-    state: dict[str, Any], path: Path, calibrate: int, data_dir: str | None = None, max_test: int | None = None
+    checkpoint: Checkpoint, path: Path, calibrate: int, data_dir: str | None = None, max_test: int | None = None
 ) -> QuantizeData:
     """The one place quantize reads a run's data; everything it needs from the training side is here.
 
@@ -100,15 +99,15 @@ def quantize_data(
     images exactly as in training, and the run folder's run.json the data folder and split sizes the run used
     (unless --data-dir/--max-test say otherwise).
     """
-    recipe = recipe_from_text(str(state["recipe_text"]), f"{path} (stored recipe)")
-    spec = checkpoint_spec(state, path)
-    classes, preprocessing = checkpoint_labels(state, path, spec)
+    recipe = checkpoint.recipe()
+    spec = checkpoint_spec(checkpoint, path)
+    classes, preprocessing = checkpoint.labels()
     stored = _run_data_options(path)
-    folder = data_dir if data_dir is not None else stored.get("data_dir")
-    test_count = max_test if max_test is not None else stored.get("max_test")
+    folder = data_dir if data_dir is not None else stored.data_dir
+    test_count = max_test if max_test is not None else stored.max_test
     try:
-        data = open_dataset(recipe.source, Request(DataOptions(folder, stored.get("max_train"), test_count),
-                                                   target_of(spec)))  # fmt: skip
+        data = open_dataset(recipe.source, Request(DataOptions(folder, stored.max_train, test_count),
+                                                   Target.of(spec)))  # fmt: skip
     except DataError as err:
         what = getattr(recipe.source, "name", recipe.source.kind)  # an IDX dataset's name, else the data kind
         raise DataError(f"{path}: no {what} training images to calibrate on: {err} "
@@ -117,8 +116,7 @@ def quantize_data(
     if calibrate > len(data.train):
         raise QuantizeError(f"--calibrate {calibrate}: the run's training set ({data.describe()}) has only "
                             f"{len(data.train):,} images")  # fmt: skip
-    _, test_prep = preprocessors(recipe, preprocessing)
-    prepare = dataclasses.replace(test_prep, channels_last=False)  # onnxruntime takes contiguous NCHW
+    prepare = Preprocess.for_testing(preprocessing, recipe.normalize)  # onnxruntime takes contiguous NCHW
     generator = torch.Generator().manual_seed(CALIBRATION_SEED)
     chosen = torch.randperm(len(data.train), generator=generator)[:calibrate].sort().values
     test_labels = torch.from_numpy(np.ascontiguousarray(data.test.labels, dtype=np.int64))
@@ -135,16 +133,10 @@ def _images(split: AnySplit, chosen: np.ndarray | None) -> torch.Tensor:
     return torch.from_numpy(np.array(images))  # a copy: IDX arrays are read-only views of the file
 
 
-def _run_data_options(path: Path) -> dict[str, Any]:
+def _run_data_options(path: Path) -> DataOptions:
     """The data options stored in the run folder that holds checkpoint `path` (RUN/checkpoints/x.pt), if any."""
-    record = path.parent.parent / "run.json"
-    if path.parent.name != "checkpoints" or not record.is_file():
-        return {}
-    try:
-        options = json.loads(record.read_text()).get("data_options", {})
-    except (OSError, ValueError, AttributeError) as err:
-        raise ArchspecError(f"{record}: unreadable run record ({err}); pass --data-dir") from None
-    return options if isinstance(options, dict) else {}
+    run = RunDir.of_checkpoint(path)
+    return run.data_options() if run is not None else DataOptions()
 
 
 def accuracy(runtime: Runtime, data: QuantizeData, batch_size: int = 256) -> float:
@@ -211,8 +203,7 @@ def quantize_checkpoint(
         raise QuantizeError(f"--max-drop {max_drop}: must be 0 or more accuracy points")
     import_onnxruntime()
     path = checkpoint_file(source)
-    state = load_checkpoint(path)
-    data = quantize_data(state, path, calibrate, data_dir, max_test)
+    data = quantize_data(load_checkpoint(path), path, calibrate, data_dir, max_test)
     with tempfile.TemporaryDirectory(prefix="archspec-quantize-") as work:
         fp32 = export_source(path, "onnx", Path(work) / "fp32.onnx").path
         metadata = _int8_metadata(onnx_metadata(fp32), data)

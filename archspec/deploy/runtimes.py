@@ -3,7 +3,7 @@ with the model file's metadata. torch modules, ONNX Runtime and (optional) OpenV
 
 `load_onnx(path)` is the one way archspec opens an ONNX file to run it (bench, quantize, predict): graph
 optimisations on, intra-op threads = the cores this process may use, its metadata checked against the
-export contract (archspec.deploy.metadata).
+export contract (archspec.artifacts.metadata).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from archspec.deploy.metadata import (
+from archspec.artifacts.metadata import (
     INPUT_NAME,
     OUTPUT_NAME,
     QUANTIZATION_KEY,

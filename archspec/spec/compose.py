@@ -16,20 +16,21 @@ came from, so an error in a base file names the base file.
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from archspec.config.diagnostics import clip, quote
 from archspec.config.document import Document, Path_, parse, read_text
 from archspec.config.merge import deep_merge, merges, overlay
-from archspec.config.overrides import apply_overrides, locate, located_document
-from archspec.config.sources import SUFFIXES, exists, resolve_source
+from archspec.config.overrides import Override, apply_overrides, locate, located_document
+from archspec.config.sources import find_source
+from archspec.config.text import clip, kind_of, quote
+from archspec.errors import SpecError
 from archspec.spec import kinds
 from archspec.spec.bounds import MAX_MULTIPLIER
-from archspec.spec.presets import preset_dir, preset_names
+from archspec.spec.presets import preset_dir
+from archspec.spec.schema import ResNetSpec
 
 DIRECTIVES = ("extends", "width", "depth")
 WIDTH_DIVISOR = 8
@@ -37,10 +38,20 @@ MAX_EXTENDS = 16  # files in one `extends` chain
 NOT_INHERITED = ("description",)  # a variant is not what its base's text says
 
 
-def load_document(source: str | Path, sets: Sequence[str] = ()) -> Document:
-    """The resolved spec data of a path, preset name or YAML text, with `--set` overrides applied."""
-    path = resolve_source(source, preset_dir(), "spec")
-    doc = compose(parse(str(source), "<string>"), Path.cwd(), ()) if path is None else load_file(path, ())
+def load_document(
+    source: str | Path | Document, sets: Sequence[str | Override] = (), named_in: Path | None = None
+) -> Document:
+    """The resolved spec data of a path, preset name, YAML text or parsed document, with `--set` overrides
+    applied. `named_in`: the folder of the file that names `source` (a sweep file), for config.sources' rule
+    inside a file; a parsed document's `extends` is relative to it too (default: the current folder)."""
+    if isinstance(source, Document):
+        doc = compose(source, named_in or Path.cwd(), ())
+    else:
+        found = find_source(source, preset_dir(), "spec", named_in)
+        if found.path is None:
+            doc = compose(parse(str(source), "<string>"), Path.cwd(), ())
+        else:
+            doc = load_file(found.path, ())
     return apply_sets(doc, sets) if sets else doc
 
 
@@ -58,10 +69,7 @@ def compose(doc: Document, folder: Path, chain: tuple[Path, ...]) -> Document:
         if len(chain) >= MAX_EXTENDS:
             raise doc.error(("extends",), f"a chain of over {MAX_EXTENDS} files extending one another; "
                             "extend a base nearer the end of the chain")  # fmt: skip
-        base = load_file(_base_path(doc, folder, chain), chain)
-        if isinstance(base.data, dict):
-            base = Document(base.source, {k: v for k, v in base.data.items() if k not in NOT_INHERITED},
-                            base.marks, base.origins)  # fmt: skip
+        base = _base_mapping(doc, load_file(_base_path(doc, folder, chain), chain))
         own = overlay_documents(base, own)
     return scale(own, doc, doc.data.get("width"), doc.data.get("depth"))
 
@@ -70,22 +78,35 @@ def _base_path(doc: Document, folder: Path, chain: tuple[Path, ...]) -> Path:
     name = doc.data["extends"]
     if not isinstance(name, str) or not name:
         raise doc.error(("extends",), f"must be a preset name or a path to a spec file, got {quote(name)}")
-    if name.endswith(SUFFIXES) or "/" in name:
-        path = folder / name
-        if not exists(path):
-            raise doc.error(("extends",), f"unknown base {quote(name)}: no file {clip(str(path), 200)}")
-    else:
-        path = preset_dir() / f"{name}.yaml"
-        if not exists(path):
-            names = preset_names()
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise doc.error(("extends",), f"unknown base {quote(name)}; choose from {', '.join(names)}, "
-                            f"or a path ending in .yaml{hint}")  # fmt: skip
+    try:
+        found = find_source(name, preset_dir(), "base", named_in=folder)
+    except SpecError as err:
+        raise doc.error(("extends",), str(err)) from None
+    if not found.is_yaml or found.path is None:
+        raise doc.error(("extends",), f"base {quote(name)} is a{'n' if found.kind == 'export' else ''} {found.kind} "
+                        "file, not a spec; extend a preset name or a .yaml spec file")  # fmt: skip
+    path = found.path
     if path.resolve() in chain:
         cycle = " -> ".join(p.name for p in (*chain[chain.index(path.resolve()) :], path))
         raise doc.error(("extends",), f"cycle: {cycle}; a spec cannot extend itself, directly or not")
     return path
+
+
+def _base_mapping(doc: Document, base: Document) -> Document:
+    """`base` (the file `doc` extends) if it is a spec's mapping of fields, less what a variant does not inherit;
+    else a located error at `doc`'s `extends` naming the base (a list, a string, or a mapping with no spec field
+    would otherwise be ignored, or merged into a misleading error about the user's own file)."""
+    name = quote(doc.data["extends"])
+    if not isinstance(base.data, dict):
+        raise doc.error(("extends",), f"base {name} ({clip(base.source, 200)}) is not a spec: it holds "
+                        f"{kind_of(base.data)}, not a mapping of spec fields")  # fmt: skip
+    fields = (*ResNetSpec.model_fields, *DIRECTIVES)
+    if base.data and not any(key in fields for key in base.data):
+        keys = ", ".join(clip(str(key), 40) for key in list(base.data)[:5])
+        raise doc.error(("extends",), f"base {name} ({clip(base.source, 200)}) is not a spec: none of its keys "
+                        f"({keys}) is a spec field ({', '.join(fields)})")  # fmt: skip
+    return Document(base.source, {k: v for k, v in base.data.items() if k not in NOT_INHERITED}, base.marks,
+                    base.origins)  # fmt: skip
 
 
 def overlay_documents(base: Document, layer: Document) -> Document:
@@ -109,7 +130,7 @@ def _replaced(base: dict[str, Any], layer: dict[str, Any], path: Path_) -> Itera
 # --- --set overrides --------------------------------------------------------------------------
 
 
-def apply_sets(doc: Document, sets: Sequence[str]) -> Document:
+def apply_sets(doc: Document, sets: Sequence[str | Override]) -> Document:
     """Apply `--set PATH=VALUE` overrides (archspec.config.overrides), then any width/depth they set."""
     if not isinstance(doc.data, dict):
         return doc

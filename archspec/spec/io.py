@@ -9,17 +9,23 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from archspec.config.diagnostics import validate
 from archspec.config.document import Document, parse
+from archspec.config.overrides import Override
 from archspec.spec.compose import compose, load_document
 from archspec.spec.schema import ResNetSpec
 
 
-def read_spec(source: str | Path, sets: Sequence[str] = ()) -> tuple[ResNetSpec, Document]:
-    """A spec that passes the schema, from a path, a preset name or YAML text, with `sets` applied; and its
-    located document (for errors found later, such as shapes that do not fit: archspec.arch.validate)."""
-    doc = load_document(source, sets)
+def read_spec(
+    source: str | Path | Document, sets: Sequence[str | Override] = (), named_in: Path | None = None
+) -> tuple[ResNetSpec, Document]:
+    """A spec that passes the schema, from a path, a preset name, YAML text or a parsed document, with `sets`
+    applied; and its located document (for errors found later, such as shapes that do not fit:
+    archspec.arch.validate.resolve_spec, the one way in that checks them too)."""
+    doc = load_document(source, sets, named_in)
     return validate(doc, ResNetSpec, "spec"), doc
 
 
@@ -57,7 +63,38 @@ def _kind_first(value: Any) -> Any:
 
 
 def spec_hash(spec: ResNetSpec) -> str:
-    """A stable hash of the architecture: the canonical form without name and description."""
-    data = spec.model_dump(mode="json", exclude={"name", "description"})
+    """A stable hash of the architecture: the canonical form without name and description.
+
+    The hash rule for fields added later: a schema field marked `json_schema_extra={"since": N}` (N >= 2, the
+    spec version that added it) is left out of the hashed form while it holds its default, so a spec that does
+    not use the field hashes as it did before the field existed; a run, checkpoint or sweep recorded under the
+    old hash still finds its spec. A non-default value is hashed like any other field. A field present from
+    the start (no `since`) is always hashed. tests/spec/preset_hashes.json holds every preset's hash.
+    """
+    data = _without_unused_later_fields(spec, spec.model_dump(mode="json", exclude={"name", "description"}))
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def since(field: FieldInfo) -> int | None:
+    """The spec version that added a field (`json_schema_extra={"since": N}`), or None for an original one."""
+    extra = field.json_schema_extra
+    value = extra.get("since") if isinstance(extra, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _without_unused_later_fields(model: BaseModel, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` (model's dump) less each later field (`since`) that holds its default, at every depth."""
+    for name, field in type(model).model_fields.items():
+        if name not in data:
+            continue
+        value = getattr(model, name)
+        if since(field) is not None and value == field.get_default(call_default_factory=True):
+            del data[name]
+        elif isinstance(value, BaseModel) and isinstance(data[name], dict):
+            _without_unused_later_fields(value, data[name])
+        elif isinstance(value, list | tuple) and isinstance(data[name], list):
+            for item, dumped in zip(value, data[name], strict=False):
+                if isinstance(item, BaseModel) and isinstance(dumped, dict):
+                    _without_unused_later_fields(item, dumped)
+    return data

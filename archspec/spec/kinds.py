@@ -28,7 +28,7 @@ import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, Field
 
@@ -36,9 +36,13 @@ from archspec.config.diagnostics import UNKNOWN_TAG_HINTS
 from archspec.errors import ArchspecError
 
 if TYPE_CHECKING:
-    from archspec.spec.blocks.base import BlockBase
     from archspec.spec.lowering import Layers
-    from archspec.spec.stems.base import StemBase
+
+# The base class each schema kind subclasses, set by the module that defines it (spec/blocks/base.py,
+# spec/stems/base.py) when it is imported, which a kind's own module does before it can register: so this
+# module imports neither, and they may import it (no import cycle).
+BASES: dict[str, type[BaseModel]] = {}
+KindModel = TypeVar("KindModel", bound=BaseModel)
 
 GROUP = "archspec.kinds"  # the entry-point group plugins declare
 ARCHSPEC = "archspec"  # the package archspec's own kinds come from
@@ -189,24 +193,20 @@ def _first_line(text: str) -> str:
 # --- registration: archspec's own kinds and every plugin's go through these ------------------------------
 
 
-def register_block(model: type[BlockBase], *, strategies: str = "") -> type[BlockBase]:
+def register_block(model: type[KindModel], *, strategies: str = "") -> type[KindModel]:
     """Register a block kind: a frozen `BlockBase` subclass forbidding unknown keys, with `kind: Literal["name"]`
     and a `branch` lowering. `strategies`: "module:attribute" of a hypothesis strategy drawing a mapping of
     the kind's own fields (archspec.testing draws the common block settings itself). Returns the model, so it
     can decorate the class."""
-    from archspec.spec.blocks.base import BlockBase
-
-    name = _check_model(model, BlockBase, "block", "branch")
+    name = _check_model(model, BASES["block"], "block", "branch")
     REGISTRY.add(Kind("block", name, _package_of(model), model, _kind_description(model), strategies=strategies))
     return model
 
 
-def register_stem(model: type[StemBase], *, strategies: str = "") -> type[StemBase]:
+def register_stem(model: type[KindModel], *, strategies: str = "") -> type[KindModel]:
     """Register a stem kind: a frozen `StemBase` subclass with `kind: Literal["name"]` and a `lower` returning
     its stride; `strategies` as for `register_block`."""
-    from archspec.spec.stems.base import StemBase
-
-    name = _check_model(model, StemBase, "stem", "lower")
+    name = _check_model(model, BASES["stem"], "stem", "lower")
     REGISTRY.add(Kind("stem", name, _package_of(model), model, _kind_description(model), strategies=strategies))
     return model
 

@@ -65,5 +65,8 @@ class Layers(Protocol):
         """Append one primitive: an instance of a registered `archspec.arch.primitives.Primitive` subclass (a
         plugin's own layer, say; archspec/spec/kinds.py `register_primitive`)."""
 
+    def squeeze_excite(self, name: str, hidden: int) -> None:
+        """A squeeze-excite gate on the current width with `hidden` channels inside (the kind's activation)."""
+
     def fail(self, loc: Loc, message: str) -> NoReturn:
         """Refuse the spec, blaming the field at `loc`."""

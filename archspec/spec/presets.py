@@ -1,4 +1,4 @@
-"""The preset catalogue: bundled spec and recipe files inside the installed package."""
+"""The preset catalogue: bundled spec files inside the installed package (recipes: archspec.recipe.presets)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,3 @@ def preset_dir() -> Path:
 
 def preset_names() -> list[str]:
     return bundled_names(preset_dir())
-
-
-def recipe_dir() -> Path:
-    """The folder of bundled recipes."""
-    return preset_dir() / "recipes"
-
-
-def recipe_names() -> list[str]:
-    return bundled_names(recipe_dir())

@@ -18,6 +18,7 @@ from pydantic.fields import FieldInfo
 
 from archspec.spec import compose, kinds
 from archspec.spec.bounds import MAX_BLOCKS, MAX_MULTIPLIER
+from archspec.spec.regnet import RegNetStages
 from archspec.spec.schema import HeadSpec, InputSpec, ResNetSpec, ShortcutSpec, SqueezeExciteSpec, StageSpec
 from archspec.spec.stems import PoolSpec
 
@@ -48,6 +49,15 @@ SECTIONS: tuple[tuple[str, type[BaseModel], str], ...] = (
         StageSpec,
         "A stage's `block` may be left out or partial: it is merged over the spec's `block`. "
         f"The stages hold at most {MAX_BLOCKS:,} blocks in all.",
+    ),
+    (
+        "stages.regnet",
+        RegNetStages,
+        "`stages: {regnet: {...}}` instead of a list: a RegNet design (Radosavovic et al. 2020) that generates "
+        "the stages, each of stride 2 (archspec/spec/regnet.py). Its `bottleneck_ratio` and `group_width` "
+        "become the spec block's `expansion` and `group_width` (a stage's block gets its own group width "
+        "where the group width is cut to the stage's width); `archspec show` prints the stages it generates. "
+        "In a file that `extends` another, it merges key by key over the base's generator.",
     ),
     ("head", HeadSpec, ""),
 )

@@ -37,6 +37,7 @@ from archspec.spec.bounds import (
     MAX_OUTPUT_STRIDE,
     MAX_TEXT,
 )
+from archspec.spec.regnet import RegNetStages, expand_stages
 from archspec.spec.stems import STEM_KINDS, CifarStemSpec, ConvStemSpec, DeepStemSpec, PoolSpec, StemSpec
 
 __all__ = [
@@ -109,7 +110,12 @@ class ResNetSpec(Model):
         description="The stem: convolution(s), norm, activation and optional pooling; `kind` defaults to conv."
     )
     block: BlockSpec = Field(description="Default block settings for every stage.")
-    stages: list[StageSpec] = Field(min_length=1, max_length=64, description="Residual stages, in order.")
+    stages: list[StageSpec] = Field(
+        min_length=1,
+        max_length=64,
+        description="Residual stages, in order; or `{regnet: {...}}`, a RegNet design that generates them "
+        "(see RegNetStages).",
+    )
     output_stride: PositiveInt | None = Field(
         None,
         le=MAX_OUTPUT_STRIDE,
@@ -129,6 +135,8 @@ class ResNetSpec(Model):
         """
         if isinstance(data, dict) and isinstance(data.get("stem"), dict) and "kind" not in data["stem"]:
             data = {**data, "stem": {"kind": "conv", **data["stem"]}}
+        if isinstance(data, dict):
+            data = expand_stages(data)  # `stages: {regnet: ...}` becomes the list it generates
         if not isinstance(data, dict) or not isinstance(data.get("stages"), list):
             return data
         default = data.get("block")
@@ -176,7 +184,6 @@ def json_schema() -> dict[str, Any]:
     """
     full = ResNetSpec.model_json_schema()
     defs: dict[str, Any] = full.pop("$defs")
-    partial = {f"Partial{name}": _partial(body) for name, body in defs.items()}
     stage_block = defs["StageSpec"]["properties"]["block"]
     defs["StageSpec"]["properties"]["block"] = _partial(stage_block)
     defs["StageSpec"]["required"] = [name for name in defs["StageSpec"]["required"] if name != "block"]
@@ -187,8 +194,16 @@ def json_schema() -> dict[str, Any]:
         directives[key] = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_MULTIPLIER,
                            "description": f"Multiplier of {what}."}  # fmt: skip
     full["properties"].update(directives)
+    # `stages` may instead be a generator (archspec/spec/regnet.py), expanded before validation
+    defs["RegNetStages"] = RegNetStages.model_json_schema()
+    generator = {"type": "object", "properties": {"regnet": {"$ref": "#/$defs/RegNetStages"}},
+                 "required": ["regnet"], "additionalProperties": False}  # fmt: skip
+    stage_list = full["properties"]["stages"]
+    full["properties"]["stages"] = {"anyOf": [stage_list, generator], "description": stage_list["description"]}
     top = _partial(full)
-    top["properties"]["stages"] = full["properties"]["stages"]  # a list is replaced whole: each stage complete
+    # a list is replaced whole, each stage complete; a generator mapping merges key by key
+    top["properties"]["stages"] = {"anyOf": [stage_list, _partial(generator)], "description": stage_list["description"]}
+    partial = {f"Partial{name}": _partial(body) for name, body in defs.items()}
     defs["ResNetSpec"] = full
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -13,6 +13,7 @@ import io
 import resource
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from archspec.spec.presets import preset_dir, recipe_dir
+from archspec.recipe.presets import recipe_dir
+from archspec.spec.presets import preset_dir
 
 # Values that have broken parsers and numeric code somewhere: bounds, int64, floats, types, text.
 NASTY: tuple[Any, ...] = (
@@ -151,10 +153,9 @@ CPU_SECONDS = 2.0  # the bounds every case is held to (tests/cli/test_fuzz.py, b
 PEAK_BYTES = 300 << 20
 
 
-def run_case(argv: list[str | Path]) -> Outcome:
-    """`archspec ARGV` in this process, measured. Exceptions other than SystemExit propagate (a bug)."""
-    from archspec.cli import main
-
+def run_case(main: Callable[[list[str]], int], argv: list[str | Path]) -> Outcome:
+    """`main(ARGV)` (archspec.cli.main: the fuzzer is its client, so the CLI is passed in) in this process,
+    measured. Exceptions other than SystemExit propagate (a bug)."""
     args = tuple(str(arg) for arg in argv)
     out, err = io.StringIO(), io.StringIO()
     usage = resource.getrusage(resource.RUSAGE_SELF)

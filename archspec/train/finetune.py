@@ -18,14 +18,14 @@ import torch
 from torch import nn
 
 from archspec.arch.plan import lower
+from archspec.artifacts.checkpoint import Checkpoint, checkpoint_file
 from archspec.config.files import write_atomic
 from archspec.errors import ArchspecError, CheckpointError
 from archspec.nn.build import build_plan
 from archspec.nn.layouts import NATIVE, get_layout, layout_names
 from archspec.nn.weights import LoadReport, as_state_dict, copy_into, match, read_file
+from archspec.recipe.schema import Recipe
 from archspec.spec.schema import ResNetSpec
-from archspec.train.checkpoint import FORMAT, checked_checkpoint, checkpoint_file
-from archspec.train.recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,10 @@ def prepare(source: Path, spec: ResNetSpec, layout: str | None = None) -> Pretra
     """
     path = checkpoint_file(Path(source))
     obj = read_file(path)
-    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+    if Checkpoint.is_checkpoint(obj):
         if layout not in (None, NATIVE):
             raise CheckpointError(f"{path}: an archspec checkpoint; --layout {layout} applies to other state dicts")
-        state, layout = as_state_dict(checked_checkpoint(obj, path)["model"], path), NATIVE
+        state, layout = as_state_dict(Checkpoint.from_state(obj, path).model, path), NATIVE
     elif layout is None:
         raise CheckpointError(
             f"{path}: not an archspec checkpoint; say how its tensors are named with --layout "

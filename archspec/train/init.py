@@ -19,8 +19,8 @@ from torch import nn
 
 from archspec.arch.plan import Plan, lower
 from archspec.arch.primitives import Conv, Norm
+from archspec.recipe.schema import InitKind
 from archspec.spec.schema import ResNetSpec
-from archspec.train.recipe import InitKind
 
 _NORMS = nn.BatchNorm2d | nn.GroupNorm
 

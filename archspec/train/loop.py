@@ -11,8 +11,8 @@ Fast-path choices, each measured in docs/benchmarks.md:
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,18 +20,16 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm import tqdm
 
-from archspec.errors import ArchspecError
+from archspec.artifacts.checkpoint import Checkpoint, Resumable
+from archspec.data.batches import Batches
+from archspec.data.preprocess import Preprocess, Preprocessing
+from archspec.errors import ArchspecError, CheckpointError
+from archspec.recipe.schema import SGD, Constant, Cosine, OneCycle, Recipe
 from archspec.runtime import autocast, resolve_precision, to_channels_last
-from archspec.train.batches import Batches
+from archspec.train.callbacks import Callback, StepUpdate
 from archspec.train.distributed import World
 from archspec.train.finetune import freeze, param_groups
-from archspec.train.preprocess import Preprocess, Preprocessing
-from archspec.train.recipe import SGD, Constant, Cosine, OneCycle, Recipe
-
-Log = Callable[[str], None]
-
 
 # --- model, optimizer, schedule -----------------------------------------------------------------
 
@@ -104,13 +102,15 @@ def epoch_generator(recipe: Recipe, epoch: int, device: torch.device) -> torch.G
 
 
 def train_epoch(
-    session: Session, split: Batches, epoch: int, quiet: bool = False, label: str = ""
+    session: Session, split: Batches, epoch: int, callback: Callback | None = None
 ) -> tuple[float, float, int]:
-    """One pass over `split`; returns (mean loss, accuracy, examples). Syncs with the device ~20 times.
+    """One pass over `split`; returns (mean loss, accuracy, examples). Syncs with the device only where
+    `callback` asks for step updates (its `step_every`; about 20 an epoch for the progress bar) and at the end.
 
     Under torchrun every rank prepares the same global batch and trains on its share of it.
     """
     recipe, device, world = session.recipe, session.device, session.world
+    every = callback.step_every if callback is not None else 0
     session.model.train()
     generator = epoch_generator(recipe, epoch, device)
     n = len(split)
@@ -118,8 +118,6 @@ def train_epoch(
     steps = math.ceil(n / recipe.batch_size)
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
-    every = max(1, steps // 20)
-    bar = progress_bar(n, label, quiet or not world.is_main)
     seen = 0  # examples of the global batches so far (the same on every rank)
     for step, (images, labels) in enumerate(split.batches(order, recipe.batch_size)):
         if labels.numel() == 0:  # a streamed batch whose every file was skipped as unreadable
@@ -137,27 +135,16 @@ def train_epoch(
         loss_sum += loss.detach().float() * y.shape[0]
         correct += (logits.detach().argmax(1) == y).sum()
         seen += int(labels.shape[0])
-        if not bar.disable and (step % every == every - 1 or step == steps - 1):
-            # tqdm shows the rate (ex/s) itself; the postfix adds only what it cannot know
-            bar.set_postfix(loss=f"{loss_sum.item() * world.size / seen:.3f}",
-                            acc=f"{correct.item() * world.size / seen:.3f}")  # fmt: skip
-            bar.update(seen - bar.n)
-    bar.close()
+        if callback is not None and every and ((step + 1) % every == 0 or step == steps - 1):
+            callback.on_step(StepUpdate(epoch + 1, step + 1, steps, seen, loss_sum.item() * world.size / seen,
+                                        correct.item() * world.size / seen,
+                                        session.optimizer.param_groups[0]["lr"]))  # fmt: skip
     world.sum(loss_sum)
     world.sum(correct)
     loss_value = loss_sum.item() / max(seen, 1)
     if not math.isfinite(loss_value):
         raise ArchspecError(f"epoch {epoch + 1}: training loss is {loss_value}; lower optimizer.lr or use fp32")
     return loss_value, correct.item() / max(seen, 1), seen
-
-
-def progress_bar(total: int, label: str, hidden: bool) -> tqdm:
-    """One epoch's bar on stderr: examples done, examples/s (tqdm's own rate), loss and accuracy so far.
-
-    Hidden when asked (--quiet, ranks other than 0) or when stderr is not a terminal.
-    """
-    disable = hidden or not sys.stderr.isatty()
-    return tqdm(total=total, desc=label, unit="ex", leave=True, disable=disable, dynamic_ncols=True)
 
 
 def confusion_matrix(
@@ -199,18 +186,13 @@ def accuracy(matrix: torch.Tensor) -> float:
 
 def preprocessors(recipe: Recipe, preprocessing: Preprocessing) -> tuple[Preprocess, Preprocess]:
     """(train, test) transforms to the spec's input size; only the training one augments."""
-    size = (preprocessing.height, preprocessing.width)
-    mean, std = (preprocessing.mean, preprocessing.std) if recipe.normalize else (None, None)
-    test = Preprocess(size=size, mean=mean, std=std, channels_last=recipe.channels_last)
+    test = Preprocess.for_testing(preprocessing, recipe.normalize, recipe.channels_last)
     aug = recipe.augment
-    train = Preprocess(
-        size=size,
-        mean=mean,
-        std=std,
+    train = dataclasses.replace(
+        test,
         crop_padding=aug.crop_padding,
         flip=aug.flip,
         erasing=aug.erasing,
-        channels_last=recipe.channels_last,
         random_resized_crop=aug.random_resized_crop,
     )
     return train, test
@@ -251,31 +233,20 @@ def make_session(
     )
 
 
-def session_state(session: Session, epoch: int) -> dict[str, Any]:
-    """The resumable part of a session after `epoch` complete epochs."""
+def session_state(session: Session) -> Resumable:
+    """The resumable part of a session beyond its weights and metrics: optimizer, schedule, scaler, RNG."""
     rng: dict[str, Any] = {"torch": torch.get_rng_state()}
     if session.device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(session.device)
-    return {
-        "epoch": epoch,
-        "model": session.model.state_dict(),
-        "optimizer": session.optimizer.state_dict(),
-        "scheduler": session.scheduler.state_dict(),
-        "scaler": session.scaler.state_dict(),
-        "rng": rng,
-        "metrics": list(session.history),
-    }
+    return Resumable(session.optimizer.state_dict(), session.scheduler.state_dict(), rng, session.scaler.state_dict())
 
 
-def restore_session(session: Session, state: dict[str, Any]) -> int:
-    """Load a checkpoint's state into a fresh session; returns the number of completed epochs."""
-    session.model.load_state_dict(state["model"])
-    session.optimizer.load_state_dict(state["optimizer"])
-    session.scheduler.load_state_dict(state["scheduler"])
-    if state.get("scaler"):
-        session.scaler.load_state_dict(state["scaler"])
-    torch.set_rng_state(state["rng"]["torch"])
-    if session.device.type == "cuda" and "cuda" in state["rng"]:
-        torch.cuda.set_rng_state(state["rng"]["cuda"], session.device)
-    session.history = [dict(row) for row in state.get("metrics", [])]
-    return int(state["epoch"])
+def restore_session(session: Session, checkpoint: Checkpoint) -> int:
+    """Load a checkpoint into a fresh session; returns the number of completed epochs."""
+    if checkpoint.training is None:
+        raise CheckpointError(f"{checkpoint.source}: holds imported weights, not a run to resume")
+    session.model.load_state_dict(checkpoint.model)
+    checkpoint.training.restore(session.optimizer, session.scheduler, session.scaler, session.device,
+                                checkpoint.source)  # fmt: skip
+    session.history = [dict(row) for row in checkpoint.metrics]
+    return checkpoint.epoch

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from archspec.cli import main
 from archspec.testing.fuzz import (
     NASTY,
     SPEC_COMMANDS,
@@ -43,7 +44,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_mutated_specs(folder: Path, text: str, command: tuple[str, ...]) -> None:
     path = folder / "spec.yaml"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
-    assert_bounded(run_case(spec_case(command, path)))
+    assert_bounded(run_case(main, spec_case(command, path)))
 
 
 @settings(FUZZ, max_examples=12)
@@ -51,7 +52,7 @@ def test_mutated_specs(folder: Path, text: str, command: tuple[str, ...]) -> Non
 def test_mutated_recipes(folder: Path, text: str) -> None:
     path = folder / "recipe.yaml"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
-    assert_bounded(run_case(recipe_case(path)))
+    assert_bounded(run_case(main, recipe_case(path)))
 
 
 @settings(FUZZ, max_examples=12)
@@ -60,4 +61,4 @@ def test_mutated_recipes(folder: Path, text: str) -> None:
     value=st.sampled_from([str(v) for v in NASTY]) | st.text(max_size=30),
 )
 def test_mutated_set_values(path: str, value: str) -> None:
-    assert_bounded(run_case(set_case(f"{path}={value}")))
+    assert_bounded(run_case(main, set_case(f"{path}={value}")))

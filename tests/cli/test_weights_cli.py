@@ -13,10 +13,10 @@ from safetensors.torch import save_file
 from weights.fill import fill
 
 from archspec.arch.validate import load_spec
+from archspec.artifacts.checkpoint import load_checkpoint
 from archspec.cli import main
 from archspec.nn.build import build
 from archspec.nn.weights import export, read_state_dict, save_state_dict
-from archspec.train.checkpoint import load_checkpoint
 
 FIXTURES = Path(__file__).resolve().parent.parent / "weights" / "fixtures"
 
@@ -66,12 +66,27 @@ def test_torchvision_resnet50_round_trips_bit_for_bit(tmp_path: Path, capsys: py
         assert back.read_bytes() == source.read_bytes()  # the same file, byte for byte
 
 
+@pytest.mark.parametrize(("fixture", "layout"), [("regnet_y_400mf", "torchvision"),
+                                                 ("regnet_y_800mf_pycls--regnety_008", "timm")])  # fmt: skip
+def test_torchvision_and_timm_regnets_round_trip_bit_for_bit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fixture: str, layout: str
+) -> None:
+    original = reference_state(fixture)
+    preset = fixture.split("--")[0]
+    source, checkpoint, back = tmp_path / "ref.pth", tmp_path / "r.pt", tmp_path / "back.pth"
+    save_state_dict(original, source)
+    ok(capsys, "weights", "import", source, "--layout", layout, "--spec", preset, "--out", checkpoint)
+    ok(capsys, "weights", "export", checkpoint, "--layout", layout, "--out", back)
+    assert same_bits(read_state_dict(back), original)
+    assert back.read_bytes() == source.read_bytes()
+
+
 @pytest.mark.slow
 def test_an_imported_checkpoint_evaluates_and_fine_tunes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source, checkpoint = tmp_path / "d2l.pth", tmp_path / "d2l.pt"
     torch.save(reference_state("d2l-resnet18"), source)
     ok(capsys, "weights", "import", source, "--layout", "d2l", "--spec", "d2l-resnet18", "--out", checkpoint)
-    assert load_checkpoint(checkpoint)["epoch"] == 0
+    assert load_checkpoint(checkpoint).epoch == 0
     assert "test acc" in ok(capsys, "evaluate", checkpoint, "--data-dir", "sample", "--max-test", "16",
                             "--png", tmp_path / "c.png")  # fmt: skip
     from archspec.train.finetune import prepare

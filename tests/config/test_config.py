@@ -8,10 +8,12 @@ import re
 import pytest
 
 from archspec import SpecError, load_spec
+from archspec.arch.validate import resolve_spec
 from archspec.config.document import parse
 from archspec.config.merge import overlay
 from archspec.config.overrides import apply_overrides, parse_override
-from archspec.train.recipe import load_recipe
+from archspec.recipe.schema import load_recipe, resolve_recipe, route
+from archspec.spec.presets import preset_dir
 
 
 def test_one_grammar_parses_paths_and_yaml_values() -> None:
@@ -56,3 +58,15 @@ def test_an_index_into_a_field_the_document_lacks_names_that_field() -> None:
     with pytest.raises(SpecError, match=r"head is not a list, so \[0\] does not apply"):
         apply_overrides(doc, ["head[0]=1"])
     assert apply_overrides(doc, ["stages[0].blocks=2"]).data["stages"] == [{"blocks": 2}]
+
+
+def test_resolve_spec_and_recipe_give_the_model_and_its_located_document() -> None:
+    spec = resolve_spec("resnet18", ["stages[1].blocks=3"])
+    assert spec.model.stages[1].blocks == 3
+    assert spec.document.where(("stages", 1, "blocks")) == "--set stages[1].blocks=3"
+    assert spec.document.where(("head", "num_classes")).startswith(f"{preset_dir() / 'resnet18.yaml'}:")
+    recipe = resolve_recipe("d2l", ["epochs=3"])
+    assert recipe.model.epochs == 3 and recipe.document.where(("epochs",)) == "--set epochs=3"
+    with pytest.raises(SpecError, match=r"^--set name=x: both the spec and the recipe have 'name'; write spec\."):
+        route("name=x")
+    assert route("recipe.name=x") == ("recipe", "name=x") and route("width=2") == ("spec", "width=2")

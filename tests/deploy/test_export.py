@@ -10,7 +10,8 @@ from helpers import TINY_SETS, TINY_SPEC, assert_one_line_error, cli
 
 from archspec import build, load_spec, spec_hash
 from archspec.arch.validate import spec_from_text, with_input
-from archspec.deploy.export import FORMATS, HASH_KEY, SPEC_KEY, export, load_exported
+from archspec.artifacts.metadata import HASH_KEY, SPEC_KEY
+from archspec.deploy.export import FORMATS, export, load_exported
 from archspec.errors import ArchspecError
 
 SUFFIX = {"onnx": ".onnx", "torchscript": ".ts", "exported-program": ".pt2"}
@@ -47,7 +48,7 @@ def test_export_command_checks_the_result(tmp_path: Path) -> None:
 
 
 def test_export_from_a_checkpoint_keeps_its_weights(tmp_path: Path) -> None:
-    from archspec.train.checkpoint import checkpoint_model
+    from archspec.artifacts.checkpoint import checkpoint_model
 
     spec = tmp_path / "tiny.yaml"
     spec.write_text(TINY_SPEC)

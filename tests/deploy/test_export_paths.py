@@ -10,7 +10,7 @@ import pytest
 from helpers import cli
 
 from archspec import build, load_spec
-from archspec.deploy.export import ExportError, export, export_source
+from archspec.deploy.export import ExportError, export, export_source, is_checkpoint
 
 
 def assert_refused(done: object, fragment: str) -> None:
@@ -61,3 +61,10 @@ def test_names_over_255_bytes_are_one_line_errors(tmp_path: Path) -> None:
     assert_refused(cli("export", "x" * 300, "--format", "onnx"), "no such file")
     assert_refused(cli("export", "cifar-resnet20", "--format", "onnx", "--out", tmp_path / ("y" * 300)),
                    "File name too long")  # fmt: skip
+
+
+def test_a_source_is_a_checkpoint_by_the_one_classifier(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    sources = (run, str(run), str(tmp_path / "a.pt"), "resnet50", "{name: x}", str(tmp_path / "x.yaml"), "x" * 300)
+    assert [is_checkpoint(source) for source in sources] == [True, True, True, False, False, False, False]

@@ -13,11 +13,12 @@ import onnx
 import pytest
 from imagedata import NAMES, write_folder
 
+from archspec.artifacts.metadata import CLASSES_KEY, PREPROCESS_KEY
 from archspec.cli import main
-from archspec.deploy.export import CLASSES_KEY, PREPROCESS_KEY, export_source
+from archspec.deploy.export import export_source
 from archspec.deploy.predict import load_predictor, predict
 from archspec.errors import ArchspecError, DataError
-from archspec.train.recipe import load_recipe
+from archspec.recipe.schema import load_recipe
 from archspec.train.runs import train_run
 
 ROOT = Path(__file__).resolve().parents[2]

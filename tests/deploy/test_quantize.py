@@ -4,6 +4,7 @@ bad inputs around it (no data, too many calibration images, a quantized model gi
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +12,16 @@ import pytest
 import torch
 from helpers import TINY_SPEC
 
+from archspec.artifacts.checkpoint import checkpoint_model
+from archspec.artifacts.metadata import KEYS, QUANTIZATION_KEY
 from archspec.cli import main
+from archspec.data.idx import DATASETS
+from archspec.data.preprocess import Preprocessing
 from archspec.deploy import quantize
-from archspec.deploy.metadata import QUANTIZATION_KEY, REQUIRED
 from archspec.deploy.quantize import QuantizeError, quantize_checkpoint
 from archspec.deploy.runtimes import load_onnx, onnx_session
 from archspec.errors import DataError
 from archspec.spec.io import spec_hash
-from archspec.train.checkpoint import checkpoint_model
-from archspec.train.datasets.idx import DATASETS
 
 pytestmark = pytest.mark.slow  # each test exports, quantizes and evaluates a trained model
 
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.slow  # each test exports, quantizes and evaluates a tr
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny net trained for two epochs on 3,000 sample images (about 50% test accuracy)."""
     from archspec.arch.validate import spec_from_text
-    from archspec.train.recipe import load_recipe
+    from archspec.recipe.schema import load_recipe
     from archspec.train.runs import DataOptions, train_run
 
     folder = tmp_path_factory.mktemp("quantize") / "run"
@@ -65,7 +67,7 @@ def test_int8_model_keeps_the_export_contract_and_the_accuracy(
         "mean": [0.0],
         "std": [1.0],
     }  # fmt: skip  (the d2l recipe does not normalise)
-    assert set(int8.metadata) == {*REQUIRED, QUANTIZATION_KEY}
+    assert set(int8.metadata) == {*KEYS, QUANTIZATION_KEY}  # the contract, its format and writer included
     assert meta.quantization is not None and meta.quantization["calibration_images"] == 256
     assert meta.quantization["fp32_accuracy"] > 0.4  # a model that learned something: the guard means something
     assert meta.quantization["fp32_accuracy"] - meta.quantization["int8_accuracy"] <= 0.03
@@ -131,15 +133,16 @@ def test_out_must_be_an_onnx_file(run: Path, tmp_path: Path) -> None:
 
 
 def test_class_names_and_preprocessing_come_from_the_checkpoint_when_it_stores_them(run: Path) -> None:
-    from archspec.train.checkpoint import load_checkpoint
+    from archspec.artifacts.checkpoint import load_checkpoint
 
     path = run / "checkpoints" / "best.pt"
-    state = load_checkpoint(path)
-    derived = quantize.quantize_data(state, path, 8)
+    checkpoint = load_checkpoint(path)
+    derived = quantize.quantize_data(checkpoint, path, 8)
     assert derived.classes == DATASETS["fashion-mnist"].classes
     assert [batch.shape for batch in derived.calibration(batch_size=5)] == [(5, 1, 28, 28), (3, 1, 28, 28)]
     names = [f"class{i}" for i in range(10)]
     preprocess = {"height": 28, "width": 28, "channels": 1, "channel_order": "L", "scale": 1 / 255,
                   "mean": [0.25], "std": [0.5]}  # fmt: skip
-    stored = quantize.quantize_data({**state, "classes": names, "preprocess": preprocess}, path, 8)
+    labelled = replace(checkpoint, classes=tuple(names), preprocess=Preprocessing.from_dict(preprocess, "test"))
+    stored = quantize.quantize_data(labelled, path, 8)
     assert stored.classes == tuple(names) and stored.preprocess == preprocess

@@ -12,9 +12,7 @@ import torch
 
 from archspec import build, load_spec
 from archspec.arch.validate import with_input
-from archspec.cli import main
-from archspec.deploy.export import export
-from archspec.deploy.metadata import (
+from archspec.artifacts.metadata import (
     CLASSES_KEY,
     HASH_KEY,
     PREPROCESS_KEY,
@@ -24,6 +22,8 @@ from archspec.deploy.metadata import (
     parse_metadata,
     preprocess_entry,
 )
+from archspec.cli import main
+from archspec.deploy.export import export
 from archspec.deploy.runtimes import RuntimeMissing, load_onnx, load_openvino, torch_runtime
 
 

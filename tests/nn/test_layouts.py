@@ -1,7 +1,8 @@
 """Weight layouts prove structure: each preset, given the reference's weights, computes the reference's function.
 
-For every torchvision/timm preset and d2l's ResNet-18, the reference's state dict is rebuilt from the
-fixture (tests/weights: its keys and shapes, each filled by `fill(reference_key, shape)`), imported
+For every torchvision/timm ResNet preset and d2l's ResNet-18 (RegNets: test_layouts_regnet*.py), the
+reference's state dict is rebuilt from the fixture (tests/weights/replay.py: its keys and shapes, each
+filled by `fill(reference_key, shape)`), imported
 through the layout's key map, and run in float64: the logits must equal the reference's golden logits
 and every stage must output the reference's shape. A bottleneck stride on the wrong conv, a gate in
 the wrong place or a projection reading the wrong tensor changes the logits, though no parameter count.
@@ -10,65 +11,26 @@ The export back must list the reference's keys and shapes in the reference's ord
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
 import pytest
-import torch
-from weights.fill import fill, input_batch
+from weights.replay import NAMES, computes_the_reference_function
 
-from archspec.arch.validate import load_spec, spec_from_text, with_input
+from archspec.arch.validate import load_spec, spec_from_text
 from archspec.errors import SpecError
 from archspec.nn.build import build
 from archspec.nn.layouts import LayoutError, get_layout, key_map, layout_names
-from archspec.nn.weights import export, load
 
-FIXTURES = Path(__file__).resolve().parent.parent / "weights" / "fixtures"
-NAMES = sorted(path.stem for path in FIXTURES.glob("*.json"))
+RESNETS = [name for name in NAMES if not name.startswith("regnet")]  # RegNets: test_layouts_regnet*.py
 SLOW = {"resnet101", "resnet152", "resnext50_32x4d", "wide_resnet50_2", "seresnet50", "resnetv2_50"}
 
 
-def fixture(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
-    return data
-
-
-def reference_state(ref: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The reference's state dict with the fixture's fill, named and shaped as the reference has it."""
-    return {key: torch.zeros((), dtype=torch.long) if key.endswith("num_batches_tracked") else fill(key, tuple(shape))
-            for key, shape in ref["state_dict"]}  # fmt: skip
-
-
 def test_every_reference_has_a_fixture() -> None:
-    assert len(NAMES) == 12, NAMES
+    assert len(RESNETS) == 12, RESNETS
+    assert len(NAMES) == 12 + 15 + 18, NAMES  # and torchvision's RegNets, timm's of the same
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in NAMES])
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in RESNETS])
 def test_preset_computes_the_reference_function(name: str) -> None:
-    ref = fixture(name)
-    layout = ref["reference"].split()[0]  # "torchvision 0.28.0", "timm 1.0.31", "d2l (...)"
-    spec = with_input(load_spec(name), *ref["input"][1:])
-    with torch.device("meta"):  # no initialisation: every tensor is loaded (strict) below
-        model = build(spec).double()
-    model = model.to_empty(device="cpu").eval()
-    report = load(model, reference_state(ref), spec, layout, strict=True)
-    assert not report.missing and not report.skipped
-
-    shapes: dict[str, list[int]] = {}
-    for part in ["stem", *(f"stage{i}" for i in range(1, 5))]:
-        model.get_submodule(part).register_forward_hook(
-            lambda _m, _i, out, part=part: shapes.__setitem__(part, list(out.shape[1:]))
-        )
-    with torch.no_grad():
-        logits = model(input_batch(*ref["input"][1:]))
-    assert shapes == ref["stage_shapes"]
-    expected = torch.tensor(ref["logits"], dtype=torch.float64)
-    # relative 1e-6 against the logits' scale: a logit near zero has no meaningful per-element relative error
-    torch.testing.assert_close(logits, expected, rtol=1e-6, atol=1e-6 * expected.abs().max().item())
-
-    exported = export(model, spec, layout)
-    assert [[key, list(value.shape)] for key, value in exported.items()] == ref["state_dict"]
+    computes_the_reference_function(name)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import cli
 
 from archspec import SpecError, load_spec, lower
 from archspec.cli import main, make_parser
@@ -148,3 +149,27 @@ def test_set_to_another_kind_starts_from_that_kinds_defaults() -> None:
     with pytest.raises(SpecError, match=r"^--set stem.kind=deep: stem.channels: required field is missing"):
         load_spec("resnet18", ["stem.kind=deep"])
     assert load_spec("resnet18", ["stem={kind: deep, channels: 64}"]).stem.kind == "deep"
+
+
+@pytest.mark.parametrize(
+    ("base", "held"),
+    [("- 1\n- 2\n", "holds a list [1, 2]"), ("just text\n", "holds a string 'just text'"),
+     ("", "holds nothing"), ("epochs: 2\noptimizer: {kind: sgd, lr: 0.1}\n", "none of its keys (epochs, optimizer)")],
+)  # fmt: skip
+def test_a_base_that_is_not_a_spec_mapping_is_an_error_naming_it(tmp_path: Path, base: str, held: str) -> None:
+    # Issue 22: a list or a string was ignored (the file validated as if `extends` were not there), and a base
+    # that is no spec at all ended in a misleading error about a field missing from the user's own file.
+    write(tmp_path, "base.yaml", base)
+    path = write(tmp_path, "child.yaml", "name: child\nextends: base.yaml\n")
+    done = cli("validate", path)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert f"child.yaml:2:1: extends: base 'base.yaml' ({tmp_path / 'base.yaml'}) is not a spec" in done.stderr
+    assert held in done.stderr and "missing" not in done.stderr
+
+
+def test_a_base_that_is_a_checkpoint_or_an_export_is_named_as_such(tmp_path: Path) -> None:
+    for name, kind in (("run.pt", "a checkpoint"), ("model.onnx", "an export")):
+        write(tmp_path, name, "")
+        path = write(tmp_path, "child.yaml", f"extends: {name}\n")
+        with pytest.raises(SpecError, match=rf"child\.yaml:1:1: extends: base '{name}' is {kind} file, not a spec"):
+            load_spec(path)

@@ -10,13 +10,13 @@ import torch
 from helpers import TINY_SETS, TINY_SPEC
 
 from archspec.arch.validate import load_spec, spec_from_text
+from archspec.artifacts.checkpoint import load_checkpoint
 from archspec.cli import main
 from archspec.nn.build import build
 from archspec.nn.weights import export, save_state_dict
+from archspec.recipe.schema import load_recipe
 from archspec.report import load_table
-from archspec.train.checkpoint import load_checkpoint
 from archspec.train.finetune import freeze, param_groups, prepare
-from archspec.train.recipe import load_recipe
 
 RGB_SPEC = (
     TINY_SPEC.replace("name: tiny", "name: tiny-rgb")
@@ -47,9 +47,9 @@ def finetuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pat
 @pytest.mark.slow
 def test_fine_tuning_adapts_the_stem_renews_the_head_and_keeps_frozen_parts(finetuned: tuple[Path, Path, Path]) -> None:
     source, _, run = finetuned
-    start = load_checkpoint(source)["model"]
+    start = load_checkpoint(source).model
     end = load_checkpoint(run / "checkpoints" / "last.pt")
-    weights = end["model"]
+    weights = end.model
     # frozen stem and stage1: exactly the adapted / loaded source, running statistics included
     torch.testing.assert_close(weights["stem.conv.weight"], start["stem.conv.weight"].sum(1, keepdim=True))
     for name in ("stem.norm.running_mean", "stage1.0.main.conv1.weight", "stage1.0.main.norm2.running_var"):
@@ -57,7 +57,8 @@ def test_fine_tuning_adapts_the_stem_renews_the_head_and_keeps_frozen_parts(fine
     # trained: stage2 moved away from the source, the new head has 10 classes
     assert not torch.equal(weights["stage2.0.main.conv1.weight"], start["stage2.0.main.conv1.weight"])
     assert weights["head.fc.weight"].shape == (10, 16)
-    groups = end["optimizer"]["param_groups"]
+    assert end.training is not None
+    groups = end.training.optimizer["param_groups"]
     assert len(groups) == 2 and groups[1]["lr"] == pytest.approx(5 * groups[0]["lr"])
 
     record = json.loads((run / "init-from.json").read_text())

@@ -11,9 +11,9 @@ import pytest
 import torch
 from imagedata import NAMES, write_folder
 
+from archspec.artifacts.checkpoint import load_checkpoint
+from archspec.artifacts.rundir import RunDir
 from archspec.cli import main
-from archspec.train.checkpoint import load_checkpoint
-from archspec.train.rundir import RunDir
 
 SPEC = """\
 name: tiny-rgb
@@ -68,8 +68,8 @@ def test_trains_beyond_chance_and_stores_classes_and_statistics(trained: tuple[P
     assert rows[-1]["test_acc"] > BEATS_CHANCE, rows
     assert "decoding 700 images" in printed and "7 classes, 3 channels, 28x28" in printed
     state = load_checkpoint(RunDir(run).best)
-    assert state["classes"] == sorted(NAMES[:7])
-    prep = state["preprocess"]
+    assert state.classes == tuple(sorted(NAMES[:7])) and state.preprocess is not None
+    prep = state.preprocess.to_dict()
     assert (prep["height"], prep["width"], prep["channels"], prep["channel_order"]) == (28, 28, 3, "RGB")
     assert len(prep["mean"]) == 3 and prep["mean"][0] > prep["mean"][2]  # per channel, from the data
     assert json.loads(RunDir(run).info_file.read_text())["preprocess"] == prep
@@ -112,7 +112,7 @@ def test_class_count_mismatch_is_refused_before_training(
 
 
 def test_preprocessing_handles_rgb_and_random_resized_crop() -> None:
-    from archspec.train.preprocess import Preprocess, random_resized_crop
+    from archspec.data.preprocess import Preprocess, random_resized_crop
 
     images = torch.randint(0, 256, (8, 3, 28, 28), dtype=torch.uint8)
     prep = Preprocess(size=(32, 24), mean=(0.5, 0.4, 0.3), std=(0.2, 0.2, 0.2), random_resized_crop=(0.3, 1.0))

@@ -12,11 +12,11 @@ from helpers import TINY_SPEC
 
 from archspec.arch.validate import load_spec, spec_from_text
 from archspec.cli import main
+from archspec.data.preprocess import Preprocess
 from archspec.errors import ArchspecError
+from archspec.recipe.schema import load_recipe
 from archspec.train.loop import lr_factor
 from archspec.train.plots import CONFUSION_SIZE, CURVES_SIZE, png_size
-from archspec.train.preprocess import Preprocess
-from archspec.train.recipe import load_recipe
 from archspec.train.runs import COLUMNS, DataOptions, train_run
 
 TINY_RECIPE = ["resize=null", "batch_size=32", "optimizer.momentum=0.9", "optimizer.lr=0.05", "epochs=2"]

@@ -15,8 +15,8 @@ import torch
 
 from archspec.arch.validate import load_spec, spec_from_text
 from archspec.nn.build import build
+from archspec.recipe.schema import InitKind
 from archspec.train.init import INITS, init_weights
-from archspec.train.recipe import InitKind
 
 
 def kurtosis(x: torch.Tensor) -> float:

@@ -8,6 +8,8 @@ average-pool shortcut (the pool an Identity at stride 1). Convolutions are bias-
 ResNetV2 (resnetv2_50), chosen when the last stage is pre-activation: `stem.conv` (or conv1..3 of a
 deep stem) without a norm, blocks `stages.S.blocks.B` with `downsample.conv` first, then `norm1`,
 `conv1`, `norm2`, `conv2`, `norm3`, `conv3`; the final `norm`, and `head.fc`, a 1x1 conv.
+
+RegNet (regnetx_004, regnety_008_tv ...), chosen when the bottlenecks set `group_width`: nn/layouts/regnet.py.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterable, Sequence
 
 from archspec.arch.plan import Block, Layer
 from archspec.arch.primitives import Act, Conv, Norm
+from archspec.nn.layouts import regnet
 from archspec.nn.layouts.base import Counterpart, Layout
 from archspec.spec.schema import ResNetSpec
 
@@ -43,6 +46,8 @@ class Timm(Layout):
 
     def stem(self, spec: ResNetSpec, layers: Sequence[Layer]) -> Iterable[Counterpart]:
         named = [(layer.name, layer) for layer in layers]
+        if regnet.is_regnet(spec):
+            return self.rename("stem", named, regnet.TIMM_STEM, "")
         if _preact(spec):  # the preact stem has no norm: the first block normalises its input
             return self.rename("stem", named, RESNETV2_STEM, "stem.")
         if "conv" in dict(named):
@@ -55,6 +60,10 @@ class Timm(Layout):
         return self.rename("stem", named, names, "")
 
     def block(self, spec: ResNetSpec, stage: int, index: int, block: Block, path: str) -> Iterable[Counterpart]:
+        if regnet.is_regnet(spec):  # timm.models.regnet.RegNet: Bottleneck
+            if block.kind != "bottleneck":
+                return []
+            return self.rename(path, block.layers, regnet.TIMM_BLOCK, regnet.timm_prefix(stage, index))
         if _preact(spec) != (block.kind == "preact"):  # ResNet has no preact block, ResNetV2 no other kind
             return []
         if block.kind == "preact":
@@ -65,6 +74,8 @@ class Timm(Layout):
 
     def head(self, spec: ResNetSpec, layers: Sequence[Layer], stages: int) -> Iterable[Counterpart]:
         named = [(layer.name, layer) for layer in layers]
+        if regnet.is_regnet(spec):
+            return self.rename("head", named, {"fc": "head.fc"}, "")
         if _preact(spec):
             return self.rename("head", named, {"norm": "norm", "fc": "head.fc"}, "", conv1x1=("fc",))
         return self.rename("head", named, {"fc": "fc"}, "")

@@ -1,8 +1,9 @@
-"""torchvision's layout (torchvision.models.resnet.ResNet): conv1, bn1, layer1..N, fc.
+"""torchvision's layout (torchvision.models.resnet.ResNet): conv1, bn1, layer1..N, fc; RegNet's for a RegNet.
 
 resnet18/34/50/101/152, resnext50_32x4d, wide_resnet50_2 and any spec built like them: one stem conv
 and norm, BasicBlock or Bottleneck blocks (`convK`, `bnK`), a strided 1x1 conv and norm as the
-projecting shortcut (`downsample.0`, `downsample.1`), bias-free convolutions, a linear classifier.
+projecting shortcut (`downsample.0`, `downsample.1`), bias-free convolutions, a linear classifier. A spec
+whose bottlenecks set `group_width` takes torchvision.models.regnet.RegNet's names (nn/layouts/regnet.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from archspec.arch.plan import Block, Layer
 from archspec.arch.primitives import Conv
+from archspec.nn.layouts import regnet
 from archspec.nn.layouts.base import Counterpart, Layout
 from archspec.spec.schema import ResNetSpec
 
@@ -26,9 +28,14 @@ class Torchvision(Layout):
     summary = "torchvision.models.resnet.ResNet: conv1, bn1, layer1..N (BasicBlock/Bottleneck), fc"
 
     def stem(self, spec: ResNetSpec, layers: Sequence[Layer]) -> Iterable[Counterpart]:
-        return self.rename("stem", ((layer.name, layer) for layer in layers), {"conv": "conv1", "norm": "bn1"}, "")
+        names = regnet.TORCHVISION_STEM if regnet.is_regnet(spec) else {"conv": "conv1", "norm": "bn1"}
+        return self.rename("stem", ((layer.name, layer) for layer in layers), names, "")
 
     def block(self, spec: ResNetSpec, stage: int, index: int, block: Block, path: str) -> Iterable[Counterpart]:
+        if regnet.is_regnet(spec):  # torchvision.models.regnet.RegNet: ResBottleneckBlock
+            if block.kind != "bottleneck":
+                return []
+            return self.rename(path, block.layers, regnet.TORCHVISION_BLOCK, regnet.torchvision_prefix(stage, index))
         if block.kind == "preact":
             return []
         return self.rename(path, block.layers, BLOCK, f"layer{stage + 1}.{index}.")

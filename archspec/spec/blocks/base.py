@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, model_validator
 
-from archspec.config.model import Model
+from archspec.config.model import Model, fail
+from archspec.spec import kinds
 from archspec.spec.bounds import MAX_CHANNELS
 from archspec.spec.lowering import Layers, Position
 from archspec.spec.shortcuts import ShortcutSpec
@@ -37,11 +38,24 @@ class SqueezeExciteSpec(Model):
         8,
         le=MAX_CHANNELS,
         description="The hidden width is channels x ratio rounded to the nearest multiple of this, and at "
-        "least this (timm's make_divisible).",
+        "least this (timm's make_divisible); 1 rounds to the nearest whole number (RegNet's int(round(...))).",
+    )
+    ratio_of: Literal["output", "input"] = Field(
+        "output",
+        json_schema_extra={"since": 2},
+        description="What `ratio` is a fraction of: the block's output channels (SE-ResNet, timm's rd_ratio) or "
+        "its input channels (RegNetY: pycls, torchvision and timm take int(round(se_ratio x width_in))).",
+    )
+    position: Literal["end", "after_3x3"] = Field(
+        "end",
+        json_schema_extra={"since": 2},
+        description="Where the gate sits: 'end', after the branch's last norm (Hu et al. 2018, SE-ResNet); "
+        "'after_3x3', after the 3x3 conv's activation, before the last 1x1 conv (RegNetY; bottleneck kinds "
+        "only).",
     )
 
     def hidden(self, channels: int) -> int:
-        """Hidden width of the gate for a block of `channels` output channels."""
+        """Hidden width of the gate for `channels` (the block's input or output channels, as `ratio_of` says)."""
         return max(self.divisor, int(channels * self.ratio + self.divisor / 2) // self.divisor * self.divisor)
 
 
@@ -77,9 +91,17 @@ class BlockBase(Model):
         "it) to zero, so that each block starts as its shortcut (Goyal et al. 2017).",
     )
 
+    @model_validator(mode="after")
+    def _gate_fits(self) -> BlockBase:
+        if self.squeeze_excite is not None and self.squeeze_excite.position != "end" and not self.gates_after_3x3:
+            fail(("squeeze_excite", "position"), f"{self.squeeze_excite.position} needs a bottleneck or "
+                 "bottleneck_v1 block; use end")  # fmt: skip
+        return self
+
     # --- the lowering interface: override in a kind ----------------------------------------------------
 
     final_norm: ClassVar[bool] = False  # the network needs a norm and activation before the head (preact)
+    gates_after_3x3: ClassVar[bool] = False  # the kind places squeeze_excite.position after_3x3 itself
     shortcut_norm: ClassVar[bool] = True  # a projection normalises (preact's reads an already normalised input)
 
     def pre(self, layers: Layers) -> None:
@@ -101,3 +123,6 @@ class BlockBase(Model):
     def width_divisor(cls, data: dict[str, Any]) -> int:
         """A stage's channels must divide by this for these settings (raw YAML data) to stay valid."""
         return 1
+
+
+kinds.BASES["block"] = BlockBase  # what a block kind must subclass (archspec.spec.kinds.register_block)

@@ -8,7 +8,7 @@ archspec/spec/blocks/__init__.py.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -22,8 +22,11 @@ class BottleneckV1BlockSpec(BottleneckFields):
         "whose stride sits on the first 1x1 conv rather than on the 3x3 as in torchvision's v1.5."
     )
 
+    gates_after_3x3: ClassVar[bool] = True
+
     def branch(self, layers: Layers, channels: int, at: Position) -> None:
-        width = self.width(channels)
+        width, width_in = self.width(channels), layers.channels
         layers.conv_norm_act("1", width, 1, at.stride)
-        layers.conv_norm_act("2", width, 3, groups=self.groups, dilation=at.first_dilation)
+        layers.conv_norm_act("2", width, 3, groups=self.conv_groups(channels), dilation=at.first_dilation)
+        self.gate_after_3x3(layers, width_in)
         layers.conv_norm_act("3", channels, 1, act=False, zero_init=self.zero_init)

@@ -29,7 +29,7 @@ class PreactBlockSpec(BottleneckFields):
         layers.conv("conv1", width, 1)
         layers.norm("2")
         layers.act("2")
-        layers.conv("conv2", width, 3, at.stride, groups=self.groups, dilation=at.first_dilation)
+        layers.conv("conv2", width, 3, at.stride, groups=self.conv_groups(channels), dilation=at.first_dilation)
         layers.norm("3")
         layers.act("3")
         layers.conv("conv3", channels, 1, zero_init=self.zero_init)

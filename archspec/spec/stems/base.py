@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from archspec.config.model import Model, fail
+from archspec.spec import kinds
 from archspec.spec.blocks.base import NormKind
 from archspec.spec.bounds import MAX_CHANNELS, MAX_KERNEL, MAX_STRIDE
 from archspec.spec.lowering import Layers
@@ -50,3 +51,6 @@ def add_pool(layers: Layers, pool: PoolSpec | None, stride: int) -> int:
         return stride
     layers.pool("pool", pool.kind, pool.kernel_size, pool.stride, pool.padding, loc=("stem", "pool"))
     return stride * pool.stride
+
+
+kinds.BASES["stem"] = StemBase  # what a stem kind must subclass (archspec.spec.kinds.register_stem)
