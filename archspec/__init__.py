@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from archspec.arch.complexity import complexity
+from archspec.arch.guard import use_in_force
 from archspec.arch.plan import Plan, lower
-from archspec.arch.validate import load_spec
+from archspec.arch.validate import load_spec, resolve_spec
 from archspec.errors import ArchspecError, CheckpointError, DataError, ResourceError, SpecError
+from archspec.limits import environment_limits
 from archspec.spec.io import dump_spec, spec_hash
 from archspec.spec.presets import preset_names
 from archspec.spec.schema import ResNetSpec
+
+# Callers that name no limits (a checkpoint's stored spec, a sweep's workers) get ARCHSPEC_MAX_* or the
+# defaults: the environment is policy, read in archspec/limits.py, never in arch/ (arch/guard.py computes).
+use_in_force(environment_limits)
 
 if TYPE_CHECKING:
     from archspec.artifacts.checkpoint import checkpoint_model
@@ -33,6 +39,7 @@ __all__ = [
     "load_spec",
     "lower",
     "preset_names",
+    "resolve_spec",
     "spec_hash",
     "weights",
 ]

@@ -6,13 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 
-class ArchspecError(Exception):
-    """Root of every error archspec raises for bad user input."""
-
-
 @dataclass(frozen=True)
 class Problem:
-    """One problem of a spec or recipe: where it is and what is wrong, each part apart (for tools and editors).
+    """One problem of a spec, recipe, sweep or data file: where it is and what is wrong, each part apart (for
+    tools and editors).
 
     `message` is the whole one-line text (`file:line:col: field: text`); `text` is the problem alone.
     """
@@ -25,15 +22,20 @@ class Problem:
     text: str = ""
 
 
-class SpecError(ArchspecError, ValueError):
-    """A spec (or recipe) file or value is invalid; the message names file:line:col and field.
+class ArchspecError(Exception):
+    """Root of every error archspec raises for bad user input.
 
-    `errors` lists every problem found (at least one), structured; the message is the first of them.
+    `errors` lists every problem found (at least one), structured; the message is the first of them, with how
+    many more there are (`--all-errors` prints them all, one line each).
     """
 
-    def __init__(self, message: str, errors: Sequence[Problem] = ()) -> None:
+    def __init__(self, message: str = "", errors: Sequence[Problem] = ()) -> None:
         super().__init__(message)
         self.errors: tuple[Problem, ...] = tuple(errors) or (Problem(message, text=message),)
+
+
+class SpecError(ArchspecError, ValueError):
+    """A spec (or recipe) file or value is invalid; the message names file:line:col and field."""
 
 
 class DataError(ArchspecError):

@@ -1,5 +1,6 @@
 """archspec.runtime: devices this machine lacks are one-line errors listing what it has; bf16 that is only
-emulated is warned about."""
+emulated is warned about; torch's threads follow --threads, $ARCHSPEC_THREADS, or the cores other work leaves
+free (with a one-line warning)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY_SPEC
+from helpers import TINY_SPEC, assert_one_line_error, cli
 
+from archspec import runtime
 from archspec.cli import main
+from archspec.cli.threads import THREADS_ENV
 from archspec.errors import ArchspecError
-from archspec.runtime import available_devices, precision_warning, resolve_device
+from archspec.runtime import available_devices, precision_warning, resolve_device, resolve_precision
 
 
 @pytest.mark.parametrize("name", ["gpu", "mps", "cuda", "cuda:7", "xpu", "meta"])
@@ -49,3 +52,67 @@ def test_explicit_bf16_on_an_emulating_cpu_warns(monkeypatch: pytest.MonkeyPatch
     assert precision_warning("fp32", torch.device("cpu")) is None
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
     assert precision_warning("bf16", torch.device("cpu")) is None
+
+
+def test_fp16_on_a_cpu_runs_in_fp32_with_a_warning(tiny_spec: Path, tmp_path: Path) -> None:
+    """Emulated fp16 trained 12x slower than fp32 (docs/benchmarks.md): it is bounded at fp32's cost, and said."""
+    cpu = torch.device("cpu")
+    dtype, described = resolve_precision("fp16", cpu)
+    assert dtype is None and described.startswith("fp32")
+    warning = precision_warning("fp16", cpu)
+    assert warning is not None and "runs in fp32" in warning and "bf16" in warning
+    assert resolve_precision("fp16", torch.device("cuda"))[0] == torch.float16  # on a GPU, as asked
+    sets = ["--set", "epochs=1", "--set", "resize=null", "--set", "precision=fp16"]
+    data = ["--data-dir", "sample", "--max-train", "32", "--max-test", "16"]
+    done = cli("train", tiny_spec, *data, *sets, "--quiet", "--out", tmp_path / "r")
+    assert done.returncode == 0, done.stderr
+    assert "fp32 (fp16 asked for" in done.stdout and "precision fp16 runs in fp32" in done.stdout
+
+
+# --- threads: --threads, $ARCHSPEC_THREADS, and a default judged against the cores other work leaves free ----
+
+
+@pytest.fixture
+def two_idle_threads(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """torch's default of 2 threads on 2 usable cores, no $OMP_NUM_THREADS; the busy share is the test's."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(runtime, "usable_cores", lambda: {0, 1})
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    return monkeypatch
+
+
+def test_a_busy_core_lowers_the_default_threads_with_a_warning(two_idle_threads: pytest.MonkeyPatch) -> None:
+    two_idle_threads.setattr(runtime, "busy_cores", lambda window: 1.0)  # a second process spinning on one core
+    chosen = runtime.choose_threads()
+    assert chosen.count == 1 and chosen.warning is not None
+    assert "keep 1.0 of the 2 cores" in chosen.warning and "--threads N or $ARCHSPEC_THREADS" in chosen.warning
+    two_idle_threads.setattr(runtime, "busy_cores", lambda window: 0.1)
+    assert runtime.choose_threads() == runtime.Threads(2, "torch's default (the cores are free)")
+    two_idle_threads.setattr(runtime, "busy_cores", lambda window: 2.0)  # never below one thread
+    assert runtime.choose_threads().count == 1
+
+
+def test_threads_asked_for_are_kept(two_idle_threads: pytest.MonkeyPatch) -> None:
+    two_idle_threads.setattr(runtime, "busy_cores", lambda window: 1.0)
+    assert runtime.choose_threads(2).count == 2 and runtime.choose_threads(2).warning is None
+    two_idle_threads.setenv("OMP_NUM_THREADS", "2")  # the user's own choice, which torch read
+    assert runtime.choose_threads() == runtime.Threads(2, "$OMP_NUM_THREADS")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["train", "missing.yaml"], ["evaluate", "missing.pt"], ["predict", "missing.pt", "x.png"],
+     ["quantize", "missing.pt", "--calibrate", "8", "--out", "q.onnx"], ["bench", "missing.yaml"]],
+)  # fmt: skip
+def test_every_torch_command_takes_threads(command: list[str]) -> None:
+    done = cli(*command, "--threads", "1")
+    assert done.returncode == 2 and "unrecognized arguments" not in done.stderr and "missing" in done.stderr
+
+
+def test_the_warning_and_a_bad_environment_value_are_one_line_each(two_idle_threads: pytest.MonkeyPatch) -> None:
+    two_idle_threads.setattr(runtime, "busy_cores", lambda window: 1.0)
+    lines = cli("evaluate", "missing.pt").stderr.splitlines()
+    assert len(lines) == 2 and "torch runs on 1 thread, not 2" in lines[0] and "missing.pt" in lines[1]
+    two_idle_threads.setenv("ARCHSPEC_THREADS", "0")
+    assert_one_line_error(cli("evaluate", "missing.pt"), "$ARCHSPEC_THREADS: expected a positive integer, got '0'")
+    assert THREADS_ENV == runtime.THREADS_ENV

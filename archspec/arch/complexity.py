@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archspec.arch import plan as P
 from archspec.arch.primitives import FP32_BYTES
@@ -55,8 +55,51 @@ class StageCost:
         return 2 * self.macs
 
 
+class _PerImage:
+    """The per-image and per-batch names of a report's whole-network figures (`macs`, `flops`, `other_ops` and
+    `activation_bytes` are the batch's totals)."""
+
+    if TYPE_CHECKING:  # a field or a property of each report (at runtime a dataclass would take them as defaults)
+        batch_size: int
+
+        @property
+        def macs(self) -> int: ...
+
+        @property
+        def activation_bytes(self) -> int: ...
+
+    @property
+    def macs_per_batch(self) -> int:
+        return self.macs
+
+    @property
+    def macs_per_image(self) -> int:
+        return self.macs // self.batch_size  # exact: every MAC is done once per image
+
+    @property
+    def flops_per_batch(self) -> int:
+        return 2 * self.macs
+
+    @property
+    def flops_per_image(self) -> int:
+        return 2 * self.macs_per_image
+
+    @property
+    def activation_bytes_per_batch(self) -> int:
+        """What autograd keeps for the batch. Not divided per image: a part (per-channel statistics) does not
+        grow with the batch; `complexity(spec, batch_size=1)` gives one image's."""
+        return self.activation_bytes
+
+
 @dataclass(frozen=True)
-class Complexity:
+class Complexity(_PerImage):
+    """The cost report of a spec for a batch of `batch_size` images.
+
+    `params` is the network's, whatever the batch. `macs`, `flops`, `other_ops` and `activation_bytes` (and
+    each layer's and stage's) are the whole batch's: `complexity(spec, batch_size=8).macs` is 8 images' MACs.
+    By name: `macs_per_image` / `macs_per_batch`, `flops_per_image` / `flops_per_batch`,
+    `activation_bytes_per_batch`."""
+
     name: str
     input: tuple[int, int, int]
     batch_size: int
@@ -132,9 +175,10 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Totals:
+class Totals(_PerImage):
     """A spec's whole-network figures for a batch of `batch_size`, from its outline: what the resource guard
-    reads, known at once however many blocks the spec has. Equal to the `Complexity` report's totals."""
+    reads, known at once however many blocks the spec has. Equal to the `Complexity` report's totals (`macs`
+    and `activation_bytes` for the whole batch; `macs_per_image` for one image)."""
 
     name: str
     input: tuple[int, int, int]
@@ -146,7 +190,9 @@ class Totals:
 
 
 def complexity(spec: ResNetSpec, input_size: tuple[int, int, int] | None = None, batch_size: int = 1) -> Complexity:
-    """The cost report of `spec` (at `input_size` = (C, H, W) if given) for a batch of `batch_size`."""
+    """The cost report of `spec` (at `input_size` = (C, H, W) if given) for a batch of `batch_size` images: its
+    `macs`, `flops` and `activation_bytes` are the batch's totals, `macs_per_image` one image's (see
+    `Complexity`)."""
     if input_size is not None:
         spec = with_input(spec, *input_size)
     return plan_complexity(P.lower(spec), batch_size)

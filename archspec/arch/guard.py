@@ -1,9 +1,10 @@
 """Refuse specs that would exhaust the machine, before anything is allocated.
 
 The figures come from the spec's outline (archspec.arch.complexity.totals: pure Python, instant for any
-spec the schema admits, since each stage's repeated blocks are costed once). Limits come from arguments,
-else environment variables, else defaults that fit a 24 GiB machine with room to spare and admit
-resnet152 at 3x224x224 by a wide margin.
+spec the schema admits, since each stage's repeated blocks are costed once). This module only computes: a
+`Limits` value in (its defaults fit a 24 GiB machine with room to spare and admit resnet152 at 3x224x224 by
+a wide margin), a ResourceError in neutral words out. Where limits come from (flags, environment) and what a
+refusal tells the user to change (the value's `advice` hook) are the caller's policy: archspec/limits.py.
 
 `memory_bytes` counts what a command allocates at once (its `Workload`): the weights (each copy), for
 training their gradients, the optimizer's state and the activations autograd keeps, and the input batch;
@@ -13,9 +14,9 @@ for inference the largest feature maps a forward pass holds at the same time.
 from __future__ import annotations
 
 import math
-import os
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from archspec.arch.complexity import totals
@@ -30,8 +31,6 @@ INFERENCE_TENSORS = 3  # a forward pass holds a layer's input and output and the
 @dataclass(frozen=True)
 class Limit:
     field: str
-    env: str
-    flag: str
     default: int
     unit: str
     kind: Literal["count", "bytes"] = "count"
@@ -41,35 +40,44 @@ class Limit:
 
 
 LIMITS = (
-    Limit("params", "ARCHSPEC_MAX_PARAMS", "--max-params", 2_000_000_000, "parameters"),
-    Limit("macs", "ARCHSPEC_MAX_MACS", "--max-macs", 1_000_000_000_000, "mult-adds per sample"),
-    Limit("activation_bytes", "ARCHSPEC_MAX_ACTIVATION_BYTES", "--max-activation-bytes", 8 * GIB,
-          "bytes of activations for the batch", "bytes"),
-    Limit("memory_bytes", "ARCHSPEC_MAX_MEMORY_BYTES", "--max-memory-bytes", 12 * GIB,
-          "bytes of memory in all (weights, gradients, optimizer state, inputs, activations)", "bytes"),
+    Limit("params", 2_000_000_000, "parameters"),
+    Limit("macs", 1_000_000_000_000, "mult-adds per sample"),
+    Limit("activation_bytes", 8 * GIB, "bytes of activations for the batch", "bytes"),
+    Limit("memory_bytes", 12 * GIB, "bytes of memory in all (weights, gradients, optimizer state, inputs, "
+          "activations)", "bytes"),
 )  # fmt: skip
+
+# How a refusal says to raise `limit`, in the caller's words (archspec.limits names its flags and variables);
+# the bool says whether the command's own flags may be named (False: the check is of something they do not set).
+Advice = Callable[[Limit, bool], str]
+
+
+def python_advice(limit: Limit, flags: bool) -> str:
+    """The advice of a Limits value made in Python, with no policy behind it."""
+    return f"a higher Limits({limit.field}=...)"
 
 
 @dataclass(frozen=True)
 class Limits:
-    params: int
-    macs: int
-    activation_bytes: int
+    params: int = LIMITS[0].default
+    macs: int = LIMITS[1].default
+    activation_bytes: int = LIMITS[2].default
     memory_bytes: int = LIMITS[3].default
+    advice: Advice = field(default=python_advice, compare=False, repr=False)
 
-    @classmethod
-    def resolve(cls, params: int | None = None, macs: int | None = None, activation_bytes: int | None = None,
-                memory_bytes: int | None = None) -> Limits:  # fmt: skip
-        """Explicit values win, then ARCHSPEC_MAX_* environment variables, then the defaults."""
-        given = {"params": params, "macs": macs, "activation_bytes": activation_bytes, "memory_bytes": memory_bytes}
-        values = {}
-        for limit in LIMITS:
-            value = given[limit.field]
-            if value is None:
-                text = os.environ.get(limit.env)
-                value = parse_count(text, limit.env) if text else limit.default
-            values[limit.field] = value
-        return cls(**values)
+
+_in_force: list[Callable[[], Limits]] = [Limits]
+
+
+def in_force() -> Limits:
+    """The limits of a caller that names none (`limits=None` below): the defaults, or what the application
+    made the rule with `use_in_force` (archspec/__init__.py: ARCHSPEC_MAX_*, through archspec.limits)."""
+    return _in_force[0]()
+
+
+def use_in_force(provider: Callable[[], Limits]) -> None:
+    """Make `provider` what `in_force` returns: the application's policy, asked on each check."""
+    _in_force[0] = provider
 
 
 @dataclass(frozen=True)
@@ -124,7 +132,7 @@ def parse_count(text: str, what: str) -> int:
 
 
 def size_text(value: int) -> str:
-    """Bytes in IEC units, as the flags accept them: 16 GiB, 1.5 MiB, 512 B."""
+    """Bytes in IEC units, as parse_count reads them: 16 GiB, 1.5 MiB, 512 B."""
     for unit, size in (("TiB", 1 << 40), ("GiB", GIB), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if value >= size:
             return f"{value / size:.4g} {unit}"
@@ -148,14 +156,16 @@ def footprint(figures: Figures, workload: Workload) -> tuple[int, int]:
     return figures.activation_bytes, workload.models * weights + state + max(step, evaluation)
 
 
-def check(figures: Figures, limits: Limits | None = None, workload: Workload | None = None, flags: bool = True) -> None:
-    """Raise ResourceError if the figures exceed a limit; the message says how to raise it (with the
-    command-line flag and the environment variable, or the variable alone where `flags` is False).
+def check(
+    figures: Figures, limits: Limits | None = None, workload: Workload | None = None, flags: bool = True
+) -> dict[str, int]:
+    """The figures checked against each limit (default: `in_force()`), by limit field; ResourceError if one
+    is over, in neutral words plus `limits.advice(limit, flags)` on how to raise it.
 
     Without a `workload`, the figures are checked as they are (activations kept for training) and memory,
     which depends on what the command does, is not.
     """
-    limits = limits or Limits.resolve()
+    limits = limits if limits is not None else in_force()
     values = {"params": figures.params, "macs": figures.macs // figures.batch_size,
               "activation_bytes": figures.activation_bytes}  # fmt: skip
     if workload is not None:
@@ -168,13 +178,14 @@ def check(figures: Figures, limits: Limits | None = None, workload: Workload | N
             raise ResourceError(
                 f"{figures.name}: {figure:,} {limit.unit} exceeds the limit of {allowed:,}"
                 f"{' (' + limit.format(allowed) + ')' if limit.kind == 'bytes' else ''}; "
-                f"raise it with {limit.flag + ' or ' if flags else 'the environment variable '}{limit.env}"
+                f"raise it with {limits.advice(limit, flags)}"
             )
+    return values
 
 
 def check_spec(spec: ResNetSpec, limits: Limits | None = None, workload: Workload | None = None,
-               flags: bool = True) -> None:  # fmt: skip
-    """Refuse (ResourceError) `spec` if what `workload` does with it would exceed `limits`; instant for any
-    spec (nothing is lowered block by block, nothing allocated)."""
+               flags: bool = True) -> dict[str, int]:  # fmt: skip
+    """Refuse (ResourceError) `spec` if what `workload` does with it would exceed `limits` (see `check`, whose
+    figures it returns); instant for any spec (nothing is lowered block by block, nothing allocated)."""
     workload = workload or Workload()
-    check(totals(spec, batch_size=workload.batch_size), limits, workload, flags)
+    return check(totals(spec, batch_size=workload.batch_size), limits, workload, flags)

@@ -16,7 +16,7 @@ import hashlib
 import io
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -233,13 +233,6 @@ class Checkpoint:
         info = dataset_info(source.name)
         mean, std = ((info.mean,), (info.std,)) if recipe.normalize else ((0.0,), (1.0,))
         return info.classes, Preprocessing(self.spec.input.height, self.spec.input.width, 1, mean, std)
-
-    def best_accuracy(self) -> float:
-        """The best test accuracy of the epochs so far (-1 before the first)."""
-        return max((row["test_acc"] for row in self.metrics), default=-1.0)
-
-    def with_source(self, source: Path | str) -> Checkpoint:
-        return replace(self, source=str(source))
 
 
 def _resumable(state: dict[str, Any]) -> Resumable:

@@ -28,11 +28,12 @@ from archspec.cli import (
     upgrade,
     weights,
 )
-from archspec.cli.common import Commands
+from archspec.cli.common import Commands, allocation_error, is_allocation_failure, reset_admitted
 from archspec.config.diagnostics import printable
 from archspec.errors import ArchspecError
 
 GROUPS = (specs, inspect, complexity, train, bench, export, predict, quantize, weights, check, sweep, upgrade, kinds)
+NO_INPUT = ("list", "schema", "kinds")  # the commands that read no spec, recipe, sweep file or data
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,15 +48,42 @@ def make_parser() -> argparse.ArgumentParser:
     commands = Commands(sub)
     for group in GROUPS:
         group.register(commands)
+    for name, command in sub.choices.items():
+        if name not in NO_INPUT:
+            _add_all_errors(command)
     return parser
+
+
+def _add_all_errors(parser: argparse.ArgumentParser) -> None:
+    """`--all-errors` on a command that reads a spec, recipe, sweep file or data (and on each of its
+    sub-commands): an error that says "(and N more)" then prints every problem, one line each."""
+    subs = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    for action in subs:
+        for inner in action.choices.values():
+            _add_all_errors(inner)
+    if subs or any("--all-errors" in action.option_strings for action in parser._actions):
+        return  # a group of commands, or one with its own (validate: every problem of every file)
+    parser.add_argument(
+        "--all-errors",
+        action="store_true",
+        help="list every problem of an error, one line each (default: the first, and how many more)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
+    reset_admitted()
     try:
         return int(args.handler(args))
     except ArchspecError as err:
-        print(f"archspec: error: {one_line(str(err))}", file=sys.stderr)
+        lines = [problem.message for problem in err.errors] if getattr(args, "all_errors", False) else [str(err)]
+        for line in lines:
+            print(f"archspec: error: {one_line(line)}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as err:  # a shape within the limits that this machine cannot hold
+        if not is_allocation_failure(err):
+            raise
+        print(f"archspec: error: {one_line(allocation_error(args.command, args, err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("archspec: interrupted", file=sys.stderr)

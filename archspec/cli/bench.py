@@ -15,6 +15,7 @@ from archspec.cli.common import (
     positive_int,
     positive_seconds,
 )
+from archspec.cli.threads import add_threads_argument, use_threads
 
 VARIANTS = 4  # copies of the weights held at once: eager, folded, folded + channels_last, bf16
 
@@ -26,6 +27,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from archspec.deploy.bench import bench_inference, bench_training, load_warning, missing_runtimes
     from archspec.report import bench_table
     from archspec.runtime import bf16_is_fast
+
+    use_threads(args)
 
     shape = f"{spec.input.channels}x{spec.input.height}x{spec.input.width}"
     print(f"{spec.name} at {shape}, batch {args.batch_size}; {platform.machine()}, {os.cpu_count()} CPUs, "
@@ -61,3 +64,4 @@ def register(commands: Commands) -> None:
     p.add_argument("--train", action="store_true", help="also time training steps")
     p.add_argument("--compile", action="store_true", help="also time torch.compile (compiling takes a while)")
     p.add_argument("--bf16", action="store_true", help="time bf16 even where the CPU only emulates it")
+    add_threads_argument(p)

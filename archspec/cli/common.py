@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
-from archspec.arch.guard import LIMITS, Limits, Workload, check_spec, parse_count
+from archspec.arch.guard import LIMITS, Limits, Workload, check_spec, parse_count, size_text
 from archspec.arch.validate import load_spec, with_input
+from archspec.config.text import clip
 from archspec.errors import ArchspecError
+from archspec.limits import SETTINGS, resolve
 from archspec.spec.schema import ResNetSpec
 
 Handler = Callable[[argparse.Namespace], int]
@@ -88,16 +92,37 @@ def _count(text: str) -> int:
 
 
 def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
-    """--max-params, --max-macs, --max-activation-bytes, --max-memory-bytes (see archspec/arch/guard.py)."""
+    """--max-params, --max-macs, --max-activation-bytes, --max-memory-bytes (archspec/limits.py: the policy)."""
     for limit in LIMITS:
+        setting = SETTINGS[limit.field]
         example = "16GiB or 1MB" if limit.kind == "bytes" else "2e9"
         help_text = (f"refuse specs over N {limit.unit} (such as {example}; default {limit.format(limit.default)}, "
-                     f"or ${limit.env})")  # fmt: skip
-        parser.add_argument(limit.flag, type=_count, metavar="N", dest=f"max_{limit.field}", help=help_text)
+                     f"or ${setting.env})")  # fmt: skip
+        parser.add_argument(setting.flag, type=_count, metavar="N", dest=f"max_{limit.field}", help=help_text)
 
 
 def limits_from_args(args: argparse.Namespace) -> Limits:
-    return Limits.resolve(*(getattr(args, f"max_{limit.field}", None) for limit in LIMITS))
+    """The command's limits: its flags, else ARCHSPEC_MAX_*, else the defaults (archspec.limits.resolve)."""
+    return resolve(*(getattr(args, f"max_{limit.field}", None) for limit in LIMITS))
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """What a command's resource check let through: named if an allocation fails all the same."""
+
+    spec: ResNetSpec
+    workload: Workload
+    memory_bytes: int
+    limit: int  # the --max-memory-bytes in force
+
+
+_admitted: ContextVar[Admitted | None] = ContextVar("admitted", default=None)
+
+
+def enforce(spec: ResNetSpec, limits: Limits, workload: Workload) -> None:
+    """Refuse `spec` over `limits` for `workload` (archspec.arch.guard), and remember what was admitted."""
+    figures = check_spec(spec, limits, workload)
+    _admitted.set(Admitted(spec, workload, figures["memory_bytes"], limits.memory_bytes))
 
 
 def guarded_spec(args: argparse.Namespace, workload: Workload | None = None) -> tuple[ResNetSpec, Limits]:
@@ -105,5 +130,44 @@ def guarded_spec(args: argparse.Namespace, workload: Workload | None = None) -> 
     inference batch of the command's --batch-size, unless `workload` says otherwise)."""
     spec = spec_from_args(args)
     limits = limits_from_args(args)
-    check_spec(spec, limits, workload or Workload(getattr(args, "batch_size", 1)))
+    enforce(spec, limits, workload or Workload(getattr(args, "batch_size", 1)))
     return spec, limits
+
+
+ALLOCATION_FAILURES = ("can't allocate memory", "not enough memory", "out of memory", "failed to allocate")
+
+
+def is_allocation_failure(err: BaseException) -> bool:
+    """A MemoryError, or torch's RuntimeError for an allocation the machine refused (CPU or CUDA)."""
+    return isinstance(err, MemoryError) or (
+        isinstance(err, RuntimeError) and any(text in str(err).lower() for text in ALLOCATION_FAILURES)
+    )
+
+
+def allocation_error(command: str, args: argparse.Namespace, err: BaseException) -> str:
+    """One line for an allocation that failed inside `command`: its size, and the flag that refuses it first."""
+    flag = SETTINGS["memory_bytes"].flag if hasattr(args, "max_memory_bytes") else SETTINGS["memory_bytes"].env
+    detail = f" ({clip(str(err), 120)})" if str(err) else ""
+    admitted = _admitted.get()
+    if admitted is None:
+        return (f"{command}: this machine could not allocate the memory the command needs{detail}; a smaller "
+                f"batch or input size, or {flag} set to the memory free here, refuses it before it starts")  # fmt: skip
+    spec, workload = admitted.spec, admitted.workload
+    size = "x".join(map(str, (spec.input.channels, spec.input.height, spec.input.width)))
+    what = "training" if workload.training else "inference"
+    return (f"{command}: this machine could not allocate the memory for {spec.name} ({what}, batch "
+            f"{workload.batch_size} of {size}: about {size_text(admitted.memory_bytes)} in all, within "
+            f"{SETTINGS['memory_bytes'].flag} {size_text(admitted.limit)}){detail}; {flag} "
+            f"{_below(admitted.memory_bytes)} or less would have refused it before anything was allocated")  # fmt: skip
+
+
+def _below(value: int) -> str:
+    """A round byte count under `value` to suggest as a limit (as the flags read it: 3GiB, 512MiB)."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if value > size:
+            return f"{max(1, (value - 1) // size)}{unit}"
+    return f"{max(1, value - 1)}B"
+
+
+def reset_admitted() -> None:
+    _admitted.set(None)

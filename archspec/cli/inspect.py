@@ -18,10 +18,14 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     spec, _ = guarded_spec(args)
+    import torch
+
     from archspec.nn.build import build
     from archspec.nn.summary import format_trace, trace
 
-    print(format_trace(trace(build(spec), spec)))
+    with torch.device("meta"):  # shapes only: no weights to initialise, no activations to hold
+        model = build(spec)
+    print(format_trace(trace(model, spec)))
     return 0
 
 

@@ -8,12 +8,14 @@ import json
 import sys
 
 from archspec.cli.common import Commands, positive_int
+from archspec.cli.threads import add_threads_argument, use_threads
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from archspec.deploy.predict import load_predictor, predict
     from archspec.report import prediction_table
 
+    use_threads(args)
     predictor = load_predictor(args.model, args.device)
     results = predict(predictor, args.images, args.top_k, args.batch_size)
     if args.format == "json":
@@ -38,3 +40,4 @@ def register(commands: Commands) -> None:
     p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
     p.add_argument("--batch-size", type=positive_int, default=64, metavar="B", help="images per forward pass")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps, for checkpoints (exports run on the CPU)")
+    add_threads_argument(p)

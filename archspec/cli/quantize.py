@@ -6,11 +6,13 @@ import argparse
 from pathlib import Path
 
 from archspec.cli.common import Commands, positive_int
+from archspec.cli.threads import add_threads_argument, use_threads
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
     from archspec.deploy.quantize import quantize_checkpoint
 
+    use_threads(args)
     done = quantize_checkpoint(args.checkpoint, args.out, args.calibrate, args.max_drop, args.data_dir, args.max_test)
     print(f"data: {done.data}")
     print(f"test accuracy on {done.test_images:,} images: fp32 {done.fp32_accuracy:.2%}, int8 {done.int8_accuracy:.2%} "
@@ -44,3 +46,4 @@ def register(commands: Commands) -> None:
     p.add_argument("--data-dir", metavar="DIR", help="the run's data folder, if not where it was trained from "
                    "('sample' for the bundled sample)")  # fmt: skip
     p.add_argument("--max-test", type=positive_int, metavar="N", help="evaluate on the first N test images only")
+    add_threads_argument(p)

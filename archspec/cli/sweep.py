@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from archspec.cli.common import Commands, positive_int
+from archspec.cli.threads import requested_threads
 from archspec.errors import ArchspecError
 
 USAGE = "archspec sweep SWEEP.yaml [--out DIR] | archspec sweep --resume DIR | archspec sweep report DIR"
@@ -36,7 +37,8 @@ def _run(args: argparse.Namespace, source: Path | None) -> int:
     sweep = load_sweep(source, args.sets) if source is not None else None  # every file error before torch loads
     from archspec.deploy.inference import latency_ms
 
-    options = SweepOptions(args.workers, args.storage, args.device, latency_ms, not args.quiet, args.threads)
+    threads = requested_threads(args) or 1  # one per worker: add workers, not threads (study.SweepOptions)
+    options = SweepOptions(args.workers, args.storage, args.device, latency_ms, not args.quiet, threads)
     folder: Path = args.resume if sweep is None else (args.out or default_sweep_dir(sweep))
     try:
         if sweep is None:
@@ -102,8 +104,9 @@ def register(commands: Commands) -> None:
                    "(default: study.db in the sweep folder)")  # fmt: skip
     p.add_argument("--set", action="append", default=[], dest="sets", metavar="PATH=VALUE",
                    help="change a field of the sweep file: --set n_trials=40 --set data.max_train=2000")  # fmt: skip
-    p.add_argument("--threads", type=positive_int, default=1, metavar="N",
-                   help="torch threads per worker (default 1: add workers, not threads, on a CPU)")  # fmt: skip
+    p.add_argument("--threads", type=positive_int, metavar="N",
+                   help="torch threads per worker (default $ARCHSPEC_THREADS, else 1: add workers, not threads, "
+                   "on a CPU)")  # fmt: skip
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="sweep report's output")

@@ -15,6 +15,7 @@ from archspec.cli.common import (
     positive_int,
     sized,
 )
+from archspec.cli.threads import add_threads_argument, use_threads
 from archspec.errors import ArchspecError
 from archspec.nn.layouts import layout_names
 from archspec.spec.schema import ResNetSpec
@@ -44,6 +45,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         spec = sized(load_spec(args.spec, spec_sets), args.input_size) if args.spec else None
         from archspec.train.runs import DataOptions, RunOptions, execute, plan_from_rundir
 
+        use_threads(args)
         data = DataOptions(args.data_dir, args.max_train, args.max_test)  # None fields: the run's own
         execute(plan_from_rundir(args.resume, spec, recipe_sets, RunOptions(None, data, args.device, args.quiet,
                                                                             limits=limits)))  # fmt: skip
@@ -56,6 +58,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"# spec {spec.name} ({spec_hash(spec)})\n{dump_spec(spec)}# recipe {recipe.name}\n{dump_recipe(recipe)}")
     from archspec.train.runs import DataOptions, RunOptions, execute, plan_run
 
+    use_threads(args)
     data = DataOptions(args.data_dir, args.max_train, args.max_test)
     init_from = (lambda: _init_from(args, spec)) if args.init_from is not None else None
     options = RunOptions(args.out, data, args.device, args.quiet, limits=limits, init_from=init_from)
@@ -78,6 +81,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from archspec.train.plots import plot_confusion
     from archspec.train.runs import DataOptions, evaluate_checkpoint
 
+    use_threads(args)
     result = evaluate_checkpoint(args.checkpoint, DataOptions(args.data_dir, None, args.max_test), args.device)
     print(f"data: {result.data.describe()}")
     print(evaluation_table(result.accuracy, result.matrix.tolist(), result.classes))
@@ -98,6 +102,7 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-test", type=positive_int, metavar="N", help="use only N test images")
     parser.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: cuda when available)")
+    add_threads_argument(parser)
 
 
 def register(commands: Commands) -> None:

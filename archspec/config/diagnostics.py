@@ -32,7 +32,8 @@ UNKNOWN_TAG_HINTS: list[Callable[[str, str], str]] = []
 def validate(doc: Document, model: type[M], what: str) -> M:
     """Validate a parsed document against a Pydantic model; errors point at file:line:col.
 
-    The SpecError's message is the first problem (with how many more there are); its `errors` list them all.
+    The SpecError's message is the most telling problem (an unknown field before the missing one a typo also
+    causes), with how many more there are; its `errors` list them all in file order (`--all-errors`).
     """
     if doc.data is None:
         raise SpecError(f"{doc.source}: empty {what}: expected a mapping of {', '.join(model.model_fields)}")
@@ -54,8 +55,22 @@ def validate(doc: Document, model: type[M], what: str) -> M:
             path, message = describe_error(doc.data, error, model)
             problems.extend(doc.problem(path, message)[1])
         first = problems[0].message
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise SpecError(first + more, problems) from None
+        more = f" (and {len(problems) - 1} more; --all-errors lists them)" if len(problems) > 1 else ""
+        raise SpecError(first + more, in_file_order(problems, doc)) from None
+
+
+def in_file_order(problems: list[Problem], doc: Document) -> list[Problem]:
+    """The user's own file by line and column, then each base file likewise, then the `--set`s as given."""
+    sets = list(dict.fromkeys(origin for origin in doc.origins.values() if origin.startswith("--set")))
+
+    def key(problem: Problem) -> tuple[int, str, int, int]:
+        file = problem.file or ""
+        if file in sets:
+            return 2, "", sets.index(file), 0
+        rank = 0 if file == doc.source else 1
+        return rank, file if rank else "", problem.line or 0, problem.column or 0
+
+    return sorted(problems, key=key)
 
 
 def describe_error(data: Any, error: Any, model: type[BaseModel]) -> tuple[Path_, str]:
@@ -68,7 +83,7 @@ def describe_error(data: Any, error: Any, model: type[BaseModel]) -> tuple[Path_
     value = error.get("input")
     if kind == "extra_forbidden":
         field_name = path[-1]
-        allowed = _allowed_fields(model, data, path[:-1])
+        allowed = _tagged_fields(model, tuple(error["loc"])) or _allowed_fields(model, data, path[:-1])
         hint = difflib.get_close_matches(str(field_name), allowed, n=1)
         suggestion = f"; did you mean '{hint[0]}'?" if hint else _dedent_hint(model, data, path)
         return path, f"unknown field {quote(field_name)}{suggestion} (allowed: {', '.join(allowed)})"
@@ -203,6 +218,29 @@ def _allowed_fields(model: type[BaseModel], data: Any, path: Path_) -> list[str]
         if current is None:
             return []
     return list(current.model_fields) if current is not None else []
+
+
+def _tagged_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the model that holds the last part of a Pydantic location, following the union tags the
+    location names: what was validated, where the data alone cannot tell (a partial mapping without `kind`
+    that a before-validator merged over a default); [] where the location does not single one out."""
+    candidates: list[type[BaseModel]] = [model]
+    for part in loc[:-1]:
+        if isinstance(part, int) or "[" in str(part):  # a list index, or 'function-after[...]'
+            continue
+        tagged = [c for c in candidates if "kind" in c.model_fields and part in _tags(c)]
+        if tagged:
+            candidates = tagged
+            continue
+        owner = next((c for c in candidates if part in c.model_fields), None)
+        if owner is None:
+            return []
+        candidates = _flatten(owner.model_fields[str(part)].annotation)
+    return list(candidates[0].model_fields) if len(candidates) == 1 else []
+
+
+def _tags(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(str(arg) for arg in typing.get_args(model.model_fields["kind"].annotation))
 
 
 def _field_model(model: Any, part: str | int, node: Any) -> Any:

@@ -49,6 +49,7 @@ SAMPLE = "sample"
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 _IDX_UBYTE = 0x08
 MAX_FILE_BYTES = 1 << 30
+STREAM_BYTES = 1 << 20  # what the check of a gzip file holds of its inflated data at a time
 IMAGE_SIZE = (28, 28)
 SYSTEM_DIR = Path("/usr/share/datasets")  # where Debian's dataset-* packages put their files
 Name = Literal["fashion-mnist", "mnist"]
@@ -136,39 +137,73 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
 
 
 def parse_idx(raw: bytes, ndim: int, source: str) -> np.ndarray:
-    data = _decompress(raw, source)
+    data = _decompress(raw, ndim, source)
     header = 4 + 4 * ndim
     if len(data) < header:
         raise DataError(f"{source}: truncated IDX file: {len(data)} bytes, shorter than its {header}-byte header")
-    if data[0] != 0 or data[1] != 0 or data[2] != _IDX_UBYTE or data[3] != ndim:
-        raise DataError(
-            f"{source}: not an IDX file of {ndim}-d unsigned bytes (magic {data[:4].hex()}, expected 000008{ndim:02x})"
-        )
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    dims = _dims(data, ndim, source)
     expected = header + math.prod(dims)
     if len(data) != expected:
         problem = "truncated" if len(data) < expected else "has trailing bytes"
-        shape = "x".join(map(str, dims))
-        raise DataError(f"{source}: {problem}: header says {shape} values ({expected:,} bytes), file has {len(data):,}")
+        raise DataError(f"{source}: {problem}: header says {_shape(dims)} values ({expected:,} bytes), file has "
+                        f"{len(data):,}")  # fmt: skip
     if not all(dims):
         raise DataError(f"{source}: empty IDX file (shape {dims})")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def _decompress(raw: bytes, source: str) -> bytes:
-    """gzip data inflated to at most MAX_FILE_BYTES: a small file that promises gigabytes is refused, not read."""
+def _dims(data: bytes, ndim: int, source: str) -> list[int]:
+    """The dimensions an IDX header of `ndim` unsigned-byte dimensions gives; DataError for any other magic."""
+    if data[0] != 0 or data[1] != 0 or data[2] != _IDX_UBYTE or data[3] != ndim:
+        raise DataError(
+            f"{source}: not an IDX file of {ndim}-d unsigned bytes (magic {data[:4].hex()}, expected 000008{ndim:02x})"
+        )
+    return [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+
+
+def _shape(dims: list[int]) -> str:
+    return "x".join(map(str, dims))
+
+
+def _decompress(raw: bytes, ndim: int | None, source: str) -> bytes:
+    """gzip data inflated, once a first pass that keeps nothing has checked it fits (see `_check_gzip`)."""
     if raw[:2] != b"\x1f\x8b":
         return raw
+    size = _check_gzip(raw, ndim, source)
+    return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, size)
+
+
+def _check_gzip(raw: bytes, ndim: int | None, source: str) -> int:
+    """The inflated size of gzip data, counted while it streams through a small buffer: a file that inflates
+    past MAX_FILE_BYTES, or (given `ndim`) past what its IDX header says, is refused as soon as it does, having
+    held no more than STREAM_BYTES of it (a gzip bomb costs its compressed size, not gigabytes)."""
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    head, total = b"", 0
+    limit = MAX_FILE_BYTES
+    header = 4 + 4 * ndim if ndim is not None else 0
+    pending, what = raw, ""
     try:
-        data = inflater.decompress(raw, MAX_FILE_BYTES + 1)
+        while not inflater.eof:
+            chunk = inflater.decompress(pending, STREAM_BYTES)
+            pending = inflater.unconsumed_tail
+            if not chunk and not pending:  # all read, nothing more held back
+                break
+            total += len(chunk)
+            if len(head) < header:
+                head += chunk[: header - len(head)]
+                if len(head) == header:
+                    dims = _dims(head, ndim or 0, source)
+                    limit = min(limit, header + math.prod(dims))
+                    what = f"its header's {_shape(dims)} values ({limit:,} bytes)"
+            if total > limit:
+                if limit == MAX_FILE_BYTES:
+                    raise DataError(f"{source}: inflates to over {MAX_FILE_BYTES:,} bytes, the limit for an IDX file")
+                raise DataError(f"{source}: has trailing bytes: inflates to more than {what}")
     except zlib.error as err:
         raise DataError(f"{source}: truncated or corrupt gzip data: {err}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise DataError(f"{source}: inflates to over {MAX_FILE_BYTES:,} bytes, the limit for an IDX file")
     if not inflater.eof:
         raise DataError(f"{source}: truncated or corrupt gzip data: the compressed stream ends early")
-    return data
+    return total
 
 
 def load_split(folder: Path, prefix: str, classes: int = 10) -> Split:
@@ -286,5 +321,5 @@ def download(info: DatasetInfo, target: Path, base_url: str | None = None) -> No
     for name in FILES:
         url = f"{base.rstrip('/')}/{name}.gz"
         raw = net.fetch(url, MAX_FILE_BYTES)
-        net.check_sha256(_decompress(raw, url), info.sha256[name], url, "decompressed file")
+        net.check_sha256(_decompress(raw, None, url), info.sha256[name], url, "decompressed file")
         write_atomic(target / f"{name}.gz", raw, DataError)

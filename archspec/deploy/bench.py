@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import statistics
 import tempfile
 import time
@@ -33,13 +32,10 @@ from archspec.deploy.runtimes import (
     torch_runtime,
 )
 from archspec.nn.build import build
-from archspec.runtime import bf16_is_fast, to_channels_last
+from archspec.runtime import OTHER_LIMIT, OTHER_WINDOW_S, bf16_is_fast, other_load, to_channels_last
 from archspec.spec.schema import ResNetSpec
 
 EMULATED = "this CPU emulates bf16 (no AVX-512 BF16/AMX)"
-OTHER_LIMIT = 0.25  # cores busy with other processes (while this one sleeps) above which figures suffer
-LOAD_LIMIT = 0.5  # where that cannot be read: the 1-minute load average above which other work shares the CPU
-OTHER_WINDOW_S = 0.5
 LATENCY_RUNS = 200
 
 
@@ -92,65 +88,14 @@ def latency(times: Sequence[float]) -> Latency:
 
 
 def load_warning(limit: float = OTHER_LIMIT) -> str | None:
-    """A warning when other work shares the CPU, else None.
-
-    The cores busy while this process sleeps for OTHER_WINDOW_S (/proc/stat) are other processes' work. The
-    1-minute load average lags by a minute, also counts the work run just before (a quantization, an export)
-    and, in a container, the whole host; it decides only where /proc/stat cannot be read."""
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # not available on this platform
-        load = None
-    busy = busy_cores(OTHER_WINDOW_S)
-    if busy is not None:
-        if busy <= limit:
-            return None
-        what = f"other processes keep {busy:.1f} of the {len(_cores())} cores this process may use busy"
-        what += f" (load average {load:.2f})" if load is not None else ""
-    elif load is not None and load > LOAD_LIMIT:
-        what = f"load average {load:.2f} (1 min) before the run"
-    else:
+    """A warning when other work shares the CPU (archspec.runtime.other_load, the same judgement that chooses
+    the threads), else None."""
+    load = other_load(OTHER_WINDOW_S)
+    if not (load.busy > limit if load.busy is not None else load.shared):
         return None
-    return (f"WARNING: {what}: other work shares the CPU, so these figures are not comparable with an idle "
-            "machine's, and even the ratios between variants can swing (contention hits multi-threaded variants "
-            "hardest); run again when the machine is idle")  # fmt: skip
-
-
-def busy_cores(window: float) -> float | None:
-    """Of the cores this process may run on (its affinity: a container's cpuset, taskset), how many were busy
-    (not idle or waiting for I/O) over `window` seconds, from /proc/stat; None where it cannot be read. The
-    caller sleeps meanwhile, so this is other processes' work (or threads of its own still spinning)."""
-    cores = _cores()
-
-    def sample() -> tuple[int, int]:
-        total = idle = 0
-        with open("/proc/stat") as stat:
-            for line in stat:
-                name, *values = line.split()
-                if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
-                    fields = [int(value) for value in values[:8]]  # user nice system idle iowait irq softirq steal
-                    total += sum(fields)  # guest time is counted within user already
-                    idle += fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-        return total, idle
-
-    try:
-        total, idle = sample()
-        time.sleep(window)
-        total_after, idle_after = sample()
-    except (OSError, ValueError):
-        return None
-    elapsed = total_after - total
-    if elapsed <= 0:
-        return None
-    busy = (elapsed - (idle_after - idle)) / elapsed * len(cores)
-    return min(max(busy, 0.0), float(len(cores)))  # iowait may step back (proc(5))
-
-
-def _cores() -> set[int]:
-    try:
-        return set(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        return set(range(os.cpu_count() or 1))
+    return (f"WARNING: {load.describe()}: other work shares the CPU, so these figures are not comparable with an "
+            "idle machine's, and even the ratios between variants can swing (contention hits multi-threaded "
+            "variants hardest); run again when the machine is idle")  # fmt: skip
 
 
 def bench_runtimes(

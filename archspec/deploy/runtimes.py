@@ -8,7 +8,6 @@ export contract (archspec.artifacts.metadata).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from archspec.artifacts.metadata import (
     parse_metadata,
 )
 from archspec.errors import ArchspecError
+from archspec.runtime import usable_cores
 
 ONNX_EXTRA = "pip install 'archspec[onnx]'"
 OPENVINO_EXTRA = "pip install 'archspec[openvino]'"
@@ -56,10 +56,7 @@ class Runtime:
 
 def available_cores() -> int:
     """The cores this process may run on (its affinity mask, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+    return len(usable_cores())
 
 
 def torch_runtime(name: str, module: nn.Module, note: str = "") -> Runtime:

@@ -45,16 +45,20 @@ def summary_convention(spec: ResNetSpec, batch_size: int = 1) -> str:
 
 
 def trace(model: nn.Sequential, spec: ResNetSpec, batch_size: int = 1) -> list[tuple[str, str, tuple[int, ...]]]:
-    """Output shape after each part, as d2l's `for layer in net: X = layer(X)` print (head expanded)."""
-    x = torch.rand(batch_size, spec.input.channels, spec.input.height, spec.input.width)
+    """Output shape after each part, as d2l's `for layer in net: X = layer(X)` print (head expanded).
+
+    Run on the meta device (each part with meta copies of its parameters and buffers, the model itself left
+    as it is): shapes without activations, so no memory grows with the input size."""
+    x = torch.empty(batch_size, spec.input.channels, spec.input.height, spec.input.width, device="meta")
     rows = []
     was_training = model.training
     model.eval()
-    with torch.inference_mode():
+    with torch.no_grad():
         for name, part in model.named_children():
             children = list(part.named_children()) if name == "head" else [(name, part)]
             for child_name, child in children:
-                x = child(x)
+                tensors = {**dict(child.named_parameters()), **dict(child.named_buffers())}
+                x = torch.func.functional_call(child, {key: t.to("meta") for key, t in tensors.items()}, (x,))
                 label = f"head.{child_name}" if name == "head" else child_name
                 rows.append((label, type(child).__name__, tuple(x.shape)))
     model.train(was_training)

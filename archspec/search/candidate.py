@@ -20,6 +20,7 @@ from archspec.arch.guard import check
 from archspec.arch.validate import resolve_spec
 from archspec.config.document import Document
 from archspec.config.overrides import Override
+from archspec.limits import environment_limits
 from archspec.recipe.schema import Recipe, resolve_recipe
 from archspec.search.space import Axis, Constraints, Dimension, ResolvedSweep
 from archspec.spec.io import spec_hash
@@ -112,7 +113,7 @@ def build_candidate(sweep: ResolvedSweep, values: Mapping[str, Any], number: int
                             recipe_items).model  # fmt: skip
     check_input(spec, recipe)
     report = complexity(spec, batch_size=recipe.batch_size)
-    check(report)  # the machine's own limits (ARCHSPEC_MAX_*): ResourceError, recorded as a rejection
+    check(report, environment_limits())  # the machine's own limits (ARCHSPEC_MAX_*): recorded as a rejection
     cost = Cost(report.params, report.macs // report.batch_size, report.activation_bytes)
     return Candidate(spec, recipe, tuple(sets), spec_hash(spec), candidate_key(spec, recipe), cost)
 

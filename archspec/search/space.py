@@ -45,6 +45,7 @@ from archspec.recipe.presets import recipe_dir
 from archspec.recipe.schema import Recipe, Target, resolve_recipe, route, route_overrides
 from archspec.spec.compose import DIRECTIVES
 from archspec.spec.presets import preset_dir
+from archspec.spec.regnet import RegNetStages
 from archspec.spec.schema import ResNetSpec
 
 STAR = "[*]"
@@ -382,6 +383,8 @@ def _path_problem(model: type[BaseModel], path: Path_, target: str, star: int | 
     head = path[0]
     if target == "spec" and head in DIRECTIVES:
         return None if len(path) == 1 else f"{head} is a number (a multiplier); it has no parts"
+    if target == "spec" and path[:2] == ("stages", "regnet") and len(path) > 2:  # a RegNet design space
+        return _path_problem(RegNetStages, path[2:], "stages.regnet")
     annotations: list[Any] = [model]
     for depth, part in enumerate(path):
         where = format_path(path[:depth]) or f"the {target}"

@@ -185,7 +185,7 @@ def _run_processes(
 
     def spawn(index: int) -> None:
         options = WorkerOptions(base.folder, base.storage_url, index, base.device, base.latency, base.threads,
-                                base.deadline, base.seed_offset)  # fmt: skip
+                                base.deadline, base.seed_offset, driver=os.getpid())  # fmt: skip
         process = context.Process(target=process_main, args=(options,), name=f"archspec-sweep-worker-{index}")
         process.start()
         running[index] = process

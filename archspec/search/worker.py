@@ -8,7 +8,11 @@ train it as an ordinary run folder, reporting each epoch's test accuracy to the 
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -39,6 +43,9 @@ if TYPE_CHECKING:
 SETTLE_S = 60.0  # how long a trial waits for lower-numbered ones to decide (each takes milliseconds)
 EXIT_ERROR = 2  # a worker process stopped on an ArchspecError: its message is in workers/N.log
 EXIT_INTERRUPTED = 130
+EXIT_ORPHANED = 3  # the driver was gone before the parent-death signal was set
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+WATCHDOG_S = 1.0
 
 
 class TrialFailed(Exception):
@@ -60,6 +67,7 @@ class WorkerOptions:
     deadline: float | None = None  # time.time() after which no trial starts
     seed_offset: int = 0  # trials the study held when this run began: a resume draws new candidates
     on_trial: Callable[[T.Counts], None] | None = field(default=None, compare=False)
+    driver: int | None = None  # the pid of the driver process: a worker process ends when it is gone
 
 
 def run_worker(sweep: ResolvedSweep, options: WorkerOptions) -> None:
@@ -104,6 +112,8 @@ def finished(sweep: ResolvedSweep, counts: T.Counts) -> bool:
 
 def process_main(options: WorkerOptions) -> None:
     """Entry of a worker process: exit 0 when done, 2 with the one-line error in workers/N.log."""
+    if options.driver is not None:
+        follow_driver(options.driver)
     log = worker_log(options.folder, options.index)
     try:
         run_worker(read_record(options.folder).sweep, options)
@@ -115,6 +125,29 @@ def process_main(options: WorkerOptions) -> None:
     except BaseException:
         write_atomic(log, traceback.format_exc().encode())
         raise
+
+
+def follow_driver(driver: int) -> None:
+    """End this process when the driver process `driver` dies, however it dies (a SIGKILL included), so that a
+    killed sweep leaves no worker training on: Linux's parent-death signal, and a watchdog thread for where
+    that is missing or came too late (the driver died between starting this process and this call).
+
+    The trial it was training stays RUNNING with this worker's token; `--resume` fails it and queues it again."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no libc to call: the watchdog alone
+            pass
+    if os.getppid() != driver:  # reparented already: the signal will never come
+        os._exit(EXIT_ORPHANED)
+
+    def watch() -> None:
+        while os.getppid() == driver:
+            time.sleep(WATCHDOG_S)
+        os._exit(EXIT_ORPHANED)
+
+    threading.Thread(target=watch, name="archspec-driver-watchdog", daemon=True).start()
 
 
 def quiet_optuna() -> None:

@@ -173,6 +173,11 @@ def scale(doc: Document, directives: Document, width: Any, depth: Any) -> Docume
             raise directives.error((key,), f"must be a positive number (a multiplier such as 0.5 or 2) up to "
                                    f"{MAX_MULTIPLIER:g}, got {quote(value)}")  # fmt: skip
     data = doc.data
+    if isinstance(data, dict) and isinstance(data.get("stages"), dict):  # a generator (spec/regnet.py)
+        for key, value, instead in (("width", width, "w0 and wa"), ("depth", depth, "depth")):
+            if value is not None:
+                raise directives.error((key,), f"does not apply to generated stages (stages: {{regnet: ...}}); "
+                                       f"change the design's {instead} instead")  # fmt: skip
     if (width is None and depth is None) or not isinstance(data, dict) or not isinstance(data.get("stages"), list):
         return doc
     located = locate(doc)

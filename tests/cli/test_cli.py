@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
-from helpers import cli
+from helpers import cli, cli_env
 
 from archspec import load_spec, spec_hash
 
@@ -29,6 +31,30 @@ def test_trace_prints_the_seed_shapes() -> None:
     shapes = [line.split("output shape:")[1].strip() for line in done.stdout.splitlines()]
     assert shapes == ["[1, 64, 56, 56]", "[1, 64, 56, 56]", "[1, 128, 28, 28]", "[1, 256, 14, 14]",
                       "[1, 512, 7, 7]", "[1, 512, 1, 1]", "[1, 512]", "[1, 10]"]  # fmt: skip
+
+
+# `archspec ARGS` in a fresh process, then its peak RSS in KiB on stderr's last line (VmHWM: ru_maxrss would
+# keep the high-water mark of the pytest process it was forked from, across exec).
+PEAK_SCRIPT = """\
+import sys
+from archspec.cli import main
+code = main(sys.argv[1:])
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_trace_holds_no_activations_at_a_large_input(tiny_spec: Path) -> None:
+    """At 1x4096x4096 the tiny spec's activations are 512 MiB a layer (2.8 GB peak when trace ran the model on
+    real tensors); on the meta device only the interpreter and torch (about 300 MiB) remain. A subprocess: its
+    peak memory is the point."""
+    args = ["trace", str(tiny_spec), "--input-size", "1", "4096", "4096"]
+    done = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, *args], capture_output=True, text=True,
+                          env=cli_env(), timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "output shape: [1, 16, 2048, 2048]" in done.stdout
+    peak_mib = int(done.stderr.splitlines()[-1]) / 1024
+    assert peak_mib < 600, f"trace peaked at {peak_mib:.0f} MiB"
 
 
 def test_summary_reads_mult_adds_in_the_right_unit() -> None:
@@ -94,3 +120,27 @@ def test_set_values_go_through_the_same_strict_yaml_reader() -> None:
     assert_user_error(run("show", "resnet18", "--set", "stem={channels: 8, channels: 16}"), "duplicate key 'channels'")
     assert_user_error(run("show", "resnet18", "--set", "foo.bar=1"), "--set foo.bar=1: foo: unknown field 'foo'")
     assert_user_error(run("show", "resnet18", "--set", "output_stride=2"), "must be at least the stem's stride (4)")
+
+
+def test_an_allocation_that_fails_inside_a_command_is_one_line_naming_its_size_and_the_flag(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 22: a shape within the limits that the machine cannot hold ended in a 50-line traceback.
+    import archspec.nn.summary
+
+    torch_text = "[enforce fail at alloc_cpu.cpp:118] DefaultCPUAllocator: can't allocate memory: you tried to allocate"
+    failures = (MemoryError(), RuntimeError(f"{torch_text} 8589934592 bytes."))
+    for failure in failures:
+
+        def fail(*args: object, error: BaseException = failure, **kwargs: object) -> str:
+            raise error
+
+        monkeypatch.setattr(archspec.nn.summary, "summarize", fail)
+        done = cli("summary", "resnet18", "--batch-size", "64")
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "summary: this machine could not allocate the memory for resnet18 (inference, batch 64 of 3x224x224" \
+            in done.stderr  # fmt: skip
+        assert "--max-memory-bytes 669MiB or less would have refused it" in done.stderr, done.stderr
+    monkeypatch.setattr(archspec.nn.summary, "summarize", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("x")))
+    with pytest.raises(RuntimeError, match=r"^x$"):  # any other RuntimeError is a bug: its traceback stays
+        cli("summary", "resnet18")

@@ -8,8 +8,8 @@ import argparse
 import pytest
 from helpers import cli
 
-from archspec.arch.guard import LIMITS
 from archspec.cli import make_parser
+from archspec.limits import SETTINGS
 
 BUILDS_A_MODEL = {"summary", "trace", "bench", "export", "train", "check"}
 
@@ -32,7 +32,7 @@ def test_every_command_that_takes_a_spec_takes_set_and_input_size() -> None:
 
 def test_every_command_that_builds_a_model_takes_the_limit_flags() -> None:
     for name in BUILDS_A_MODEL:
-        assert {limit.flag for limit in LIMITS} <= options(commands()[name]), name
+        assert {setting.flag for setting in SETTINGS.values()} <= options(commands()[name]), name
 
 
 def test_limit_flags_take_units_and_help_shows_them() -> None:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import struct
+import subprocess
+import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import cli_env
 
 from archspec.data import download
 from archspec.data import idx as D
@@ -204,3 +208,49 @@ def test_relabelled_idx_files_name_their_own_classes(tmp_path: Path) -> None:
     three = IdxData(kind="idx", root=str(tmp_path / "five"), classes=["a", "b", "c"])
     with pytest.raises(DataError, match=r"train-labels-idx1-ubyte\.gz: label 4 out of range 0\.\.2"):
         open_dataset(three, Request(target=Target(1, 28, 28, 3)))
+
+
+# Reads a (bomb) IDX file in a fresh process: what it was refused with, then the process's peak RSS in KiB
+# (VmHWM: ru_maxrss would keep the high-water mark of the pytest process it was forked from, across exec).
+PEAK_SCRIPT = """\
+import sys
+from archspec.data.idx import read_idx
+from archspec.errors import DataError
+try:
+    read_idx(sys.argv[1], 3)
+except DataError as err:
+    print(err)
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
+"""
+
+
+def gzip_bomb(path: Path, images: int, zeros: int) -> None:
+    """An IDX header for `images` 28x28 images, then `zeros` MiB of zero bytes (a multiple of 16), gzipped at
+    about 230:1. Made of one compressed 16 MiB segment repeated (a full flush resets the compressor, so each
+    is the same bytes); the gzip trailer is left out, as a refused file is never read to its end."""
+    deflate = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    head = deflate.compress(b"\x00\x00\x08\x03" + b"".join(n.to_bytes(4, "big") for n in (images, 28, 28)))
+    segment = deflate.compress(bytes(16 << 20)) + deflate.flush(zlib.Z_FULL_FLUSH)
+    path.write_bytes(head + segment * (zeros // 16))
+
+
+@pytest.mark.parametrize(
+    ("images", "refusal"),
+    [(1_400_000, "inflates to over 1,073,741,824 bytes"),  # a header over the limit, the data too
+     (1_300_000, "has trailing bytes: inflates to more than its header's 1300000x28x28 values")],
+)  # fmt: skip
+def test_a_gzip_bomb_is_refused_while_it_streams_with_little_memory(tmp_path: Path, images: int, refusal: str) -> None:
+    path = tmp_path / "bomb-idx3-ubyte.gz"
+    gzip_bomb(path, images, zeros=1104)  # 1.08 GiB inflated, from 5 MB
+    done = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(path)], capture_output=True, text=True,
+                          env=cli_env(), timeout=300, check=True)  # fmt: skip
+    message, peak_kib = done.stdout.splitlines()
+    assert refusal in message
+    assert int(peak_kib) < 400 * 1024, f"peak RSS {int(peak_kib) / 1024:.0f} MiB refusing a gzip bomb"
+
+
+def test_a_gzip_file_longer_than_its_header_says_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(idx_bytes(torch.arange(5))[:8] + bytes(5) + bytes(3 << 20)))
+    with pytest.raises(DataError, match="has trailing bytes: inflates to more than its header's 5 values"):
+        read_idx(path, 1)

@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from archspec import build, load_spec
+from archspec import build, load_spec, runtime
 from archspec.arch.validate import with_input
 from archspec.cli import main
-from archspec.deploy import bench, runtimes
+from archspec.deploy import runtimes
 from archspec.deploy.bench import Latency, Result, bench_runtimes, latency, load_warning
 from archspec.deploy.runtimes import torch_runtime
 from archspec.report import bench_table
@@ -57,13 +57,13 @@ def test_table_shows_latency_columns_and_ratios_to_eager() -> None:
 
 def test_load_warning_when_other_work_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "getloadavg", lambda: (3.25, 1.0, 0.5))
-    monkeypatch.setattr(bench, "busy_cores", lambda window: 1.5)
+    monkeypatch.setattr(runtime, "busy_cores", lambda window: 1.5)
     warning = load_warning()
     assert warning is not None and "keep 1.5 of" in warning and "3.25" in warning and "not comparable" in warning
     # a load average from this process's own last minute (an export just before), the cores idle now: no warning
-    monkeypatch.setattr(bench, "busy_cores", lambda window: 0.05)
+    monkeypatch.setattr(runtime, "busy_cores", lambda window: 0.05)
     assert load_warning() is None
-    monkeypatch.setattr(bench, "busy_cores", lambda window: None)  # no /proc/stat: the load average decides
+    monkeypatch.setattr(runtime, "busy_cores", lambda window: None)  # no /proc/stat: the load average decides
     warning = load_warning()
     assert warning is not None and "load average 3.25 (1 min)" in warning
     monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 1.0, 0.5))
@@ -71,7 +71,7 @@ def test_load_warning_when_other_work_runs(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_busy_cores_reads_this_machine() -> None:
-    busy = bench.busy_cores(0.05)  # None only where there is no /proc/stat
+    busy = runtime.busy_cores(0.05)  # None only where there is no /proc/stat
     assert busy is None or 0.0 <= busy <= len(os.sched_getaffinity(0))
 
 
@@ -80,7 +80,7 @@ def test_bench_command_adds_runtime_columns_and_latency(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(os, "getloadavg", lambda: (4.0, 4.0, 4.0))
-    monkeypatch.setattr(bench, "busy_cores", lambda window: 1.25)
+    monkeypatch.setattr(runtime, "busy_cores", lambda window: 1.25)
     args = ["bench", "cifar-resnet20", "--input-size", "3", "16", "16", "--batch-size", "4", "--seconds", "0.03",
             "--latency-runs", "12"]  # fmt: skip
     assert main(args) == 0

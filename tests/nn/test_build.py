@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import buildable_presets
 from torch import nn
 from torch.nn import functional as F
 
@@ -102,7 +103,15 @@ def test_model_is_a_plain_sequential_with_named_parts() -> None:
     assert [name for name, _ in model.named_children()] == ["stem", "stage1", "stage2", "stage3", "stage4", "head"]
 
 
-@pytest.mark.parametrize("name", preset_names())
+@pytest.mark.parametrize("name", sorted(set(preset_names()) - set(buildable_presets())))
+def test_a_preset_too_big_to_build_here_has_its_plans_parameters_on_the_meta_device(name: str) -> None:
+    spec = load_spec(name)
+    with torch.device("meta"):
+        model = build(spec)
+    assert sum(p.numel() for p in model.parameters()) == lower(spec).params
+
+
+@pytest.mark.parametrize("name", buildable_presets())
 def test_every_preset_trains_one_step_with_finite_values(name: str) -> None:
     spec = load_spec(name)
     spec = with_input(spec, spec.input.channels, 32, 32)  # small input: the point is the graph, not the size

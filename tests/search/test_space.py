@@ -201,3 +201,32 @@ def test_a_sweep_routes_overrides_and_space_paths_as_train_set_does(tmp_path: Pa
     assert bad.returncode == 2 and "--set epochs=0: epochs: " in bad.stderr, bad.stderr
     with pytest.raises(SpecError, match=r"sweep\.yaml:4:\d+: epochs: "):
         load_sweep(write(tmp_path, text.replace("epochs=2", "epochs=0")))
+
+
+REGNET_SWEEP = """\
+name: regnet-space
+spec:
+  name: tiny-regnet
+  input: {channels: 1, height: 28, width: 28}
+  stem: {kind: conv, channels: 8, kernel_size: 3, stride: 1}
+  block: {kind: bottleneck, expansion: 1}
+  stages: {regnet: {depth: 4, w0: 8, wa: 8.0, wm: 2.0, group_width: 8}}
+  head: {num_classes: 10}
+recipe: fashion-best
+space:
+  stages.regnet.wa: {float: [4.0, 16.0]}
+  stages.regnet.depth: {int: [3, 6]}
+n_trials: 2
+data: {data_dir: sample, max_train: 100, max_test: 50}
+"""
+
+
+def test_a_regnet_design_space_samples_the_generator_and_names_a_typo(tmp_path: Path) -> None:
+    """pycls's RegNet parameters are sweep axes (issue 19): stages.regnet.* paths resolve; a typo is located."""
+    path = tmp_path / "regnet.yaml"
+    path.write_text(REGNET_SWEEP)
+    sweep = load_sweep(path)
+    assert [axis.path for axis in sweep.axes] == [("stages", "regnet", "wa"), ("stages", "regnet", "depth")]
+    path.write_text(REGNET_SWEEP.replace("stages.regnet.wa:", "stages.regnet.wz:"))
+    with pytest.raises(SpecError, match=r"stages\.regnet has no field 'wz'"):
+        load_sweep(path)

@@ -3,12 +3,14 @@ and pruned candidates recorded, the report and best files, Ctrl-C, and resume af
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -161,6 +163,46 @@ def test_two_workers_share_sqlite_and_resume_after_sigkill_loses_and_repeats_not
     keys = [t.user_attrs["key"] for t in trained]
     assert len(keys) == len(set(keys))  # no candidate trained twice
     assert_run_folders(out, trained, killed)
+
+
+def test_a_sigkilled_driver_leaves_no_process_behind(tmp_path: Path) -> None:
+    """Only the driver is killed (not its process group): its workers notice (the parent-death signal, or the
+    watchdog) and end, mid-training, so the user gets the CPU back; --resume retries what they were training."""
+    out = tmp_path / "out"
+    source = tiny_sweep(tmp_path, n_trials=40, seed=2, max_train=1500)  # workers that go on would train for minutes
+    command = [sys.executable, "-m", "archspec", "sweep", str(source), "--out", str(out), "--workers", "2", "--quiet"]
+    # no pipes: a worker holding one open would keep communicate() waiting for as long as it lives
+    process = subprocess.Popen(command, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+                               start_new_session=True)  # fmt: skip
+
+    def training() -> bool:
+        return (out / "sweep.json").is_file() and any(t.user_attrs.get("outcome") == "training" for t in trials_of(out))
+
+    try:
+        wait_for(training, "a worker training", process)
+        assert len(_group(process.pid)) >= 3  # the driver and its two workers
+        process.kill()
+        process.wait()
+        deadline = time.monotonic() + 20  # the parent-death signal ends them at once, the watchdog within a second
+        while _group(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _group(process.pid), _group(process.pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _group(pgid: int) -> list[str]:
+    """The command lines of the live (not zombie) processes of process group `pgid`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 def test_resume_fails_a_trial_without_a_worker(tmp_path: Path) -> None:

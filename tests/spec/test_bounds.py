@@ -102,7 +102,7 @@ def test_spec_errors_carry_every_problem_structured(tmp_path: Path) -> None:
     problems = sorted((p.field, p.line, p.column) for p in info.value.errors)
     assert problems == [("head.num_classes", 3, 8), ("stem.channels", 4, 8)]
     assert all(p.file == str(path) and p.message.startswith(f"{path}:") for p in info.value.errors)
-    assert "(and 1 more)" in str(info.value)
+    assert "(and 1 more; --all-errors lists them)" in str(info.value)
     done = cli("validate", path, "--all-errors")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 2
 

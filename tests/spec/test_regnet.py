@@ -70,6 +70,13 @@ def test_an_extends_file_changes_one_design_number() -> None:
     assert [s.channels for s in spec.stages][:2] == [32, 64]
 
 
+@pytest.mark.parametrize(("directive", "instead"), [("width: 0.5", "w0 and wa"), ("depth: 2", "depth")])
+def test_width_and_depth_refuse_a_generator_rather_than_do_nothing(directive: str, instead: str) -> None:
+    with pytest.raises(SpecError, match=rf"<string>:1:\d+: {directive.split(':')[0]}: does not apply to generated "
+                       rf"stages \(stages: {{regnet: \.\.\.}}\); change the design's {instead} instead"):  # fmt: skip
+        load_spec(f"{{extends: regnet_x_400mf, name: w, {directive}}}")
+
+
 def test_group_width_sets_the_3x3_groups() -> None:
     plan = lower(load_spec("regnet_x_400mf"))
     convs = {path: layer.op for path, layer in plan.layers() if path.endswith("main.conv2")}
