@@ -20,6 +20,7 @@ when a model is built.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import re
 import sys
@@ -79,6 +80,7 @@ class Kind:
     description: str = ""
     torch: str = ""  # primitives: "module:attribute" of the function that makes its torch module
     strategies: str = ""  # blocks and stems: "module:attribute" of a hypothesis strategy of its own fields
+    entry_point: str = ""  # the plugin's entry point that registered it ("" for archspec's own)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ class Registry:
     _staged: list[Kind] | None = None  # a plugin's registrations, kept only if all of them succeed
     _loaded: bool = False
     _by_target: dict[Any, Kind] = field(default_factory=dict)  # a primitive's kind by its class
+    _entry_point: str = ""  # the entry point being loaded
+    _conflict: PluginError | None = None  # archspec's own kind took a name the loading plugin had registered
 
     def _store(self, kind: Kind) -> None:
         self.kinds[kind.category][kind.name] = kind
@@ -114,25 +118,31 @@ class Registry:
         existing = table.get(kind.name) or (staged[0] if staged else None)
         if existing is not None:
             if existing.package != ARCHSPEC and kind.package == ARCHSPEC:
-                # archspec's own kind registered after a plugin took its name: archspec's wins
-                self._by_target.pop(table.pop(kind.name).target, None)
-                self.problems.append(Problem(existing.package, "?", f"{kind.category} kind {kind.name!r} is "
-                                             "already archspec's", ((kind.category, kind.name),)))  # fmt: skip
+                # archspec's own kind registered after a plugin took its name: archspec's wins, the plugin loses it
+                taken = PluginError(f"{kind.category} kind {kind.name!r} is archspec's own", (kind.category, kind.name))
+                if kind.name in table:
+                    self._by_target.pop(table.pop(kind.name).target, None)
+                    lost = ((kind.category, kind.name),)
+                    self.problems.append(Problem(existing.package, existing.entry_point, str(taken), lost))
+                else:  # the plugin being loaded registered it: it fails when its registration returns
+                    self._conflict = taken
             else:
                 raise PluginError(f"{kind.category} kind {kind.name!r} is already registered by {existing.package}",
                                   (kind.category, kind.name))  # fmt: skip
         if self._staged is not None and kind.package != ARCHSPEC:
-            self._staged.append(kind)
+            self._staged.append(dataclasses.replace(kind, entry_point=self._entry_point))
         else:
             self._store(kind)
 
     def load_plugin(self, package: str, entry_point: str, load: Callable[[], Any]) -> bool:
         """Run one plugin's registration; on any failure, keep none of it and record why."""
-        previous, self.package, self._staged = self.package, package, []
+        previous, self.package, self._staged, self._entry_point = self.package, package, [], entry_point
         try:
             target = load()
             if callable(target) and not isinstance(target, types.ModuleType):
                 target()
+            if self._conflict is not None:
+                raise self._conflict
             staged = self._staged
         except Exception as err:  # any failure of third-party code is the plugin's, reported as one line
             tried = tuple((k.category, k.name) for k in self._staged or ())
@@ -142,7 +152,7 @@ class Registry:
             self.problems.append(Problem(package, entry_point, _first_line(what), tried))
             return False
         finally:
-            self.package, self._staged = previous, None
+            self.package, self._staged, self._entry_point, self._conflict = previous, None, "", None
         for kind in staged:
             self._store(kind)
         return True

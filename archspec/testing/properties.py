@@ -162,7 +162,7 @@ def check_primitive(op: Any, in_shape: Shape, batch: int = BATCH, where: str = "
     with its torch module at input `in_shape`: output shape, parameters (torchinfo's count), MACs (a forward-hook
     count over its convolutions and linear layers) and torchinfo's mult-adds."""
     kind = kinds.primitive_kind(type(op))
-    name = f"{kind.name} of {kind.package if kind else '?'}" if kind else type(op).__name__
+    name = f"{kind.name} (plugin {kind.package})" if kind else type(op).__name__
     at = f" at {where}" if where else ""
     torch.manual_seed(0)
     module = make_layer(op).train()

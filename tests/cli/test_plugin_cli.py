@@ -1,7 +1,8 @@
 """Every command on a spec whose blocks come from a plugin: with the example plugin (archspec-eca) installed,
-`archspec kinds` lists it, `check` verifies its primitive, and a spec using it trains an epoch on the sample,
-sweeps over the plugin's own field, exports to ONNX, predicts, and its weights leave and come back in the
-archspec layout (another codebase's layout names the gate it lacks)."""
+`archspec kinds` lists it, `check` verifies its primitive, and a spec using it (its gate in every block, its
+blur-pool shortcut where a block projects) trains an epoch on the sample, sweeps over the plugin's own field,
+exports to ONNX, predicts, and its weights leave and come back in the archspec layout (another codebase's layout
+names the gate it lacks)."""
 
 from __future__ import annotations
 
@@ -17,17 +18,18 @@ from plugins import SPEC, install_example, run_with
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return install_example(tmp_path_factory.mktemp("plugin"))
+    return install_example(tmp_path_factory)
 
 
-def test_kinds_lists_the_plugin_beside_archspec(site: Path) -> None:
-    table, as_json = run_with(site, ["kinds"], ["kinds", "--format", "json"])
+def test_kinds_lists_the_plugin_beside_archspec_and_diff_shows_its_fields(site: Path) -> None:
+    table, as_json, diff = run_with(site, ["kinds"], ["kinds", "--format", "json"], ["diff", "fashion-resnet", SPEC])
     assert table.returncode == 0 and table.stderr == "", table
     rows = [line.split()[:3] for line in table.stdout.splitlines()]
     assert ["block", "eca_basic", "archspec-eca"] in rows and ["primitive", "eca_gate", "archspec-eca"] in rows
     assert ["block", "basic", "archspec"] in rows and ["shortcut", "zero_pad", "archspec"] in rows
     listed = {(row["kind"], row["name"]): row["package"] for row in json.loads(as_json.stdout)["kinds"]}
     assert listed[("block", "eca_bottleneck")] == "archspec-eca" and listed[("stem", "cifar")] == "archspec"
+    assert diff.returncode == 0 and "block.kind: 'basic' -> 'eca_basic'" in diff.stdout, diff
 
 
 @pytest.mark.slow
@@ -39,12 +41,12 @@ def test_a_plugin_spec_goes_through_every_command(site: Path, tmp_path: Path) ->
     sweep.write_text(f"name: eca-kernels\nspec: {SPEC}\nrecipe: fashion-best\noverrides: [recipe.epochs=1]\n"
                      "space:\n  block.eca.kernel_size: {choice: [1, 3]}\nobjectives: [accuracy]\nn_trials: 2\n"
                      "sampler: {kind: random, seed: 0}\n"
-                     "data: {data_dir: sample, max_train: 64, max_test: 32}\n")  # fmt: skip
+                     "data: {data_dir: sample, max_train: 32, max_test: 16}\n")  # fmt: skip
     check, train, export, predict_run, predict_onnx, out, back, timm, swept = run_with(
         site,
         ["check", SPEC, "--examples", "3", "--seed", "1"],
         ["train", SPEC, "--recipe", "fashion-best", "--data-dir", "sample", "--max-train", "64", "--max-test", "32",
-         "--set", "epochs=1", "--quiet", "--out", run],
+         "--set", "epochs=1", "--set", "block.shortcut.kind=blur_conv_norm", "--quiet", "--out", run],
         ["export", run, "--format", "onnx", "--out", onnx_file],
         ["predict", run, image, "--format", "json"],
         ["predict", onnx_file, image, "--format", "json"],

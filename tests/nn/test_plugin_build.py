@@ -33,7 +33,7 @@ print("ok")
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return install_example(tmp_path_factory.mktemp("plugin"))
+    return install_example(tmp_path_factory)
 
 
 def test_build_names_weights_and_summary_of_a_plugin_gate(site: Path) -> None:

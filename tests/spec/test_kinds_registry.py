@@ -114,3 +114,23 @@ def test_registering_twice_in_one_plugin_keeps_none_of_it(registry: kinds.Regist
     assert str(registry.problems[0]) == ("plugin myplug (entry point mine): shortcut kind 'twice' is already "
                                          "registered by myplug")  # fmt: skip
     assert "twice" not in kinds.names("shortcut")
+
+
+def test_archspecs_own_names_win_whenever_they_register(monkeypatch: pytest.MonkeyPatch) -> None:
+    from archspec.spec import shortcuts
+
+    empty = kinds.Registry(_loaded=True)
+    monkeypatch.setattr(kinds, "REGISTRY", empty)
+    mine = (lambda *args: None, "A plugin's shortcut named as archspec's.")
+    assert empty.load_plugin("early", "first", lambda: lambda: kinds.register_shortcut("conv", *mine))
+    kinds.register_shortcut("conv", shortcuts._conv, "archspec's own")  # registered after the plugin's
+    assert empty.kinds["shortcut"]["conv"].package == "archspec"
+    assert str(empty.problems[0]) == "plugin early (entry point first): shortcut kind 'conv' is archspec's own"
+
+    def during() -> None:  # archspec's own registers while the plugin's registration runs
+        kinds.register_shortcut("zero_pad", *mine)
+        kinds.register_shortcut("zero_pad", shortcuts._zero_pad, "archspec's own")
+
+    assert not empty.load_plugin("late", "second", lambda: during)
+    assert empty.kinds["shortcut"]["zero_pad"].package == "archspec"
+    assert str(empty.problems[1]) == "plugin late (entry point second): shortcut kind 'zero_pad' is archspec's own"

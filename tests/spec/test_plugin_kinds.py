@@ -13,7 +13,7 @@ from plugins import SPEC, install_example, run_with
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return install_example(tmp_path_factory.mktemp("plugin"))
+    return install_example(tmp_path_factory)
 
 
 def test_validate_and_schema_know_the_plugin_kinds(site: Path, tmp_path: Path) -> None:
@@ -36,6 +36,7 @@ def test_validate_and_schema_know_the_plugin_kinds(site: Path, tmp_path: Path) -
     assert defs["EcaBasicBlockSpec"]["properties"]["kind"]["const"] == "eca_basic"
     assert set(defs["EcaSpec"]["properties"]) == {"gamma", "beta", "kernel_size"}
     assert "PartialEcaBasicBlockSpec" in defs  # a file that extends another may say only part of it
+    assert defs["ShortcutSpec"]["properties"]["kind"]["enum"][-1] == "blur_conv_norm"
 
 
 def test_without_the_plugin_its_kind_names_the_package_to_install(tmp_path: Path) -> None:
