@@ -10,6 +10,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
+	@echo "installing archspec and its dependencies into $(VENV) (torch's CPU build among them: a few minutes the first time)"
 	# -qq: errors only; compat: a plain path in the .pth file, which mypy and pyright follow (an import hook they do not)
 	$(PY) -m pip install -qq --disable-pip-version-check -c constraints.txt --config-settings editable_mode=compat -e '.[dev]'
 	touch $(STAMP)

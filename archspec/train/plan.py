@@ -139,10 +139,9 @@ def plan_run(spec: ResNetSpec, recipe: Recipe, options: RunOptions | None = None
         world, device = _join(resources, options)
         check_world(recipe, world)
         run = RunDir(world.broadcast(options.out or default_run_dir(spec)))  # one folder, named by rank 0
-        _refuse_existing(run)
-        if world.is_main:
+        if world.is_main:  # the lock first: a folder another process trains into is named as such
             resources.enter_context(run.lock())
-            _refuse_existing(run)  # again, under the lock: another run may have finished meanwhile
+        _refuse_existing(run)
         plan = RunPlan(spec, recipe, run, device, world, options, resources=resources.pop_all())
     return plan
 

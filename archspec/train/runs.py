@@ -161,7 +161,8 @@ class Evaluation:
 def evaluate_checkpoint(path: Path, data_options: DataOptions = ALL_DATA, device_name: str | None = None) -> Evaluation:
     """Test-set confusion matrix of a checkpoint (a .pt file, or a run folder: its best.pt).
 
-    Reads only the test split, prepared with the statistics stored in the checkpoint.
+    Reads only the test split, prepared with the statistics stored in the checkpoint. A checkpoint in a run
+    folder is evaluated on the data the run was trained on (run.json's data options), except each option given.
     """
     path = checkpoint_file(path)
     device = resolve_device(device_name)
@@ -169,7 +170,10 @@ def evaluate_checkpoint(path: Path, data_options: DataOptions = ALL_DATA, device
     model, spec = checkpoint_model(path, checkpoint)
     classes, preprocessing = checkpoint.labels()
     recipe = checkpoint.recipe()
-    options = DataOptions(data_options.data_dir, None, data_options.max_test)
+    run = RunDir.of_checkpoint(path)
+    given = DataOptions(data_options.data_dir, None, data_options.max_test)
+    merged = _merged_options(run, given) if run is not None else given
+    options = DataOptions(merged.data_dir, None, merged.max_test)
     data = open_dataset(recipe.source, Request(options, Target.of(spec), train=False))
     _same_classes(path, classes, data)
     model.to(device)

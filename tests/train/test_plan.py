@@ -87,3 +87,20 @@ def test_a_callback_sees_the_run_and_may_stop_it_after_a_complete_epoch(tmp_path
     execute(plan_from_rundir(tmp_path / "run", options=RunOptions(quiet=True, log=lambda _: None)), [recorder])
     assert recorder.calls[:3] == ["start 2", "epoch 2 of 64", "step 2"]
     assert recorder.calls[-2:] == ["end 2 2", "done 2"] and "last.pt 2" in recorder.calls
+
+
+def test_a_run_folder_is_evaluated_on_the_data_it_was_trained_on(tmp_path: Path) -> None:
+    """`archspec evaluate RUN` after `train --data-dir sample --max-test 32`: the sample's 32 test images, not a
+    download of the full dataset (run.json's data options, as --resume uses them); an option given still wins."""
+    from archspec.train.runs import evaluate_checkpoint
+
+    spec, recipe = spec_from_text(TINY_SPEC), load_recipe("d2l", [*RECIPE, "epochs=1"])
+    execute(plan_run(spec, recipe, RunOptions(tmp_path / "run", DATA, quiet=True, log=lambda _: None)))
+    assert int(evaluate_checkpoint(tmp_path / "run").matrix.sum()) == 32
+    assert int(evaluate_checkpoint(tmp_path / "run", DataOptions(None, None, 16)).matrix.sum()) == 16
+    held = cli("train", "--resume", tmp_path / "run", "--set", "epochs=2", "--quiet")
+    assert held.returncode == 0, held.stderr
+    with RunDir(tmp_path / "run").lock():  # another process training into it: named as such, not "holds a run"
+        (tmp_path / "spec.yaml").write_text(TINY_SPEC)
+        done = cli("train", tmp_path / "spec.yaml", *TINY_SETS, "--out", tmp_path / "run")
+    assert done.returncode == 2 and "another archspec process" in done.stderr, done.stderr
