@@ -215,7 +215,7 @@ def choose_threads(requested: int | None = None, window: float = THREADS_WINDOW_
     """`requested` (--threads, $ARCHSPEC_THREADS) as given; else torch's own choice (one per core, or
     $OMP_NUM_THREADS) where the cores are free, and one per free core where other work keeps some busy:
     threads that outnumber the free cores wait for each other at every parallel region, and an epoch on a
-    busy 2-core machine ran 12x slower on 2 threads than on 1 (docs/benchmarks.md)."""
+    busy 2-core machine ran 3.5-9x slower on 2 threads than on 1 (docs/benchmarks.md)."""
     if requested is not None:
         return Threads(requested, f"--threads or ${THREADS_ENV}")
     default = torch.get_num_threads()
