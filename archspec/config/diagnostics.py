@@ -84,6 +84,8 @@ def describe_error(data: Any, error: Any, model: type[BaseModel]) -> tuple[Path_
     if kind == "extra_forbidden":
         field_name = path[-1]
         allowed = _tagged_fields(model, tuple(error["loc"])) or _allowed_fields(model, data, path[:-1])
+        if len(path) == 1:  # the document's own keys beside the fields (a spec's extends, width, depth)
+            allowed += [key for key in getattr(model, "document_keys", ()) if key not in allowed]
         hint = difflib.get_close_matches(str(field_name), allowed, n=1)
         suggestion = f"; did you mean '{hint[0]}'?" if hint else _dedent_hint(model, data, path)
         return path, f"unknown field {quote(field_name)}{suggestion} (allowed: {', '.join(allowed)})"

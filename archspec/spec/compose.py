@@ -32,7 +32,7 @@ from archspec.spec.bounds import MAX_MULTIPLIER
 from archspec.spec.presets import preset_dir
 from archspec.spec.schema import ResNetSpec
 
-DIRECTIVES = ("extends", "width", "depth")
+DIRECTIVES = ResNetSpec.document_keys  # extends, width, depth
 WIDTH_DIVISOR = 8
 MAX_EXTENDS = 16  # files in one `extends` chain
 NOT_INHERITED = ("description",)  # a variant is not what its base's text says

@@ -8,7 +8,7 @@ stem kinds in spec/stems/, shortcut kinds in spec/shortcuts.py, one module per k
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, PositiveInt, model_validator
 
@@ -99,6 +99,10 @@ class HeadSpec(Model):
 
 
 class ResNetSpec(Model):
+    # keys a spec file may hold beside the fields, applied before validation (spec/compose.py): named in the
+    # "allowed:" list of an unknown top-level key
+    document_keys: ClassVar[tuple[str, ...]] = ("extends", "width", "depth")
+
     name: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100, description="Short identifier of the variant."
     )

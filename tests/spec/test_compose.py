@@ -173,3 +173,13 @@ def test_a_base_that_is_a_checkpoint_or_an_export_is_named_as_such(tmp_path: Pat
         path = write(tmp_path, "child.yaml", f"extends: {name}\n")
         with pytest.raises(SpecError, match=rf"child\.yaml:1:1: extends: base '{name}' is {kind} file, not a spec"):
             load_spec(path)
+
+
+def test_an_unknown_top_level_key_names_the_directives_among_the_allowed(tmp_path: Path) -> None:
+    """A newcomer read 'allowed: name, ... head' and thought width was not allowed: the directives are listed,
+    and a misspelt one is suggested."""
+    path = tmp_path / "typo.yaml"
+    path.write_text("extends: resnet18\nwidht: 0.5\n")
+    with pytest.raises(SpecError, match=r"widht: unknown field 'widht'; did you mean 'width'\? \(allowed: .*head, "
+                       r"extends, width, depth\)"):  # fmt: skip
+        load_spec(path)
