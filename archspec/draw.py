@@ -42,6 +42,7 @@ from archspec.arch.plan import (
 )
 from archspec.config.files import write_atomic
 from archspec.errors import ArchspecError
+from archspec.spec import kinds
 from archspec.spec.schema import ResNetSpec
 
 if TYPE_CHECKING:
@@ -89,7 +90,10 @@ def describe(layer: Layer) -> str:
         return f"squeeze-excite {op.channels}→{op.hidden}→{op.channels}"
     if isinstance(op, Linear):
         return f"fc {op.in_features}→{op.out_features}"
-    raise AssertionError(f"no words for primitive {type(op).__name__}")  # a new primitive needs a line here
+    kind = kinds.primitive_kind(type(op))  # a plugin's own primitive: its registered name and package
+    if kind is not None and kind.package != kinds.ARCHSPEC:
+        return f"{kind.name} ({kind.package})"
+    raise AssertionError(f"no words for primitive {type(op).__name__}")  # a new archspec primitive needs a line
 
 
 def _cost(layers: Iterable[Layer], times: int = 1) -> tuple[int, int]:

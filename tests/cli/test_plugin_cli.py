@@ -21,8 +21,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return install_example(tmp_path_factory)
 
 
-def test_kinds_lists_the_plugin_beside_archspec_and_diff_shows_its_fields(site: Path) -> None:
-    table, as_json, diff = run_with(site, ["kinds"], ["kinds", "--format", "json"], ["diff", "fashion-resnet", SPEC])
+def test_kinds_lists_the_plugin_beside_archspec_and_diff_shows_its_fields(site: Path, tmp_path: Path) -> None:
+    dot = tmp_path / "eca.dot"
+    table, as_json, diff, drawn = run_with(site, ["kinds"], ["kinds", "--format", "json"],
+                                           ["diff", "fashion-resnet", SPEC],
+                                           ["draw", SPEC, "--depth", "layer", "--out", dot])  # fmt: skip
+    assert drawn.returncode == 0, drawn
+    assert "eca_gate (archspec-eca)" in dot.read_text()  # draw words a plugin's primitive by its name
     assert table.returncode == 0 and table.stderr == "", table
     rows = [line.split()[:3] for line in table.stdout.splitlines()]
     assert ["block", "eca_basic", "archspec-eca"] in rows and ["primitive", "eca_gate", "archspec-eca"] in rows
