@@ -42,8 +42,7 @@ def open_dataset(source: IdxData | FolderData | CifarData, request: Request, sta
     data = LOADERS[source.kind](source, request)
     if stats and data.mean is None and data.train is not None:
         mean, std = training_stats(data.train, data.channels)
-        request.log(f"data: mean {_numbers(mean)}, std {_numbers(std)} (from the training split)")
-        data = data.with_stats(mean, std)
+        data = data.with_stats(mean, std, measured="the training split")  # said in the data line
     return data
 
 
@@ -61,10 +60,6 @@ def training_stats(split: Split | FileSplit, channels: int) -> tuple[tuple[float
             if not split.skip_unreadable:
                 raise
     return channel_stats(Split(np.stack(images), np.zeros(len(images), dtype=np.int64)), channels)
-
-
-def _numbers(values: tuple[float, ...]) -> str:
-    return "[" + ", ".join(f"{v:.4f}" for v in values) + "]"
 
 
 __all__ = [

@@ -153,6 +153,7 @@ class Dataset:
     mean: tuple[float, ...] | None = None  # the dataset's own statistics, when known (IDX) or given
     std: tuple[float, ...] | None = None
     skipped: tuple[str, ...] = field(default_factory=tuple)  # "path: reason" of unreadable files skipped
+    measured: str = ""  # where mean/std came from when archspec computed them ("the training split"), for describe
 
     @property
     def num_classes(self) -> int:
@@ -165,15 +166,22 @@ class Dataset:
         counts = ([f"{len(self.train):,} train"] if self.train is not None else []) + [f"{len(self.test):,} test"]
         size = "x".join(map(str, self.native_size)) if self.native_size else "mixed sizes"
         skipped = f"; {counted(len(self.skipped), 'unreadable file')} skipped" if self.skipped else ""
+        stats = ""
+        if self.measured and self.mean is not None and self.std is not None:
+            stats = f"; mean {_numbers(self.mean)}, std {_numbers(self.std)} (from {self.measured})"
         return (
             f"{self.name} from {self.source}{what}: {', '.join(counts)}; {self.num_classes} classes, "
-            f"{counted(self.channels, 'channel')}, {size}{skipped}"
+            f"{counted(self.channels, 'channel')}, {size}{skipped}{stats}"
         )
 
-    def with_stats(self, mean: Sequence[float] | None, std: Sequence[float] | None) -> Dataset:
+    def with_stats(self, mean: Sequence[float] | None, std: Sequence[float] | None, measured: str = "") -> Dataset:
         if mean is None or std is None:
             return self
-        return replace(self, mean=tuple(mean), std=tuple(std))
+        return replace(self, mean=tuple(mean), std=tuple(std), measured=measured)
+
+
+def _numbers(values: tuple[float, ...]) -> str:
+    return "[" + ", ".join(f"{v:.4f}" for v in values) + "]"
 
 
 def check_target(classes: int, channels: int | None, target: Target | None, what: str, converts: bool = False) -> None:

@@ -66,6 +66,11 @@ def test_mean_and_std_come_from_the_training_split(tmp_path: Path) -> None:
     pixels = data.train.images.astype(np.float64) / 255
     assert data.mean == pytest.approx(pixels.mean(axis=(0, 2, 3)), abs=1e-5)
     assert data.std == pytest.approx(pixels.std(axis=(0, 2, 3)), abs=1e-5)
+    # the one data line says the statistics, after what the data is (they were a line of their own, before it)
+    assert data.describe().endswith(
+        f"mean [{data.mean[0]:.4f}, {data.mean[1]:.4f}, {data.mean[2]:.4f}], std "
+        f"[{data.std[0]:.4f}, {data.std[1]:.4f}, {data.std[2]:.4f}] (from the training split)"
+    )
 
 
 def _without(name: str) -> dict[str, bytes]:
