@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archspec.config.files import write_atomic
+from archspec.config.text import counted
 from archspec.errors import ArchspecError
 from archspec.recipe.schema import dump_recipe
 from archspec.search import trials as T
@@ -168,7 +169,7 @@ def write_best(folder: Path, board: Leaderboard) -> tuple[Path, Path] | None:
     trained = f"data {data.data_dir or 'installed'}, max_train {data.max_train}, max_test {data.max_test}"
     header = (
         f"# Best of sweep {sweep.settings.name}: trial {best.trial}, test accuracy {best.accuracy:.4f} after "
-        f"{best.epochs} epochs ({trained}).\n# {best.params:,} parameters, {best.macs:,} MACs per image. "
+        f"{counted(best.epochs or 0, 'epoch')} ({trained}).\n# {best.params:,} parameters, {best.macs:,} MACs per image. "
         f"From the base: {' '.join(candidate.sets)}\n"
     )
     spec_path, recipe_path = folder / "best-spec.yaml", folder / "best-recipe.yaml"

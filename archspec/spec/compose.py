@@ -38,6 +38,15 @@ MAX_EXTENDS = 16  # files in one `extends` chain
 NOT_INHERITED = ("description",)  # a variant is not what its base's text says
 
 
+class DirectiveError(SpecError):
+    """A width or depth that cannot apply; `unscaled` is the data it was to scale, so that the caller can
+    validate it too and report every problem at once (`--all-errors`), not the multiplier's alone."""
+
+    def __init__(self, error: SpecError, unscaled: Document) -> None:
+        super().__init__(str(error), error.errors)
+        self.unscaled = unscaled
+
+
 def load_document(
     source: str | Path | Document, sets: Sequence[str | Override] = (), named_in: Path | None = None
 ) -> Document:
@@ -170,14 +179,16 @@ def scale(doc: Document, directives: Document, width: Any, depth: Any) -> Docume
     for key, value in (("width", width), ("depth", depth)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
                                   or not 0 < value <= MAX_MULTIPLIER):  # fmt: skip
-            raise directives.error((key,), f"must be a positive number (a multiplier such as 0.5 or 2) up to "
-                                   f"{MAX_MULTIPLIER:g}, got {quote(value)}")  # fmt: skip
+            error = directives.error((key,), f"must be a positive number (a multiplier such as 0.5 or 2) up to "
+                                     f"{MAX_MULTIPLIER:g}, got {quote(value)}")  # fmt: skip
+            raise DirectiveError(error, doc)
     data = doc.data
     if isinstance(data, dict) and isinstance(data.get("stages"), dict):  # a generator (spec/regnet.py)
         for key, value, instead in (("width", width, "w0 and wa"), ("depth", depth, "depth")):
             if value is not None:
-                raise directives.error((key,), f"does not apply to generated stages (stages: {{regnet: ...}}); "
-                                       f"change the design's {instead} instead")  # fmt: skip
+                error = directives.error((key,), f"does not apply to generated stages (stages: {{regnet: ...}}); "
+                                         f"change the design's {instead} instead")  # fmt: skip
+                raise DirectiveError(error, doc)
     if (width is None and depth is None) or not isinstance(data, dict) or not isinstance(data.get("stages"), list):
         return doc
     located = locate(doc)

@@ -15,7 +15,8 @@ from pydantic.fields import FieldInfo
 from archspec.config.diagnostics import validate
 from archspec.config.document import Document, parse
 from archspec.config.overrides import Override
-from archspec.spec.compose import compose, load_document
+from archspec.errors import SpecError
+from archspec.spec.compose import DirectiveError, compose, load_document
 from archspec.spec.schema import ResNetSpec
 
 
@@ -25,7 +26,15 @@ def read_spec(
     """A spec that passes the schema, from a path, a preset name, YAML text or a parsed document, with `sets`
     applied; and its located document (for errors found later, such as shapes that do not fit:
     archspec.arch.validate.resolve_spec, the one way in that checks them too)."""
-    doc = load_document(source, sets, named_in)
+    try:
+        doc = load_document(source, sets, named_in)
+    except DirectiveError as err:  # a bad width or depth: the rest of the file may hold more problems
+        try:
+            validate(err.unscaled, ResNetSpec, "spec")
+        except SpecError as other:
+            problems = (*err.errors, *other.errors)
+            raise SpecError(f"{err} (and {len(problems) - 1} more; --all-errors lists them)", problems) from None
+        raise
     return validate(doc, ResNetSpec, "spec"), doc
 
 

@@ -48,6 +48,16 @@ def test_two_bad_sets_name_one_and_all_errors_lists_both_in_the_order_given() ->
     assert len(lines) == 2 and "--set stages[0].blocks=0" in lines[0] and "--set stem.channels=-1" in lines[1]
 
 
+def test_a_bad_width_does_not_hide_the_other_problems_of_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "wide.yaml"
+    path.write_text("extends: fashion-resnet\nwidth: -1\nhead: {pool: avgg, num_classes: 10}\n")
+    result = cli("validate", path)
+    assert_one_line_error(result, "width: must be a positive number")
+    assert "(and 1 more; --all-errors lists them)" in result.stderr
+    lines = cli("validate", path, "--all-errors").stderr.splitlines()
+    assert [line.split(": ")[1] for line in lines] == ["width", "head.pool"], lines
+
+
 @pytest.mark.parametrize(
     "command",
     [["show"], ["trace"], ["summary"], ["complexity"], ["diff"], ["train"], ["evaluate"], ["bench"], ["export"],
