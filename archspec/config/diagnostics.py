@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from archspec.config.text import QUOTE_LIMIT, clip, counted, printable, quote
+from archspec.config.text import QUOTE_LIMIT, clip, counted, did_you_mean, printable, quote
 from archspec.config.text import kind_of as _kind_of
 from archspec.errors import Problem, SpecError
 
@@ -86,8 +86,7 @@ def describe_error(data: Any, error: Any, model: type[BaseModel]) -> tuple[Path_
         allowed = _tagged_fields(model, tuple(error["loc"])) or _allowed_fields(model, data, path[:-1])
         if len(path) == 1:  # the document's own keys beside the fields (a spec's extends, width, depth)
             allowed += [key for key in getattr(model, "document_keys", ()) if key not in allowed]
-        hint = difflib.get_close_matches(str(field_name), allowed, n=1)
-        suggestion = f"; did you mean '{hint[0]}'?" if hint else _dedent_hint(model, data, path)
+        suggestion = did_you_mean(str(field_name), allowed) or _dedent_hint(model, data, path)
         return path, f"unknown field {quote(field_name)}{suggestion} (allowed: {', '.join(allowed)})"
     if kind == "missing":
         return path, "required field is missing"

@@ -3,6 +3,8 @@ so it imports nothing (config/document.py, config/files.py and config/diagnostic
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any
 
 QUOTE_LIMIT = 60  # characters of a user's value an error message quotes
@@ -19,6 +21,12 @@ def printable(text: str) -> str:
 def counted(count: int, noun: str, plural: str | None = None) -> str:
     """'1 file', '3 files', '1,200 files' (`plural` where adding an s is wrong)."""
     return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """ "; did you mean 'width'?" for the nearest of `choices` to a typo'd `word`, or "" when none is near."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def clip(text: str, limit: int = QUOTE_LIMIT) -> str:

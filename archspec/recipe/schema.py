@@ -28,6 +28,7 @@ from archspec.config.document import Document, parse, read_text
 from archspec.config.model import Model, Resolved, fail
 from archspec.config.overrides import Override, apply_overrides, parse_override, parse_path
 from archspec.config.sources import find_source
+from archspec.config.text import did_you_mean
 from archspec.data import CifarData, DataSource, FolderData, IdxData
 from archspec.data.idx import Name
 from archspec.data.policies import PolicyName
@@ -389,8 +390,9 @@ def route(text: str, origin: str | None = None) -> tuple[Target, str]:
         return "spec", text
     if key in Recipe.model_fields:
         return "recipe", text
-    known = ", ".join(sorted({*Recipe.model_fields, *spec_keys}))
-    raise SpecError(f"{origin}: {key!r} is neither a recipe nor a spec field; choose from {known}")
+    known = sorted({*Recipe.model_fields, *spec_keys})
+    raise SpecError(f"{origin}: {key!r} is neither a recipe nor a spec field{did_you_mean(key, known)}; "
+                    f"choose from {', '.join(known)}")  # fmt: skip
 
 
 def route_overrides(

@@ -169,7 +169,8 @@ def write_best(folder: Path, board: Leaderboard) -> tuple[Path, Path] | None:
     trained = f"data {data.data_dir or 'installed'}, max_train {data.max_train}, max_test {data.max_test}"
     header = (
         f"# Best of sweep {sweep.settings.name}: trial {best.trial}, test accuracy {best.accuracy:.4f} after "
-        f"{counted(best.epochs or 0, 'epoch')} ({trained}).\n# {best.params:,} parameters, {best.macs:,} MACs per image. "
+        f"{counted(best.epochs or 0, 'epoch')} ({trained}).\n"
+        f"# {best.params:,} parameters, {best.macs:,} MACs per image. "
         f"From the base: {' '.join(candidate.sets)}\n"
     )
     spec_path, recipe_path = folder / "best-spec.yaml", folder / "best-recipe.yaml"

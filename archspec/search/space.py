@@ -40,6 +40,7 @@ from archspec.config.document import Document, Path_, format_path, parse, read_t
 from archspec.config.model import Model, fail
 from archspec.config.overrides import apply_overrides, assign, parse_path
 from archspec.config.sources import find_source
+from archspec.config.text import did_you_mean
 from archspec.errors import ArchspecError, SpecError
 from archspec.recipe.presets import recipe_dir
 from archspec.recipe.schema import Recipe, Target, resolve_recipe, route, route_overrides
@@ -404,7 +405,7 @@ def _path_problem(model: type[BaseModel], path: Path_, target: str, star: int | 
             if isinstance(part, int):
                 return f"{where} is not a list, so [{part}] does not apply"
             choices = f"; fields there: {', '.join(fields)}" if fields else ""
-            return f"unknown path: {where} has no field {part!r}{choices}"
+            return f"unknown path: {where} has no field {part!r}{did_you_mean(part, fields)}{choices}"
         annotations = following
     return None
 

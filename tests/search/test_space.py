@@ -4,6 +4,7 @@ and the step from sampled values to a candidate (no training here: fast)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import optuna
@@ -75,7 +76,11 @@ def test_the_base_may_be_a_file_next_to_the_sweep_or_inline(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("change", "location", "fragment"),
     [
-        (("stages[*].blocks:", "stages[*].blockz:"), ":7:3:", "no field 'blockz'; fields there: channels, blocks"),
+        (
+            ("stages[*].blocks:", "stages[*].blockz:"),
+            ":7:3:",
+            "no field 'blockz'; did you mean 'block'?; fields there: channels, blocks",
+        ),
         (("[1, 3]", "[3, 1]"), ":7:22:", "low (3) is above high (1)"),
         (("{log: [0.001, 0.01]}", "{log: [0, 0.01]}"), ":9:31:", "a log range needs low > 0"),
         (("step: 0.25", "step: 0.3"), ":6:30:", "not a multiple of step 0.3"),
@@ -229,4 +234,14 @@ def test_a_regnet_design_space_samples_the_generator_and_names_a_typo(tmp_path: 
     assert [axis.path for axis in sweep.axes] == [("stages", "regnet", "wa"), ("stages", "regnet", "depth")]
     path.write_text(REGNET_SWEEP.replace("stages.regnet.wa:", "stages.regnet.wz:"))
     with pytest.raises(SpecError, match=r"stages\.regnet has no field 'wz'"):
+        load_sweep(path)
+
+
+@pytest.mark.parametrize(
+    ("typo", "hint"), [("widht:", "did you mean 'width'?"), ("recipe.optimizer.lrr:", "did you mean 'lr'?")]
+)
+def test_a_typo_in_a_space_path_suggests_the_nearest_field(tmp_path: Path, typo: str, hint: str) -> None:
+    path = tmp_path / "typo.yaml"
+    path.write_text(REGNET_SWEEP.replace("stages.regnet.wa:", typo))
+    with pytest.raises(SpecError, match=re.escape(hint)):
         load_sweep(path)

@@ -1,0 +1,143 @@
+"""Test accuracy against wall minutes on full Fashion-MNIST: the frontier of issue 20, one run per seed.
+
+    python benchmarks/frontier.py                                   # fashion-frontier, seeds 0 and 1
+    python benchmarks/frontier.py --seeds 0 --set epochs=40         # a longer point on the same curve
+    python benchmarks/frontier.py --spec fashion-resnet --recipe fashion-best --seeds 0
+
+Each seed is one real `archspec train` (a subprocess, as a user runs it: data loading, a test pass every
+epoch, checkpoints and plots included) on the installed Fashion-MNIST (`apt-get install -y
+dataset-fashion-mnist`); the wall time is the whole process, start to exit. The table gives, per seed, the
+final test accuracy of the raw weights and of the weight average (EMA), and the best accuracy reached within
+`--budget` minutes of the start; the plot draws both accuracies against the minutes since the start, the
+budget and the 0.950 mark. Nothing is timed against a target here: read the figures, note the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MARK = 0.950  # the issue's target accuracy within the budget
+
+
+@dataclass
+class Point:
+    minutes: float  # since the process started, at the end of the epoch's test pass
+    raw: float
+    ema: float | None
+
+
+@dataclass
+class Run:
+    seed: int
+    folder: Path
+    wall_minutes: float
+    points: list[Point]
+
+    def best_within(self, minutes: float) -> float:
+        inside = [max(p.raw, p.ema or 0.0) for p in self.points if p.minutes <= minutes]
+        return max(inside, default=float("nan"))
+
+
+def machine() -> str:
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in lscpu if line.startswith("Model name")), "?")
+    load = os.getloadavg()[0]
+    return f"CPU: {model}, {os.cpu_count()} cores, load {load:.2f} at the start, Python {platform.python_version()}"
+
+
+def train(spec: str, recipe: str, seed: int, sets: list[str], out: Path, threads: int | None) -> Run:
+    folder = out / f"seed{seed}"
+    command = [sys.executable, "-m", "archspec", "train", spec, "--recipe", recipe, "--quiet", "--out", str(folder),
+               "--set", f"seed={seed}"]  # fmt: skip
+    for text in sets:
+        command += ["--set", text]
+    if threads is not None:
+        command += ["--threads", str(threads)]
+    began = time.perf_counter()
+    done = subprocess.run(command, check=False)
+    wall = (time.perf_counter() - began) / 60
+    if done.returncode != 0:
+        raise SystemExit(f"frontier: {' '.join(command)} failed with exit code {done.returncode}")
+    with (folder / "metrics.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    # metrics.csv's wall_seconds is each epoch's training and test pass; what came before the first epoch
+    # (imports, decoding, the first checkpoint) is the rest of the process's wall time, spread as a start-up
+    trained = sum(float(row["wall_seconds"]) for row in rows) / 60
+    start, points, clock = max(0.0, wall - trained), [], 0.0
+    for row in rows:
+        clock += float(row["wall_seconds"]) / 60
+        ema = row.get("test_acc_ema") or None
+        points.append(Point(start + clock, float(row["test_acc"]), float(ema) if ema else None))
+    return Run(seed, folder, wall, points)
+
+
+def plot(runs: list[Run], budget: float, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.2))
+    for run in runs:
+        minutes = [p.minutes for p in run.points]
+        (line,) = axes.plot(minutes, [p.raw for p in run.points], marker=".", label=f"seed {run.seed}: weights")
+        if any(p.ema is not None for p in run.points):
+            axes.plot(minutes, [p.ema for p in run.points], linestyle="--", color=line.get_color(),
+                      label=f"seed {run.seed}: average (EMA)")  # fmt: skip
+    axes.axhline(MARK, color="grey", linewidth=0.8)
+    axes.axvline(budget, color="grey", linewidth=0.8, linestyle=":")
+    low = min(p.raw for run in runs for p in run.points[len(run.points) // 3 :])
+    axes.set_ylim(max(0.8, low - 0.01), 0.97)
+    axes.set_xlabel("wall minutes since the start of `archspec train`")
+    axes.set_ylabel("test accuracy (full Fashion-MNIST)")
+    axes.set_title(title, fontsize=9)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", default="fashion-resnet-frontier")
+    parser.add_argument("--recipe", default="fashion-frontier")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="passed to train")
+    parser.add_argument("--budget", type=float, default=30.0, help="minutes: the best accuracy within them")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=Path("runs/frontier"))
+    parser.add_argument("--png", type=Path, default=None, help="the curve (default OUT/frontier.png)")
+    args = parser.parse_args()
+
+    print(machine(), flush=True)
+    runs = [train(args.spec, args.recipe, seed, args.set, args.out, args.threads) for seed in args.seeds]
+    print(f"\n{args.spec} with {args.recipe} {' '.join(args.set)}")
+    print(
+        f"{'seed':>4}  {'epochs':>6}  {'wall min':>8}  {'final':>6}  {'final EMA':>9}  {f'best <= {args.budget:g} min':>16}"
+    )
+    for run in runs:
+        last = run.points[-1]
+        ema = f"{last.ema:.4f}" if last.ema is not None else "-"
+        print(f"{run.seed:>4}  {len(run.points):>6}  {run.wall_minutes:>8.1f}  {last.raw:>6.4f}  {ema:>9}  "
+              f"{run.best_within(args.budget):>16.4f}")  # fmt: skip
+    print("\nminutes and test accuracy per epoch (weights / EMA):")
+    for run in runs:
+        cells = [f"{p.minutes:.1f}:{p.raw:.4f}/{p.ema:.4f}" if p.ema is not None else f"{p.minutes:.1f}:{p.raw:.4f}"
+                 for p in run.points]  # fmt: skip
+        print(f"  seed {run.seed}: {' '.join(cells)}")
+    png = args.png or args.out / "frontier.png"
+    png.parent.mkdir(parents=True, exist_ok=True)
+    plot(runs, args.budget, png, f"{args.spec} + {args.recipe}; {machine()}")
+    print(f"\ncurve: {png}")
+
+
+if __name__ == "__main__":
+    main()
