@@ -107,7 +107,7 @@ def plot(runs: list[Run], budget: float, path: Path, title: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", default="fashion-resnet-frontier")
+    parser.add_argument("--spec", default="fashion-resnet")
     parser.add_argument("--recipe", default="fashion-frontier")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="passed to train")
