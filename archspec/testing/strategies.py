@@ -85,6 +85,9 @@ def block_settings(draw: st.DrawFn, kind: str | None = None) -> dict[str, Any]:
         block["activations"] = draw(st.sampled_from(get_args(ConvNeXtBlockSpec.model_fields["activations"].annotation)))
         block["channels_last"] = norm in ("layer", "none") and draw(st.booleans())  # batch norm runs channels-first
         block["layer_scale"] = None if block["zero_init"] else draw(st.sampled_from([None, 1e-6, 0.5]))
+        block["depthwise"] = draw(st.sampled_from(get_args(ConvNeXtBlockSpec.model_fields["depthwise"].annotation)))
+        if block["depthwise"] == "middle":  # the inverted bottleneck keeps a ResNet's norms and activations
+            block.update(norms="every", activations="every", channels_last=False)
     if issubclass(registered.target, BottleneckFields):
         block["expansion"] = draw(st.sampled_from([1, 2, 4]))
         block["groups"] = draw(st.sampled_from([1, 2]))

@@ -32,6 +32,12 @@ class ConvNeXtBlockSpec(BlockBase):
     kernel_size: PositiveInt = Field(
         7, le=MAX_KERNEL, description="Kernel size of the depthwise conv (ConvNeXt: 7; 3 before its 'large kernel')."
     )
+    depthwise: Literal["first", "middle"] = Field(
+        "first",
+        description="Where the depthwise conv sits: 'first', before the 1x1 layers (ConvNeXt's 'move up "
+        "depthwise conv'); 'middle', between them, on the hidden width (MobileNetV2's inverted bottleneck, the "
+        "roadmap's step before; needs norms, activations: every and channels_last: false).",
+    )
     mlp_ratio: PositiveInt = Field(
         4,
         le=MAX_EXPANSION,
@@ -78,6 +84,11 @@ class ConvNeXtBlockSpec(BlockBase):
         if self.channels_last and self.norm in ("batch", "group"):
             fail(("channels_last",), f"a channels-last block normalises with layer norm, not {self.norm} norm; set "
                  "channels_last: false, or norm: layer")  # fmt: skip
+        resnet_like = self.norms == "every" and self.activations == "every" and not self.channels_last
+        if self.depthwise == "middle" and not resnet_like:
+            fail(("depthwise",), "middle is the inverted bottleneck with a norm and an activation after every conv, "
+                 "channels-first; set norms: every, activations: every and channels_last: false, or depthwise: "
+                 "first")  # fmt: skip
         if self.layer_scale is not None and self.zero_init:
             fail(("layer_scale",), "with zero_init the branch already starts at zero and the layer scale would "
                  "learn nothing at first; set layer_scale: null or zero_init: false")  # fmt: skip
@@ -93,6 +104,13 @@ class ConvNeXtBlockSpec(BlockBase):
         # (C_in, H, W) -> (channels, H/stride, W/stride); the depthwise conv strides where no downsampling layer did
         every_norm, every_act = self.norms == "every", self.activations == "every"
         width_in, hidden = layers.channels, channels * self.mlp_ratio
+        if self.depthwise == "middle":  # 1x1 expand, depthwise (strided), 1x1 project; a norm and act after each
+            layers.conv_norm_act("1", hidden, 1)
+            layers.conv_norm_act("2", hidden, self.kernel_size, at.stride, groups=hidden, dilation=at.first_dilation)
+            layers.conv_norm_act("3", channels, 1, act=False, zero_init=self.zero_init)
+            if self.layer_scale is not None:
+                layers.layer_scale("layer_scale", self.layer_scale)
+            return
         layers.conv("conv1", width_in, self.kernel_size, at.stride, groups=width_in, dilation=at.first_dilation)
         last = self.channels_last
         if last:
