@@ -204,8 +204,9 @@ class _Chain:
         op = Norm(kind, self.channels, groups if kind == "group" else 1, zero_init, channels_last)
         self.add(f"norm{name}", op)
 
-    def linear(self, name: str, out_features: int, bias: bool | None = None) -> None:
-        self.add(name, Linear(self.channels, out_features, self.settings.conv_bias if bias is None else bias))
+    def linear(self, name: str, out_features: int, bias: bool | None = None, zero_init: bool = False) -> None:
+        bias = self.settings.conv_bias if bias is None else bias
+        self.add(name, Linear(self.channels, out_features, bias, zero_init))
 
     def permute(self, name: str, channels_last: bool) -> None:
         self.add(name, Permute(channels_last))

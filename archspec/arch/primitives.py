@@ -345,6 +345,7 @@ class Linear(Primitive):
     in_features: int
     out_features: int
     bias: bool = True
+    zero_init: bool = False  # weight and bias start at zero: the last layer of a zero-init residual branch
     op_name = "linear"
 
     def out_shape(self, shape: Shape) -> Shape:

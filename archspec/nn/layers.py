@@ -163,7 +163,8 @@ def squeeze_excite(op: P.SqueezeExcite) -> nn.Module:
 
 
 def linear(op: P.Linear) -> nn.Module:
-    return nn.Linear(op.in_features, op.out_features, op.bias)
+    module = nn.Linear(op.in_features, op.out_features, op.bias)
+    return _zeroed(module) if op.zero_init else module
 
 
 _FACTORIES: dict[type, Callable[[Any], nn.Module]] = {}  # resolved registrations, by primitive class
@@ -202,10 +203,10 @@ def make_layer(op: P.Op) -> nn.Module:
     return module
 
 
-def _zeroed(module: nn.Conv2d | nn.BatchNorm2d | nn.GroupNorm | nn.LayerNorm) -> nn.Module:
+def _zeroed(module: nn.Conv2d | nn.Linear | nn.BatchNorm2d | nn.GroupNorm | nn.LayerNorm) -> nn.Module:
     """The module with its weight (and a conv's bias) zeroed, so the branch it ends outputs zeros."""
     nn.init.zeros_(module.weight)
-    if isinstance(module, nn.Conv2d) and module.bias is not None:
+    if isinstance(module, nn.Conv2d | nn.Linear) and module.bias is not None:
         nn.init.zeros_(module.bias)
     return module
 

@@ -46,7 +46,7 @@ class Layers(Protocol):
         """The kind's normalisation (nothing for norm: none); `channels_last` where the tensor is (N, H, W, C)
         between two `permute` calls (layer norm only)."""
 
-    def linear(self, name: str, out_features: int, bias: bool | None = None) -> None:
+    def linear(self, name: str, out_features: int, bias: bool | None = None, zero_init: bool = False) -> None:
         """A fully connected layer at every position of a channels-last tensor (a 1x1 conv's twin); bias
         defaults to the kind's conv bias."""
 

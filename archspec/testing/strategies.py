@@ -212,7 +212,8 @@ def _variant(draw: st.DrawFn, spec: ResNetSpec, max_blocks: int, widths: tuple[f
     options: dict[str, Any] = {}
     if block_options:
         own = spec.block
-        options["zero_init"] = draw(st.booleans()) != own.zero_init
+        if getattr(own, "layer_scale", None) is None:  # a layer scale refuses zero_init (it would learn nothing)
+            options["zero_init"] = draw(st.booleans()) != own.zero_init
         options["drop_path"] = draw(st.sampled_from([own.drop_path, 0.1]))
         options["activation"] = draw(
             st.sampled_from([own.activation, *(a for a in ACTIVATIONS if a != own.activation)])
@@ -231,6 +232,8 @@ def _variant(draw: st.DrawFn, spec: ResNetSpec, max_blocks: int, widths: tuple[f
                 stem[key] = scaled_width(stem[key], scale)
         for stage, count, stride in zip(data["stages"], blocks, stride_choice, strict=True):
             stage.update(blocks=count, stride=stride)
+            if stride == 1:  # a stride-1 stage has nothing to downsample
+                stage.pop("downsample", None)
             if scale != 1:
                 divisor = stage_divisor(overlay(data["block"], stage.get("block", {})))
                 stage["channels"] = scaled_width(stage["channels"], scale, divisor)

@@ -125,10 +125,11 @@ class ConvNeXtBlockSpec(BlockBase):
         if every_norm:
             layers.norm("2", channels_last=last)
         layers.act("2")
+        zero_last = self.zero_init and (not every_norm or self.norm == "none")  # no norm after it to zero
         if last:
-            layers.linear("fc2", channels)
+            layers.linear("fc2", channels, zero_init=zero_last)
         else:
-            layers.conv("conv3", channels, 1, zero_init=self.zero_init and not every_norm)
+            layers.conv("conv3", channels, 1, zero_init=zero_last)
         if every_norm:
             layers.norm("3", zero_init=self.zero_init, channels_last=last)
         if last:
