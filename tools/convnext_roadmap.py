@@ -20,6 +20,9 @@ from archspec import complexity, load_spec
 from archspec.report import diff_report
 from archspec.spec.schema import ResNetSpec
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from doc_section import update
+
 REPO = Path(__file__).resolve().parent.parent
 FOLDER = REPO / "docs" / "examples" / "convnext-roadmap"
 DOC = REPO / "docs" / "convnext-roadmap.md"
@@ -74,21 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if docs/convnext-roadmap.md is stale")
     args = parser.parse_args(argv)
-    text = DOC.read_text()
-    if START not in text or END not in text:
-        print(f"{DOC}: no '{START}' ... '{END}' markers", file=sys.stderr)
-        return 1
-    before, rest = text.split(START, 1)
-    new = before + render() + rest.split(END, 1)[1]
-    if args.check:
-        if new != text:
-            print(f"{DOC}: the roadmap's table or diffs are stale; run python tools/convnext_roadmap.py",
-                  file=sys.stderr)  # fmt: skip
-            return 1
-        return 0
-    DOC.write_text(new)
-    print(f"wrote the roadmap in {DOC}")
-    return 0
+    return update(DOC, START, END, render, args.check, "python tools/convnext_roadmap.py")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ timm layouts hand a ConvNeXt spec to.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 from archspec.arch.plan import Block, Layer
 from archspec.nn.layouts.base import Counterpart, Layout
@@ -24,17 +26,35 @@ from archspec.spec.schema import ResNetSpec
 
 STEM = {"conv": "0", "norm": "1"}
 DOWNSAMPLE = {"norm": "0", "conv": "1"}
-TORCHVISION_BLOCK = {
-    "main.layer_scale": "", "main.conv1": "block.0", "main.norm1": "block.2", "main.fc1": "block.3",
-    "main.fc2": "block.5",
-}  # fmt: skip
-TORCHVISION_HEAD = {"norm": "classifier.0", "fc": "classifier.2"}
-TIMM_BLOCK = {
-    "main.layer_scale": "", "main.conv1": "conv_dw", "main.norm1": "norm", "main.fc1": "mlp.fc1",
-    "main.fc2": "mlp.fc2",
-}  # fmt: skip
-TIMM_HEAD = {"norm": "head.norm", "fc": "head.fc"}
 LAYER_SCALE = "main.layer_scale"  # held by the block itself: torchvision's `layer_scale`, timm's `gamma`
+
+
+@dataclass(frozen=True)
+class Names:
+    """One reference's ConvNeXt names: `{s}` a stage's index from 0, `{b}` a block's, `{odd}` 2s + 1 and `{even}` 2s
+    (torchvision numbers the stages and the downsampling layers between them in one Sequential)."""
+
+    stem: str
+    downsample: str
+    block: str
+    block_names: dict[str, str]
+    head: dict[str, str]
+    layer_scale: str  # the block's own tensor
+    layer_scale_1x1: bool  # held as (C, 1, 1)
+
+
+TORCHVISION = Names(
+    "features.0.", "features.{even}.", "features.{odd}.{b}.",
+    {"main.layer_scale": "", "main.conv1": "block.0", "main.norm1": "block.2", "main.fc1": "block.3",
+     "main.fc2": "block.5"},
+    {"norm": "classifier.0", "fc": "classifier.2"}, "layer_scale", True,
+)  # fmt: skip
+TIMM = Names(
+    "stem.", "stages.{s}.downsample.", "stages.{s}.blocks.{b}.",
+    {"main.layer_scale": "", "main.conv1": "conv_dw", "main.norm1": "norm", "main.fc1": "mlp.fc1",
+     "main.fc2": "mlp.fc2"},
+    {"norm": "head.norm", "fc": "head.fc"}, "gamma", False,
+)  # fmt: skip
 
 
 def is_convnext(spec: ResNetSpec) -> bool:
@@ -42,41 +62,40 @@ def is_convnext(spec: ResNetSpec) -> bool:
     return any(getattr(stage.block, "kind", None) == "convnext" for stage in spec.stages)
 
 
-class TorchvisionConvNeXt(Layout):
+class ConvNeXtLayout(Layout):
+    """The ConvNeXt names of the reference that `names` describes."""
+
+    names: ClassVar[Names]
+
+    def stem(self, spec: ResNetSpec, layers: Sequence[Layer]) -> Iterable[Counterpart]:
+        return self.rename("stem", ((layer.name, layer) for layer in layers), STEM, self.names.stem)
+
+    def downsample(self, spec: ResNetSpec, stage: int, layers: Sequence[Layer], path: str) -> Iterable[Counterpart]:
+        prefix = self.names.downsample.format(s=stage, even=2 * stage)
+        return self.rename(path, ((layer.name, layer) for layer in layers), DOWNSAMPLE, prefix)
+
+    def block(self, spec: ResNetSpec, stage: int, index: int, block: Block, path: str) -> Iterable[Counterpart]:
+        if block.kind != "convnext":
+            return []
+        names = self.names
+        prefix = names.block.format(s=stage, b=index, odd=2 * stage + 1)
+        return self.rename(path, block.layers, names.block_names, prefix, tensors={LAYER_SCALE: names.layer_scale},
+                           conv1x1=(LAYER_SCALE,) if names.layer_scale_1x1 else ())  # fmt: skip
+
+    def head(self, spec: ResNetSpec, layers: Sequence[Layer], stages: int) -> Iterable[Counterpart]:
+        return self.rename("head", ((layer.name, layer) for layer in layers), self.names.head, "")
+
+
+class TorchvisionConvNeXt(ConvNeXtLayout):
     name = "torchvision"
     summary = "torchvision.models.convnext.ConvNeXt: features (stem, stages, downsampling layers), classifier"
-
-    def stem(self, spec: ResNetSpec, layers: Sequence[Layer]) -> Iterable[Counterpart]:
-        return self.rename("stem", ((layer.name, layer) for layer in layers), STEM, "features.0.")
-
-    def downsample(self, spec: ResNetSpec, stage: int, layers: Sequence[Layer], path: str) -> Iterable[Counterpart]:
-        return self.rename(path, ((layer.name, layer) for layer in layers), DOWNSAMPLE, f"features.{2 * stage}.")
-
-    def block(self, spec: ResNetSpec, stage: int, index: int, block: Block, path: str) -> Iterable[Counterpart]:
-        if block.kind != "convnext":
-            return []
-        return self.rename(path, block.layers, TORCHVISION_BLOCK, f"features.{2 * stage + 1}.{index}.",
-                           conv1x1=(LAYER_SCALE,), tensors={LAYER_SCALE: "layer_scale"})  # fmt: skip
-
-    def head(self, spec: ResNetSpec, layers: Sequence[Layer], stages: int) -> Iterable[Counterpart]:
-        return self.rename("head", ((layer.name, layer) for layer in layers), TORCHVISION_HEAD, "")
+    names = TORCHVISION
 
 
-class TimmConvNeXt(Layout):
+class TimmConvNeXt(ConvNeXtLayout):
     name = "timm"
     summary = "timm.models.convnext.ConvNeXt: stem, stages.S (downsample, blocks), head"
+    names = TIMM
 
-    def stem(self, spec: ResNetSpec, layers: Sequence[Layer]) -> Iterable[Counterpart]:
-        return self.rename("stem", ((layer.name, layer) for layer in layers), STEM, "stem.")
 
-    def downsample(self, spec: ResNetSpec, stage: int, layers: Sequence[Layer], path: str) -> Iterable[Counterpart]:
-        return self.rename(path, ((layer.name, layer) for layer in layers), DOWNSAMPLE, f"stages.{stage}.downsample.")
-
-    def block(self, spec: ResNetSpec, stage: int, index: int, block: Block, path: str) -> Iterable[Counterpart]:
-        if block.kind != "convnext":
-            return []
-        return self.rename(path, block.layers, TIMM_BLOCK, f"stages.{stage}.blocks.{index}.",
-                           tensors={LAYER_SCALE: "gamma"})  # fmt: skip
-
-    def head(self, spec: ResNetSpec, layers: Sequence[Layer], stages: int) -> Iterable[Counterpart]:
-        return self.rename("head", ((layer.name, layer) for layer in layers), TIMM_HEAD, "")
+TORCHVISION_LAYOUT, TIMM_LAYOUT = TorchvisionConvNeXt(), TimmConvNeXt()

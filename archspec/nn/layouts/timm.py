@@ -47,7 +47,7 @@ class Timm(Layout):
 
     def counterparts(self, spec: ResNetSpec) -> list[Counterpart]:
         if convnext.is_convnext(spec):  # timm's ConvNeXt: its own names, and biases
-            return convnext.TimmConvNeXt().counterparts(spec)
+            return convnext.TIMM_LAYOUT.counterparts(spec)
         return super().counterparts(spec)
 
     def stem(self, spec: ResNetSpec, layers: Sequence[Layer]) -> Iterable[Counterpart]:

@@ -30,7 +30,7 @@ class Torchvision(Layout):
 
     def counterparts(self, spec: ResNetSpec) -> list[Counterpart]:
         if convnext.is_convnext(spec):  # torchvision's ConvNeXt: its own names, and biases
-            return convnext.TorchvisionConvNeXt().counterparts(spec)
+            return convnext.TORCHVISION_LAYOUT.counterparts(spec)
         return super().counterparts(spec)
 
     def stem(self, spec: ResNetSpec, layers: Sequence[Layer]) -> Iterable[Counterpart]:
