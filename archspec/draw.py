@@ -30,8 +30,10 @@ from archspec.arch.plan import (
     Flatten,
     GlobalPool,
     Layer,
+    LayerScale,
     Linear,
     Norm,
+    Permute,
     Pool,
     Run,
     Shape,
@@ -90,6 +92,10 @@ def describe(layer: Layer) -> str:
         return f"squeeze-excite {op.channels}→{op.hidden}→{op.channels}"
     if isinstance(op, Linear):
         return f"fc {op.in_features}→{op.out_features}"
+    if isinstance(op, Permute):
+        return "to channels-last" if op.channels_last else "to channels-first"
+    if isinstance(op, LayerScale):
+        return f"layer scale {op.channels} (init {op.init:g})"
     kind = kinds.primitive_kind(type(op))  # a plugin's own primitive: its registered name and package
     if kind is not None and kind.package != kinds.ARCHSPEC:
         return f"{kind.name} ({kind.package})"
@@ -108,7 +114,7 @@ def _block_layers(block: Block) -> list[Layer]:
 
 
 def _stage_cost(stage: StageOutline) -> tuple[int, int]:
-    costs = [_cost(_block_layers(run.block), run.count) for run in stage.runs]
+    costs = [_cost(stage.downsample), *(_cost(_block_layers(run.block), run.count) for run in stage.runs)]
     return sum(c[0] for c in costs), sum(c[1] for c in costs)
 
 
@@ -165,7 +171,7 @@ def diagram(spec: ResNetSpec, depth: Depth = "block") -> graphviz.Digraph:
     for index, (stage, cost) in enumerate(zip(plan.stages, stages, strict=True)):
         title = f"{stage.name}: {stage.blocks} × {spec.stages[index].block.kind}"
         if depth == "stage":
-            stride = stage.runs[0].block.stride
+            stride = stage.stride
             graph.node(stage.name, f"{title}\n{stage.out_shape.channels} channels, stride {stride}\n"
                        f"→ {_shape(stage.out_shape)}\n{_figures(*cost)}")  # fmt: skip
             graph.edge(last, stage.name)
@@ -175,6 +181,12 @@ def diagram(spec: ResNetSpec, depth: Depth = "block") -> graphviz.Digraph:
             frame.attr(label=f"{title}, {_figures(*cost)}", style="rounded,filled", fillcolor=_FRAME, color="#999999",
                        labeljust="l")  # fmt: skip
             first = 0
+            if stage.downsample:  # a separate downsampling layer before the blocks (ConvNeXt)
+                node = f"{stage.name}_downsample"
+                frame.node(node, f"downsample\n{_words(stage.downsample)}\n{_figures(*_cost(stage.downsample))}",
+                           fillcolor=_PROJECT)  # fmt: skip
+                graph.edge(last, node)
+                last = node
             for number, run in enumerate(stage.runs):
                 last = _block(_Parts(frame, graph), f"{stage.name}_{number}", run, first, last, depth == "layer")
                 first += run.count

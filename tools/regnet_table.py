@@ -22,6 +22,9 @@ from typing import Any
 from archspec import complexity, load_spec, lower
 from archspec.arch.primitives import Conv, Linear, SqueezeExcite
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from doc_section import update
+
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "arch" / "pycls_regnet.json"
 DOC = REPO / "docs" / "complexity.md"
@@ -107,21 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if docs/complexity.md's table is stale")
     args = parser.parse_args(argv)
-    text = DOC.read_text()
-    if START not in text or END not in text:
-        print(f"{DOC}: no '{START}' ... '{END}' markers", file=sys.stderr)
-        return 1
-    before, rest = text.split(START, 1)
-    after = rest.split(END, 1)[1]
-    new = before + render() + after
-    if args.check:
-        if new != text:
-            print(f"{DOC}: the RegNet table is stale; run python tools/regnet_table.py", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(new)
-    print(f"wrote the RegNet table in {DOC}")
-    return 0
+    return update(DOC, START, END, render, args.check, "python tools/regnet_table.py")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ TIMM_REGNET = {
     "regnet_y_16gf": "regnety_160", "regnet_y_32gf": "regnety_320", "regnet_y_128gf": "regnety_1280",
     "regnet_x_400mf_pycls": "regnetx_004", "regnet_y_800mf_pycls": "regnety_008", "regnet_y_8gf_pycls": "regnety_080",
 }  # fmt: skip
+CONVNEXT = ["convnext_tiny", "convnext_small", "convnext_base"]  # torchvision's and timm's, by the same names
 # too big for float64 logits in CI (5 GB of weights): keys, shapes and stage shapes only, from the meta device
 SHAPES_ONLY = {"regnet_y_128gf"}
 
@@ -59,6 +60,8 @@ RESNETV2_STAGES = ("stem", ["stages.0", "stages.1", "stages.2", "stages.3"])
 TV_REGNET_STAGES = ("stem", [f"trunk_output.block{i}" for i in range(1, 5)])
 TIMM_REGNET_STAGES = ("stem", ["s1", "s2", "s3", "s4"])
 D2L_STAGES = ("0", ["1", "2", "3", "4"])
+TV_CONVNEXT_STAGES = ("features.0", ["features.1", "features.3", "features.5", "features.7"])  # after downsampling
+TIMM_CONVNEXT_STAGES = ("stem", ["stages.0", "stages.1", "stages.2", "stages.3"])
 
 
 def _version(module: Any) -> str:
@@ -127,10 +130,12 @@ class Reference:
         head: str,
         input_shape: tuple[int, int, int],
         spec: str | None = None,
+        file: str | None = None,
     ) -> None:
         self.name = name
         self.spec = spec or name  # the archspec preset it is the reference of
-        self.file = name if self.spec == name else f"{self.spec}--{name}"  # fixture file stem
+        # fixture file stem; `file` where torchvision and timm give the same name to the preset's two references
+        self.file = file or (name if self.spec == name else f"{self.spec}--{name}")
         self.build = build
         self.reference = reference
         self.stages = stages
@@ -178,6 +183,10 @@ def references() -> list[Reference]:
              for n in REGNET_X + REGNET_Y]  # fmt: skip
     refs += [Reference(model, lambda m=model: _timm(m), _timm_version, TIMM_REGNET_STAGES, "head.fc", (3, 64, 64),
                        spec=preset) for preset, model in TIMM_REGNET.items()]  # fmt: skip
+    refs += [Reference(n, lambda n=n: _torchvision(n), _torchvision_version, TV_CONVNEXT_STAGES, "classifier.2",
+                       (3, 64, 64)) for n in CONVNEXT]  # fmt: skip
+    refs += [Reference(n, lambda n=n: _timm(n), _timm_version, TIMM_CONVNEXT_STAGES, "head.fc", (3, 64, 64),
+                       spec=n, file=f"{n}--timm") for n in CONVNEXT]  # fmt: skip
     refs.append(
         Reference(
             D2L, d2l_resnet18, lambda: "d2l (Dive into Deep Learning, ResNet chapter)", D2L_STAGES, "7", (1, 96, 96)
@@ -239,7 +248,7 @@ def compute(ref: Reference) -> dict[str, Any]:
     return {
         "reference": ref.reference(),
         "model": ref.name,
-        **({"spec": ref.spec} if ref.spec != ref.name else {}),
+        **({"spec": ref.spec} if ref.file != ref.name else {}),  # a file not named after its model names its preset
         "input": list(x.shape),
         "head": head_kind(model, ref.head),
         "state_dict": [[k, list(v.shape)] for k, v in model.state_dict().items()],

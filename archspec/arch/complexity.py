@@ -211,6 +211,12 @@ def outline_totals(outline: P.Outline, batch_size: int = 1) -> Totals:
     account.chain(outline.stem, "stem")
     sums = [0, 0, 0]  # params, macs, activation bytes
     for stage in outline.stages:
+        start = len(account.rows)
+        account.chain(stage.downsample, f"{stage.name}.downsample")
+        for cost in account.rows[start:]:
+            sums[0] += cost.params
+            sums[1] += cost.macs
+            sums[2] += cost.activation_bytes
         for run in stage.runs:
             # every block of a run meets the same memory state (its input saved or not alike), so costs once
             costs = account.block(run.block, stage.name)
@@ -240,6 +246,7 @@ def plan_complexity(plan: P.Plan, batch_size: int = 1) -> Complexity:
     close("stem", 0, plan.stem[-1].out_shape)
     for stage in plan.stages:
         start = len(layers)
+        account.chain(stage.downsample, f"{stage.name}.downsample")
         for block in stage.blocks:
             account.block(block, stage.name)
         close(stage.name, start, stage.out_shape)
@@ -309,7 +316,7 @@ def plan_warnings(plan: P.Plan) -> list[str]:
     out = []
     for index, stage in enumerate(plan.stages):
         height, width = stage.in_shape.height, stage.in_shape.width
-        stride = stage.blocks[0].stride
+        stride = stage.stride
         where = f"stages[{index}] ({stage.name})"
         if stage.out_shape.height == 1 and stage.out_shape.width == 1:
             size = f"{plan.input_shape.height}x{plan.input_shape.width}"

@@ -19,9 +19,11 @@ from archspec.arch.primitives import (
     Flatten,
     GlobalPool,
     Layer,
+    LayerScale,
     Linear,
     Norm,
     Op,
+    Permute,
     Pool,
     Shape,
     SqueezeExcite,
@@ -32,7 +34,7 @@ from archspec.errors import SpecError
 from archspec.spec import kinds
 from archspec.spec.blocks import BlockBase
 from archspec.spec.lowering import Position
-from archspec.spec.schema import ResNetSpec
+from archspec.spec.schema import DownsampleSpec, ResNetSpec
 
 __all__ = [
     "Act",
@@ -43,10 +45,12 @@ __all__ = [
     "Flatten",
     "GlobalPool",
     "Layer",
+    "LayerScale",
     "Linear",
     "Norm",
     "Op",
     "Outline",
+    "Permute",
     "Plan",
     "PlanError",
     "Pool",
@@ -96,6 +100,13 @@ class Stage:
     in_shape: Shape
     out_shape: Shape
     reduction: int = 1  # total stride from the input to this stage's output (what detection heads call stride)
+    downsample: tuple[Layer, ...] = ()  # a separate downsampling layer before the blocks (ConvNeXt); or none
+
+    @property
+    def stride(self) -> int:
+        """The stage's stride: of its downsampling layer where it has one, else of its first block."""
+        strides = [layer.op.stride for layer in self.downsample if isinstance(layer.op, Conv)]
+        return strides[0] if strides else self.blocks[0].stride
 
 
 @dataclass(frozen=True)
@@ -115,6 +126,8 @@ class Plan:
         for layer in self.stem:
             yield f"stem.{layer.name}", layer
         for stage in self.stages:
+            for layer in stage.downsample:
+                yield f"{stage.name}.downsample.{layer.name}", layer
             for index, block in enumerate(stage.blocks):
                 for path, layer in block.layers:
                     yield f"{stage.name}.{index}.{path}", layer
@@ -133,7 +146,7 @@ class Plan:
 class _Settings:
     """The norm, activation and conv bias a kind's layers default to, and where to blame a bad norm width."""
 
-    norm: str  # batch, group or none
+    norm: str  # batch, group, layer or none
     norm_groups: int
     activation: str  # "none" for no activation
     conv_bias: bool
@@ -179,14 +192,27 @@ class _Chain:
         op = Conv(self.channels, out_channels, kernel_size, stride, pad, bias, groups, dilation, zero_init)
         self.add(name, op, loc)
 
-    def norm(self, name: str, zero_init: bool = False) -> None:
+    def norm(self, name: str, zero_init: bool = False, channels_last: bool = False) -> None:
         kind, groups = self.settings.norm, self.settings.norm_groups
         if kind == "none":
             return
         if kind == "group" and self.channels % groups:
             self.fail(self.settings.norm_loc, f"group norm needs every normalised width divisible by norm_groups "
                       f"({groups}), got a width of {self.channels}; pick norm_groups dividing it")  # fmt: skip
-        self.add(f"norm{name}", Norm(kind, self.channels, groups if kind == "group" else 1, zero_init))
+        if channels_last and kind != "layer":  # the kind's own validator says this first, located at its field
+            raise AssertionError(f"{kind} norm on a channels-last tensor")
+        op = Norm(kind, self.channels, groups if kind == "group" else 1, zero_init, channels_last)
+        self.add(f"norm{name}", op)
+
+    def linear(self, name: str, out_features: int, bias: bool | None = None, zero_init: bool = False) -> None:
+        bias = self.settings.conv_bias if bias is None else bias
+        self.add(name, Linear(self.channels, out_features, bias, zero_init))
+
+    def permute(self, name: str, channels_last: bool) -> None:
+        self.add(name, Permute(channels_last))
+
+    def layer_scale(self, name: str, init: float) -> None:
+        self.add(name, LayerScale(self.channels, init))
 
     def act(self, name: str) -> None:
         if self.settings.activation != "none":
@@ -228,10 +254,16 @@ class StageOutline:
     in_shape: Shape
     out_shape: Shape
     reduction: int = 1
+    downsample: tuple[Layer, ...] = ()
 
     @property
     def blocks(self) -> int:
         return sum(run.count for run in self.runs)
+
+    @property
+    def stride(self) -> int:
+        strides = [layer.op.stride for layer in self.downsample if isinstance(layer.op, Conv)]
+        return strides[0] if strides else self.runs[0].block.stride
 
 
 @dataclass(frozen=True)
@@ -253,7 +285,8 @@ class Outline:
     def params(self) -> int:
         blocks = sum(run.count * sum(layer.op.params for _, layer in run.block.layers)
                      for stage in self.stages for run in stage.runs)  # fmt: skip
-        return blocks + sum(layer.op.params for layer in (*self.stem, *self.head))
+        downsample = sum(layer.op.params for stage in self.stages for layer in stage.downsample)
+        return blocks + downsample + sum(layer.op.params for layer in (*self.stem, *self.head))
 
 
 def lower(spec: ResNetSpec) -> Plan:
@@ -263,8 +296,8 @@ def lower(spec: ResNetSpec) -> Plan:
     `outline` (and the resource guard), whose work does not grow with the block counts.
     """
     outline = _walk(spec, compact=False)
-    stages = tuple(Stage(s.name, tuple(run.block for run in s.runs), s.in_shape, s.out_shape, s.reduction)
-                   for s in outline.stages)  # fmt: skip
+    stages = tuple(Stage(s.name, tuple(run.block for run in s.runs), s.in_shape, s.out_shape, s.reduction,
+                         s.downsample) for s in outline.stages)  # fmt: skip
     return Plan(outline.name, outline.input_shape, outline.stem, stages, outline.head)
 
 
@@ -302,6 +335,14 @@ def _walk(spec: ResNetSpec, compact: bool) -> Outline:
         reduction *= stride
         runs = []
         stage_in = shape
+        downsample: tuple[Layer, ...] = ()
+        if stage_spec.downsample is not None:
+            if stride == 1:  # output_stride took this stage's stride: a kernel-2 conv at stride 1 cannot keep it
+                raise PlanError(("stages", index, "downsample"), f"output_stride {spec.output_stride} keeps this "
+                                "stage at stride 1 and its downsampling layer cannot dilate; set downsample: null "
+                                "or raise output_stride")  # fmt: skip
+            down = _downsample(stage_spec.downsample, stage_spec.channels, stride, shape, index)
+            downsample, shape, stride = tuple(down.layers), down.shape, 1  # the blocks run at stride 1
         # a plugin kind's failure: at the stage's own kind where it has one, else at the spec's
         own = getattr(stage_spec.block, "kind", None) != getattr(spec.block, "kind", None)
         blame: Loc = ("stages", index, "block", "kind") if own else ("block", "kind")
@@ -318,7 +359,7 @@ def _walk(spec: ResNetSpec, compact: bool) -> Outline:
             shape = block.out_shape
             counted += count
             position += count
-        stages.append(StageOutline(f"stage{index + 1}", tuple(runs), stage_in, shape, reduction))
+        stages.append(StageOutline(f"stage{index + 1}", tuple(runs), stage_in, shape, reduction, downsample))
 
     last = spec.stages[-1].block
     head = _Chain(shape, ("head",), _block_settings(last, len(spec.stages) - 1))
@@ -326,11 +367,22 @@ def _walk(spec: ResNetSpec, compact: bool) -> Outline:
         head.norm("")
         head.act("")
     head.add("pool", GlobalPool(spec.head.pool))
+    if spec.head.norm == "layer":  # ConvNeXt: a layer norm of the pooled features (torchvision, timm)
+        head.add("norm", Norm("layer", shape.channels))
     head.add("flatten", Flatten())
     if spec.head.dropout > 0:
         head.add("dropout", Dropout(spec.head.dropout))
     head.add("fc", Linear(shape.channels, spec.head.num_classes))
     return Outline(spec.name, input_shape, tuple(stem.layers), tuple(stages), tuple(head.layers))
+
+
+def _downsample(down: DownsampleSpec, channels: int, stride: int, shape: Shape, stage: int) -> _Chain:
+    """A stage's separate downsampling layer: norm, then a stride x stride conv of stride `stride` (ConvNeXt)."""
+    loc: Loc = ("stages", stage, "downsample")
+    chain = _Chain(shape, loc, _Settings(down.norm, 1, "none", down.conv_bias, loc))
+    chain.norm("")
+    chain.conv("conv", channels, stride, stride, padding=0)
+    return chain
 
 
 def _block_settings(block: BlockBase, stage: int, norm: bool = True) -> _Settings:

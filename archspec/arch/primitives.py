@@ -129,12 +129,18 @@ class Conv(Primitive):
 
 @dataclass(frozen=True)
 class Norm(Primitive):
-    """Batch or group normalisation with an affine weight and bias."""
+    """Batch, group or layer normalisation with an affine weight and bias.
 
-    kind: str  # "batch" or "group"
+    Layer norm normalises each position over its channels (ConvNeXt's, eps 1e-6): on a channels-first tensor
+    (`channels_last` False: LayerNorm2d, as torchvision's and timm's stems and downsampling layers), or on a
+    channels-last one (`nn.LayerNorm`, inside a ConvNeXt block between its permutes).
+    """
+
+    kind: str  # "batch", "group" or "layer"
     channels: int
     groups: int = 1  # group norm's groups; unused by batch norm
     zero_init: bool = False  # affine weight starts at zero: the last norm of a zero-init residual branch
+    channels_last: bool = False  # layer norm only: the tensor is (N, H, W, C) here
     op_name = "norm"
 
     @property
@@ -142,10 +148,43 @@ class Norm(Primitive):
         return 2 * self.channels  # affine weight and bias; running stats are buffers
 
     def kept(self, out: Shape) -> Kept:
-        # norms also keep their statistics: per sample and group (group), per channel (batch)
+        # norms also keep their statistics: per sample and group (group), per position (layer), per channel (batch)
         if self.kind == "group":
             return Kept(saves_input=True, bytes_per_sample=2 * self.groups * FP32_BYTES)
+        if self.kind == "layer":
+            return Kept(saves_input=True, bytes_per_sample=2 * out.height * out.width * FP32_BYTES)
         return Kept(saves_input=True, fixed_bytes=2 * out.channels * FP32_BYTES)
+
+
+@dataclass(frozen=True)
+class Permute(Primitive):
+    """(N, C, H, W) <-> (N, H, W, C): where a ConvNeXt block's layer norm and 1x1 layers run channels-last
+    (torchvision's CNBlock `Permute`). The plan's shapes stay channels x height x width throughout."""
+
+    channels_last: bool  # True: to (N, H, W, C); False: back to (N, C, H, W)
+    op_name = "permute"
+
+    def other_ops(self, out: Shape) -> int:
+        return 0
+
+    def kept(self, out: Shape) -> Kept:
+        return Kept(view=True)
+
+
+@dataclass(frozen=True)
+class LayerScale(Primitive):
+    """x times a learnable per-channel gamma that starts at `init` (CaiT's layer scale, ConvNeXt's 1e-6)."""
+
+    channels: int
+    init: float
+    op_name = "layerscale"
+
+    @property
+    def params(self) -> int:  # type: ignore[override]
+        return self.channels
+
+    def kept(self, out: Shape) -> Kept:
+        return Kept(saves_input=True)  # gamma's gradient needs x
 
 
 @dataclass(frozen=True)
@@ -300,22 +339,24 @@ class SqueezeExcite(Primitive):
 
 @dataclass(frozen=True)
 class Linear(Primitive):
-    """A fully connected layer (the classifier)."""
+    """A fully connected layer: the classifier, or a 1x1 layer of a channels-last ConvNeXt block, applied at
+    every position (`nn.Linear` acts on the last dimension)."""
 
     in_features: int
     out_features: int
     bias: bool = True
+    zero_init: bool = False  # weight and bias start at zero: the last layer of a zero-init residual branch
     op_name = "linear"
 
     def out_shape(self, shape: Shape) -> Shape:
-        return Shape(self.out_features)
+        return Shape(self.out_features, shape.height, shape.width)
 
     @property
     def params(self) -> int:  # type: ignore[override]
         return self.in_features * self.out_features + (self.out_features if self.bias else 0)
 
     def macs(self, out: Shape) -> int:
-        return self.in_features * self.out_features
+        return self.in_features * self.out_features * out.height * out.width
 
     def other_ops(self, out: Shape) -> int:
         return out.numel if self.bias else 0
@@ -328,7 +369,8 @@ Op = Primitive  # any registered primitive: archspec's own below, or a plugin's
 
 for _cls, _factory in ((Conv, "conv"), (Norm, "norm"), (Act, "act"), (Pool, "pool"), (GlobalPool, "global_pool"),
                        (Flatten, "flatten"), (Dropout, "dropout"), (DropPath, "drop_path"), (ZeroPad, "zero_pad"),
-                       (SqueezeExcite, "squeeze_excite"), (Linear, "linear")):  # fmt: skip
+                       (SqueezeExcite, "squeeze_excite"), (Linear, "linear"), (Permute, "permute"),
+                       (LayerScale, "layer_scale")):  # fmt: skip
     register_primitive(_cls, torch=f"archspec.nn.layers:{_factory}")
 
 

@@ -79,4 +79,9 @@ def build_plan(plan: Plan) -> nn.Sequential:
 
 
 def _stage(stage: Stage) -> nn.Sequential:
-    return nn.Sequential(*(ResidualBlock(block) for block in stage.blocks))
+    """The stage's blocks as `0`, `1`, ...; after its separate downsampling layer `downsample`, where it has one."""
+    parts: OrderedDict[str, nn.Module] = OrderedDict()
+    if stage.downsample:
+        parts["downsample"] = make_sequential(stage.downsample)
+    parts.update((str(index), ResidualBlock(block)) for index, block in enumerate(stage.blocks))
+    return nn.Sequential(parts)

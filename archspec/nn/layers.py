@@ -67,6 +67,41 @@ class SqueezeExcite(nn.Module):
         return x * gate.sigmoid()
 
 
+class LayerNorm2d(nn.LayerNorm):
+    """(N, C, H, W) -> (N, C, H, W): layer norm over the channels at each position, as torchvision's and timm's
+    LayerNorm2d (permute, `F.layer_norm`, permute back: the same arithmetic, so the same function)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)  # (N, H, W, C)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)  # (N, C, H, W)
+
+
+class Permute(nn.Module):
+    """(N, C, H, W) -> (N, H, W, C), or back: where a ConvNeXt block runs channels-last."""
+
+    def __init__(self, channels_last: bool) -> None:
+        super().__init__()
+        self.dims = (0, 2, 3, 1) if channels_last else (0, 3, 1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(self.dims)
+
+
+class LayerScale(nn.Module):
+    """(N, C, H, W) -> (N, C, H, W): x times a learnable per-channel weight (ConvNeXt's gamma)."""
+
+    def __init__(self, channels: int, init: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((channels,), init))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight.view(1, -1, 1, 1)
+
+
+LAYER_NORM_EPS = 1e-6  # ConvNeXt's (torchvision and timm alike), not nn.LayerNorm's 1e-5
+
+
 def conv(op: P.Conv) -> nn.Module:
     module = nn.Conv2d(op.in_channels, op.out_channels, op.kernel_size, op.stride, op.padding, op.dilation,
                        op.groups, op.bias)  # fmt: skip
@@ -74,8 +109,22 @@ def conv(op: P.Conv) -> nn.Module:
 
 
 def norm(op: P.Norm) -> nn.Module:
-    module = nn.GroupNorm(op.groups, op.channels) if op.kind == "group" else nn.BatchNorm2d(op.channels)
+    module: nn.BatchNorm2d | nn.GroupNorm | nn.LayerNorm
+    if op.kind == "layer":
+        module = (nn.LayerNorm if op.channels_last else LayerNorm2d)(op.channels, eps=LAYER_NORM_EPS)
+    elif op.kind == "group":
+        module = nn.GroupNorm(op.groups, op.channels)
+    else:
+        module = nn.BatchNorm2d(op.channels)
     return _zeroed(module) if op.zero_init else module
+
+
+def permute(op: P.Permute) -> nn.Module:
+    return Permute(op.channels_last)
+
+
+def layer_scale(op: P.LayerScale) -> nn.Module:
+    return LayerScale(op.channels, op.init)
 
 
 def act(op: P.Act) -> nn.Module:
@@ -114,7 +163,8 @@ def squeeze_excite(op: P.SqueezeExcite) -> nn.Module:
 
 
 def linear(op: P.Linear) -> nn.Module:
-    return nn.Linear(op.in_features, op.out_features, op.bias)
+    module = nn.Linear(op.in_features, op.out_features, op.bias)
+    return _zeroed(module) if op.zero_init else module
 
 
 _FACTORIES: dict[type, Callable[[Any], nn.Module]] = {}  # resolved registrations, by primitive class
@@ -153,10 +203,10 @@ def make_layer(op: P.Op) -> nn.Module:
     return module
 
 
-def _zeroed(module: nn.Conv2d | nn.BatchNorm2d | nn.GroupNorm) -> nn.Module:
+def _zeroed(module: nn.Conv2d | nn.Linear | nn.BatchNorm2d | nn.GroupNorm | nn.LayerNorm) -> nn.Module:
     """The module with its weight (and a conv's bias) zeroed, so the branch it ends outputs zeros."""
     nn.init.zeros_(module.weight)
-    if isinstance(module, nn.Conv2d) and module.bias is not None:
+    if isinstance(module, nn.Conv2d | nn.Linear) and module.bias is not None:
         nn.init.zeros_(module.bias)
     return module
 

@@ -42,8 +42,19 @@ class Layers(Protocol):
              loc: Loc | None = None) -> None:  # fmt: skip
         """A conv from the current width; padding defaults to dilation x (kernel_size // 2) ('same' at stride 1)."""
 
-    def norm(self, name: str, zero_init: bool = False) -> None:
-        """The kind's normalisation (nothing for norm: none)."""
+    def norm(self, name: str, zero_init: bool = False, channels_last: bool = False) -> None:
+        """The kind's normalisation (nothing for norm: none); `channels_last` where the tensor is (N, H, W, C)
+        between two `permute` calls (layer norm only)."""
+
+    def linear(self, name: str, out_features: int, bias: bool | None = None, zero_init: bool = False) -> None:
+        """A fully connected layer at every position of a channels-last tensor (a 1x1 conv's twin); bias
+        defaults to the kind's conv bias."""
+
+    def permute(self, name: str, channels_last: bool) -> None:
+        """To channels-last (N, H, W, C), or back to channels-first: the tensor's layout, not its shape."""
+
+    def layer_scale(self, name: str, init: float) -> None:
+        """A learnable per-channel scale on the current width, starting at `init` (ConvNeXt's layer scale)."""
 
     def act(self, name: str) -> None:
         """The kind's activation (nothing for activation: none)."""

@@ -19,7 +19,15 @@ from pydantic.fields import FieldInfo
 from archspec.spec import compose, kinds
 from archspec.spec.bounds import MAX_BLOCKS, MAX_MULTIPLIER
 from archspec.spec.regnet import RegNetStages
-from archspec.spec.schema import HeadSpec, InputSpec, ResNetSpec, ShortcutSpec, SqueezeExciteSpec, StageSpec
+from archspec.spec.schema import (
+    DownsampleSpec,
+    HeadSpec,
+    InputSpec,
+    ResNetSpec,
+    ShortcutSpec,
+    SqueezeExciteSpec,
+    StageSpec,
+)
 from archspec.spec.stems import PoolSpec
 
 
@@ -49,6 +57,12 @@ SECTIONS: tuple[tuple[str, type[BaseModel], str], ...] = (
         StageSpec,
         "A stage's `block` may be left out or partial: it is merged over the spec's `block`. "
         f"The stages hold at most {MAX_BLOCKS:,} blocks in all.",
+    ),
+    (
+        "stages[i].downsample",
+        DownsampleSpec,
+        "`downsample: {}` takes ConvNeXt's: a layer norm and a conv of the stage's stride as kernel and stride, "
+        "with a bias.",
     ),
     (
         "stages.regnet",

@@ -53,6 +53,7 @@ __all__ = [
     "CifarStemSpec",
     "ConvStemSpec",
     "DeepStemSpec",
+    "DownsampleSpec",
     "HeadSpec",
     "InputSpec",
     "Loc",
@@ -75,10 +76,31 @@ class InputSpec(Model):
     width: PositiveInt = Field(le=MAX_INPUT_SIDE, description="Input image width in pixels.")
 
 
+class DownsampleSpec(Model):
+    """A separate downsampling layer before a stage's blocks (ConvNeXt): norm, then a conv whose kernel and
+    stride are the stage's stride, from the previous width to the stage's channels."""
+
+    norm: Literal["layer", "batch", "none"] = Field(
+        "layer", description="Normalisation before the conv: layer (channels-first, eps 1e-6; ConvNeXt), batch or none."
+    )
+    conv_bias: bool = Field(True, description="Give the conv a bias (ConvNeXt's has one).")
+
+
 class StageSpec(Model):
     channels: PositiveInt = Field(le=MAX_CHANNELS, description="Output channels of every block in the stage.")
     blocks: PositiveInt = Field(le=MAX_BLOCKS, description="Number of residual blocks in the stage.")
-    stride: Literal[1, 2] = Field(1, description="Stride of the stage's first block (2 halves the resolution).")
+    stride: Literal[1, 2] = Field(
+        1,
+        description="Stride of the stage (2 halves the resolution): of its first block, or of its downsampling "
+        "layer where it has one.",
+    )
+    downsample: DownsampleSpec | None = Field(
+        None,
+        json_schema_extra={"since": 2},
+        description="A separate downsampling layer before the blocks (ConvNeXt: layer norm and a 2x2 stride-2 "
+        "conv), which then all run at stride 1 and keep the stage's width; null: the first block strides and "
+        "projects its shortcut, as a ResNet's.",
+    )
     block: BlockSpec = Field(
         description="Block settings of this stage: the spec's `block`, with this stage's overrides on top. "
         "Optional: a stage without it uses the spec's `block`; a partial mapping changes only the fields it names."
@@ -89,11 +111,19 @@ class StageSpec(Model):
         problem = self.block.width_error(self.channels)
         if problem:
             fail(("channels",), problem)
+        if self.downsample is not None and self.stride == 1:
+            fail(("downsample",), "a stride-1 stage has nothing to downsample; set stride: 2, or downsample: null")
         return self
 
 
 class HeadSpec(Model):
     pool: Literal["avg", "max"] = Field("avg", description="Global pooling over the last feature map.")
+    norm: Literal["none", "layer"] = Field(
+        "none",
+        json_schema_extra={"since": 2},
+        description="Normalisation of the pooled features before the classifier: layer (ConvNeXt's head, eps 1e-6) "
+        "or none.",
+    )
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout probability before the classifier.")
     num_classes: PositiveInt = Field(le=MAX_CLASSES, description="Number of output classes (logits).")
 
@@ -174,6 +204,14 @@ class ResNetSpec(Model):
         # Shapes are checked by lowering (archspec.arch.plan), the one place that owns shape arithmetic.
         if self.output_stride is not None and self.output_stride & (self.output_stride - 1):
             fail(("output_stride",), f"must be a power of two (8, 16, 32), got {self.output_stride}")
+        return self
+
+    @model_validator(mode="after")
+    def _one_final_norm(self) -> ResNetSpec:
+        if self.head.norm != "none" and self.stages[-1].block.final_norm:
+            kind = getattr(self.stages[-1].block, "kind", "")
+            fail(("head", "norm"), f"the last stage's {kind} blocks already get a norm before the pool; set "
+                 "head.norm: none")  # fmt: skip
         return self
 
 

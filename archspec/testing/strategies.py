@@ -28,7 +28,7 @@ from archspec.arch.validate import checked
 from archspec.config.merge import overlay
 from archspec.errors import SpecError
 from archspec.spec import kinds
-from archspec.spec.blocks import Activation, BottleneckFields, NormKind
+from archspec.spec.blocks import Activation, BottleneckFields, ConvNeXtBlockSpec, NormKind
 from archspec.spec.compose import scaled_width, stage_divisor
 from archspec.spec.io import canonical_data
 from archspec.spec.schema import ResNetSpec
@@ -78,6 +78,16 @@ def block_settings(draw: st.DrawFn, kind: str | None = None) -> dict[str, Any]:
         }
     registered = kinds.get("block", kind)
     block.update(_own_fields(draw, registered))
+    if issubclass(registered.target, ConvNeXtBlockSpec):
+        block["kernel_size"] = draw(st.sampled_from([3, 7]))
+        block["mlp_ratio"] = draw(st.sampled_from([1, 4]))
+        block["norms"] = draw(st.sampled_from(get_args(ConvNeXtBlockSpec.model_fields["norms"].annotation)))
+        block["activations"] = draw(st.sampled_from(get_args(ConvNeXtBlockSpec.model_fields["activations"].annotation)))
+        block["channels_last"] = norm in ("layer", "none") and draw(st.booleans())  # batch norm runs channels-first
+        block["layer_scale"] = None if block["zero_init"] else draw(st.sampled_from([None, 1e-6, 0.5]))
+        block["depthwise"] = draw(st.sampled_from(get_args(ConvNeXtBlockSpec.model_fields["depthwise"].annotation)))
+        if block["depthwise"] == "middle":  # the inverted bottleneck keeps a ResNet's norms and activations
+            block.update(norms="every", activations="every", channels_last=False)
     if issubclass(registered.target, BottleneckFields):
         block["expansion"] = draw(st.sampled_from([1, 2, 4]))
         block["groups"] = draw(st.sampled_from([1, 2]))
@@ -105,6 +115,9 @@ def stem_settings(draw: st.DrawFn) -> dict[str, Any]:
         return {**stem, **_own_fields(draw, registered)}
     if kind == "cifar":
         return stem
+    if kind == "patchify":
+        stem["patch_size"] = draw(st.sampled_from([1, 2, 4]))
+        return stem
     if kind == "conv":
         stem["kernel_size"] = draw(st.sampled_from([1, 3, 5, 7]))
     elif draw(st.booleans()):
@@ -118,7 +131,7 @@ def stem_settings(draw: st.DrawFn) -> dict[str, Any]:
 def _stem_stride(stem: dict[str, Any]) -> int:
     """The stem's total stride: output_stride may not be smaller."""
     pool = stem.get("pool")
-    return int(stem.get("stride", 1)) * (int(pool["stride"]) if pool else 1)
+    return int(stem.get("stride", stem.get("patch_size", 1))) * (int(pool["stride"]) if pool else 1)
 
 
 @st.composite
@@ -135,6 +148,9 @@ def spec_data(draw: st.DrawFn, max_stages: int = 3, max_blocks: int = 2, max_siz
         }
         if draw(st.integers(0, 3)) == 0:  # now and then a stage overrides the block settings
             stage["block"] = draw(block_settings())
+        if stage["stride"] == 2 and draw(st.integers(0, 3)) == 0:  # now and then a separate downsampling layer
+            stage["downsample"] = {"norm": draw(st.sampled_from(["layer", "batch", "none"])),
+                                   "conv_bias": draw(st.booleans())}  # fmt: skip
         stages.append(stage)
     settings = [block, *(stage["block"] for stage in stages if "block" in stage)]
     if any(b["shortcut"]["kind"] == "zero_pad" for b in settings):
@@ -142,7 +158,7 @@ def spec_data(draw: st.DrawFn, max_stages: int = 3, max_blocks: int = 2, max_siz
         stem["channels"] = 4
         for stage, channels in zip(stages, sorted(stage["channels"] for stage in stages), strict=True):
             stage["channels"] = channels
-    return {
+    data = {
         "name": "drawn",
         "input": {
             "channels": draw(st.integers(1, 3)),
@@ -152,13 +168,27 @@ def spec_data(draw: st.DrawFn, max_stages: int = 3, max_blocks: int = 2, max_siz
         "stem": stem,
         "block": block,
         "stages": stages,
-        "output_stride": draw(st.sampled_from([None, *(n for n in (2, 4, 8) if n >= _stem_stride(stem))])),
+        # a downsampling layer cannot dilate: no output_stride with one
+        "output_stride": None
+        if any("downsample" in stage for stage in stages)
+        else draw(st.sampled_from([None, *(n for n in (2, 4, 8) if n >= _stem_stride(stem))])),
         "head": {
             "pool": draw(st.sampled_from(["avg", "max"])),
+            # a preact network already ends in a norm
+            "norm": "none"
+            if kinds.get("block", stages[-1].get("block", block)["kind"]).target.final_norm
+            else draw(st.sampled_from(["none", "layer"])),
             "dropout": draw(st.sampled_from([0.0, 0.25])),
             "num_classes": draw(st.integers(1, 12)),
         },
     }
+    if any("downsample" in stage for stage in stages):
+        try:  # a kernel-2 stride-2 conv floors: on a 1-pixel side it leaves nothing, so keep it where it fits
+            checked(ResNetSpec.model_validate(data))
+        except SpecError:
+            for stage in stages:
+                stage.pop("downsample", None)
+    return data
 
 
 def specs(max_stages: int = 3, max_blocks: int = 2, max_size: int = 40) -> st.SearchStrategy[ResNetSpec]:
@@ -182,7 +212,8 @@ def _variant(draw: st.DrawFn, spec: ResNetSpec, max_blocks: int, widths: tuple[f
     options: dict[str, Any] = {}
     if block_options:
         own = spec.block
-        options["zero_init"] = draw(st.booleans()) != own.zero_init
+        if getattr(own, "layer_scale", None) is None:  # a layer scale refuses zero_init (it would learn nothing)
+            options["zero_init"] = draw(st.booleans()) != own.zero_init
         options["drop_path"] = draw(st.sampled_from([own.drop_path, 0.1]))
         options["activation"] = draw(
             st.sampled_from([own.activation, *(a for a in ACTIVATIONS if a != own.activation)])
@@ -201,6 +232,8 @@ def _variant(draw: st.DrawFn, spec: ResNetSpec, max_blocks: int, widths: tuple[f
                 stem[key] = scaled_width(stem[key], scale)
         for stage, count, stride in zip(data["stages"], blocks, stride_choice, strict=True):
             stage.update(blocks=count, stride=stride)
+            if stride == 1:  # a stride-1 stage has nothing to downsample
+                stage.pop("downsample", None)
             if scale != 1:
                 divisor = stage_divisor(overlay(data["block"], stage.get("block", {})))
                 stage["channels"] = scaled_width(stage["channels"], scale, divisor)

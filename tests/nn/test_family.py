@@ -64,7 +64,11 @@ def test_zero_init_blocks_with_identity_shortcut_start_as_identity(spec) -> None
     with torch.no_grad():
         x = model.stem(x)
         for stage in plan.stages:
-            for index, block in enumerate(getattr(model, stage.name)):
+            module = getattr(model, stage.name)
+            if stage.downsample:  # a separate downsampling layer before the blocks
+                x = module.downsample(x)
+            for index in range(len(stage.blocks)):
+                block = module[index + bool(stage.downsample)]
                 y = block(x)
                 if not stage.blocks[index].shortcut:
                     # post is the block's activation (none in preact blocks): for ReLU blocks, whose input

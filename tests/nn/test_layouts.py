@@ -19,13 +19,14 @@ from archspec.errors import SpecError
 from archspec.nn.build import build
 from archspec.nn.layouts import LayoutError, get_layout, key_map, layout_names
 
-RESNETS = [name for name in NAMES if not name.startswith("regnet")]  # RegNets: test_layouts_regnet*.py
+# RegNets: test_layouts_regnet*.py; ConvNeXts: test_layouts_convnext.py
+RESNETS = [name for name in NAMES if not name.startswith(("regnet", "convnext"))]
 SLOW = {"resnet101", "resnet152", "resnext50_32x4d", "wide_resnet50_2", "seresnet50", "resnetv2_50"}
 
 
 def test_every_reference_has_a_fixture() -> None:
     assert len(RESNETS) == 12, RESNETS
-    assert len(NAMES) == 12 + 15 + 18, NAMES  # and torchvision's RegNets, timm's of the same
+    assert len(NAMES) == 12 + 15 + 18 + 6, NAMES  # and torchvision's RegNets and ConvNeXts, timm's of the same
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in RESNETS])

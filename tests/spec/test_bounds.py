@@ -111,7 +111,8 @@ def test_spec_errors_carry_every_problem_structured(tmp_path: Path) -> None:
     ("text", "words"),
     [
         ("extends: resnet-50\n", "unknown base 'resnet-50'; choose from"),
-        ("extends: resnet18\nhead:\n", "head: must be a mapping of fields (pool, dropout, num_classes), got nothing"),
+        ("extends: resnet18\nhead:\n", "head: must be a mapping of fields (pool, norm, dropout, num_classes), got "
+         "nothing"),
         ("extends: resnet18\nstem:\n  channels: 32\nkernel_size: 5\n", "unknown field 'kernel_size'; it is a field "
          "of 'stem': indent it under stem"),
         ("name: x\ninput: {channels: 1, height: 28, width: 28}\nstem: {channels: 8}\nblock: {zero_init: true}\n"

@@ -29,7 +29,7 @@ def test_validate_and_schema_know_the_plugin_kinds(site: Path, tmp_path: Path) -
     assert ok.returncode == 0 and "eca-fashion, 308,085 parameters" in ok.stdout, ok
     assert_one_line_error(typo_run, f"{typo}:3:9: block.kind: unknown block kind 'eca_basci'", "eca_bottleneck",
                           "did you mean 'eca_basic'?")  # fmt: skip
-    assert "basic, bottleneck, preact, bottleneck_v1, eca_basic" in typo_run.stderr  # the installed kinds
+    assert "basic, bottleneck, preact, bottleneck_v1, convnext, eca_basic" in typo_run.stderr  # the installed kinds
     assert_one_line_error(even_run, f"{even}:3:", "block.eca.kernel_size: must be odd", "got 4")
     assert_one_line_error(unknown_run, "block.eca.gama: unknown field 'gama'; did you mean 'gamma'?")
     defs = json.loads(schema.stdout)["$defs"]

@@ -77,6 +77,24 @@ def test_timm_init_of_a_preact_network_is_resnetv2s() -> None:
     assert_normal(state["stage1.0.main.conv3.weight"], math.sqrt(2 / 256))  # ResNetV2 zeroes nothing by default
 
 
+def test_torchvision_init_of_a_regnet_draws_its_classifier_from_n_0_001() -> None:
+    _, state = initialised("regnet_x_400mf", "torchvision")  # torchvision.models.regnet.RegNet.__init__
+    assert_normal(state["head.fc.weight"], 0.01)
+    assert not state["head.fc.bias"].any()
+    assert_normal(state["stage4.0.main.conv1.weight"], math.sqrt(2 / 400))  # 1x1 conv to 400: fan_out 400
+
+
+@pytest.mark.parametrize("kind", ["torchvision", "timm"])
+def test_convnext_init_is_truncated_normal_002_in_both_references(kind: InitKind) -> None:
+    _, state = initialised("convnext_tiny", kind)
+    for name in ("stage3.4.main.fc1.weight", "stage4.0.main.fc2.weight", "head.fc.weight"):
+        assert_normal(state[name], 0.02)
+        assert float(state[name].abs().max()) <= 2.0  # trunc_normal_'s bounds, absolute: -2 and 2
+    assert not state["stage3.4.main.fc1.bias"].any() and not state["stage2.downsample.conv.bias"].any()
+    assert bool((state["stage2.downsample.norm.weight"] == 1).all())
+    assert bool((state["stage1.0.main.layer_scale.weight"] == 1e-6).all())  # the spec's layer_scale, kept
+
+
 def test_xavier_and_default_keep_their_distributions() -> None:
     _, state = initialised("resnet50", "xavier")
     fan_in, fan_out = 128, 512

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from archspec.arch.plan import Block, Layer, lower
-from archspec.arch.primitives import Conv, Linear, Norm, Pool, SqueezeExcite, ZeroPad
+from archspec.arch.primitives import Conv, LayerScale, Linear, Norm, Pool, SqueezeExcite, ZeroPad
 from archspec.errors import SpecError
 from archspec.spec import kinds
 from archspec.spec.schema import ResNetSpec
@@ -36,7 +36,10 @@ class Counterpart:
     layer: Layer
     reference: str | None  # reference module path, e.g. layer2.0.downsample.0
     why: str = ""  # for reference None: what the reference lacks, in words
-    conv1x1: bool = False  # the reference holds this linear layer as a 1x1 conv: weight (out, in, 1, 1)
+    # the reference holds this weight with two trailing 1x1 dimensions: a linear layer as a 1x1 conv (out, in, 1,
+    # 1), a layer scale as (C, 1, 1) (torchvision's ConvNeXt)
+    conv1x1: bool = False
+    tensor: str | None = None  # the reference keeps this module's one weight as `reference.<tensor>` (a gamma)
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ def describe(layer: Layer) -> str:
         return "zero-pad shortcut"
     if isinstance(op, Linear):
         return "linear layer"
+    if isinstance(op, LayerScale):
+        return "layer scale"
     kind = kinds.primitive_kind(type(op))
     if kind is not None and kind.package != kinds.ARCHSPEC:
         return f"{kind.name}, a primitive of the plugin {kind.package}"
@@ -120,21 +125,32 @@ class Layout:
         return ""
 
     def rename(self, path: str, layers: Iterable[tuple[str, Layer]], names: Names, prefix: str,
-               conv1x1: Iterable[str] = ()) -> list[Counterpart]:  # fmt: skip
-        """The counterparts of `layers` (local name, layer) under `path`: `names` in its order, `prefix` prepended."""
-        found = dict(layers)
+               conv1x1: Iterable[str] = (), tensors: Mapping[str, str] | None = None) -> list[Counterpart]:  # fmt: skip
+        """The counterparts of `layers` (local name, layer) under `path`: `names` in its order, `prefix` prepended.
+
+        `tensors` names the modules (local name -> tensor name) whose one weight the reference holds directly
+        on the module `names` gives (torchvision's `layer_scale`, timm's `gamma`)."""
+        found, tensors = dict(layers), tensors or {}
+        conv1x1 = set(conv1x1)
         out = []
         for local, reference in names.items():
             layer = found.get(local)
             if layer is not None and not self.unfit(layer):
-                out.append(Counterpart(f"{path}.{local}", layer, prefix + reference, conv1x1=local in conv1x1))
+                target = prefix + reference if reference else prefix.rstrip(".")  # "": the module at `prefix`
+                out.append(Counterpart(f"{path}.{local}", layer, target, conv1x1=local in conv1x1,
+                                       tensor=tensors.get(local)))  # fmt: skip
         return out
+
+    def downsample(self, spec: ResNetSpec, stage: int, layers: Sequence[Layer], path: str) -> Iterable[Counterpart]:
+        """A stage's separate downsampling layer; none in a ResNet layout."""
+        return []
 
     def counterparts(self, spec: ResNetSpec) -> list[Counterpart]:
         """Every module that needs a place, placed ones first in the reference's order, then the unplaced ones."""
         plan = lower(spec)
         placed = list(self.stem(spec, plan.stem))
         for s, stage in enumerate(plan.stages):
+            placed += self.downsample(spec, s, stage.downsample, f"{stage.name}.downsample")
             for b, block in enumerate(stage.blocks):
                 placed += self.block(spec, s, b, block, f"{stage.name}.{b}")
         placed += self.head(spec, plan.head, len(plan.stages))
@@ -162,7 +178,7 @@ def key_map(spec: ResNetSpec, state: Mapping[str, Any], layout: Layout) -> KeyMa
         for key, suffix in tensors[c.path]:
             shape = tuple(int(n) for n in state[key].shape)
             reference_shape = (*shape, 1, 1) if c.conv1x1 and suffix == "weight" else shape
-            pairs.append(TensorPair(key, f"{c.reference}.{suffix}", shape, reference_shape))
+            pairs.append(TensorPair(key, f"{c.reference}.{c.tensor or suffix}", shape, reference_shape))
     order = {path: i for i, path in enumerate(path for path, _ in lower(spec).layers())}
     unmatched = sorted((c for c in counterparts if c.reference is None), key=lambda c: order[c.path])
     unmatched_tensors = tuple(key for c in unmatched for key, _ in tensors[c.path])

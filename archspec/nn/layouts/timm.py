@@ -10,6 +10,7 @@ deep stem) without a norm, blocks `stages.S.blocks.B` with `downsample.conv` fir
 `conv1`, `norm2`, `conv2`, `norm3`, `conv3`; the final `norm`, and `head.fc`, a 1x1 conv.
 
 RegNet (regnetx_004, regnety_008_tv ...), chosen when the bottlenecks set `group_width`: nn/layouts/regnet.py.
+ConvNeXt (convnext_tiny ...), chosen for convnext blocks: nn/layouts/convnext.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Sequence
 
 from archspec.arch.plan import Block, Layer
 from archspec.arch.primitives import Act, Conv, Norm
-from archspec.nn.layouts import regnet
+from archspec.nn.layouts import convnext, regnet
 from archspec.nn.layouts.base import Counterpart, Layout
 from archspec.spec.schema import ResNetSpec
 
@@ -43,6 +44,11 @@ RESNETV2_STEM = {
 class Timm(Layout):
     name = "timm"
     summary = "timm's ResNet (conv1, bn1, layerS.B, fc), or ResNetV2 (stem, stages.S.blocks.B, head.fc) if preact"
+
+    def counterparts(self, spec: ResNetSpec) -> list[Counterpart]:
+        if convnext.is_convnext(spec):  # timm's ConvNeXt: its own names, and biases
+            return convnext.TIMM_LAYOUT.counterparts(spec)
+        return super().counterparts(spec)
 
     def stem(self, spec: ResNetSpec, layers: Sequence[Layer]) -> Iterable[Counterpart]:
         named = [(layer.name, layer) for layer in layers]

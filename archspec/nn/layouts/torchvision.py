@@ -1,9 +1,10 @@
-"""torchvision's layout (torchvision.models.resnet.ResNet): conv1, bn1, layer1..N, fc; RegNet's for a RegNet.
+"""torchvision's layout (torchvision.models.resnet.ResNet): conv1, bn1, layer1..N, fc; RegNet's, ConvNeXt's for theirs.
 
 resnet18/34/50/101/152, resnext50_32x4d, wide_resnet50_2 and any spec built like them: one stem conv
 and norm, BasicBlock or Bottleneck blocks (`convK`, `bnK`), a strided 1x1 conv and norm as the
 projecting shortcut (`downsample.0`, `downsample.1`), bias-free convolutions, a linear classifier. A spec
-whose bottlenecks set `group_width` takes torchvision.models.regnet.RegNet's names (nn/layouts/regnet.py).
+whose bottlenecks set `group_width` takes torchvision.models.regnet.RegNet's names (nn/layouts/regnet.py); one of
+convnext blocks torchvision.models.convnext.ConvNeXt's (nn/layouts/convnext.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from archspec.arch.plan import Block, Layer
 from archspec.arch.primitives import Conv
-from archspec.nn.layouts import regnet
+from archspec.nn.layouts import convnext, regnet
 from archspec.nn.layouts.base import Counterpart, Layout
 from archspec.spec.schema import ResNetSpec
 
@@ -26,6 +27,11 @@ BLOCK = {
 class Torchvision(Layout):
     name = "torchvision"
     summary = "torchvision.models.resnet.ResNet: conv1, bn1, layer1..N (BasicBlock/Bottleneck), fc"
+
+    def counterparts(self, spec: ResNetSpec) -> list[Counterpart]:
+        if convnext.is_convnext(spec):  # torchvision's ConvNeXt: its own names, and biases
+            return convnext.TORCHVISION_LAYOUT.counterparts(spec)
+        return super().counterparts(spec)
 
     def stem(self, spec: ResNetSpec, layers: Sequence[Layer]) -> Iterable[Counterpart]:
         names = regnet.TORCHVISION_STEM if regnet.is_regnet(spec) else {"conv": "conv1", "norm": "bn1"}

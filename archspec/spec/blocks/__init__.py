@@ -17,14 +17,15 @@ from archspec.spec.blocks.base import Activation, BlockBase, NormKind, SqueezeEx
 from archspec.spec.blocks.basic import BasicBlockSpec
 from archspec.spec.blocks.bottleneck import BottleneckBlockSpec, BottleneckFields
 from archspec.spec.blocks.bottleneck_v1 import BottleneckV1BlockSpec
+from archspec.spec.blocks.convnext import ConvNeXtBlockSpec
 from archspec.spec.blocks.preact import PreactBlockSpec
 from archspec.spec.shortcuts import ShortcutSpec
 
-for _model in (BasicBlockSpec, BottleneckBlockSpec, PreactBlockSpec, BottleneckV1BlockSpec):
+for _model in (BasicBlockSpec, BottleneckBlockSpec, PreactBlockSpec, BottleneckV1BlockSpec, ConvNeXtBlockSpec):
     kinds.register_block(_model)
 
 if TYPE_CHECKING:  # what mypy checks against; at run time the union holds the plugins' kinds too
-    AnyBlockSpec = BasicBlockSpec | BottleneckBlockSpec | PreactBlockSpec | BottleneckV1BlockSpec
+    AnyBlockSpec = BasicBlockSpec | BottleneckBlockSpec | PreactBlockSpec | BottleneckV1BlockSpec | ConvNeXtBlockSpec
     BlockSpec = Annotated[AnyBlockSpec, Field(discriminator="kind")]
     BLOCK_MODELS: dict[str, type[BlockBase]]
     BLOCK_KINDS: tuple[str, ...]
@@ -45,6 +46,7 @@ __all__ = [
     "BottleneckBlockSpec",
     "BottleneckFields",
     "BottleneckV1BlockSpec",
+    "ConvNeXtBlockSpec",
     "NormKind",
     "PreactBlockSpec",
     "ShortcutSpec",

@@ -23,7 +23,7 @@ from archspec.spec.lowering import Layers, Position
 from archspec.spec.shortcuts import ShortcutSpec
 
 Activation = Literal["relu", "silu", "gelu"]
-NormKind = Literal["batch", "group", "none"]
+NormKind = Literal["batch", "group", "layer", "none"]
 
 
 class SqueezeExciteSpec(Model):
@@ -62,7 +62,9 @@ class SqueezeExciteSpec(Model):
 class BlockBase(Model):
     conv_bias: bool = Field(False, description="Give the block's convolutions a bias (d2l does; torchvision does not).")
     norm: NormKind = Field(
-        "batch", description="Normalisation after each convolution of the residual branch: batch, group or none."
+        "batch",
+        description="Normalisation after each convolution of the residual branch: batch, group, layer (over the "
+        "channels at each position, eps 1e-6, as ConvNeXt) or none.",
     )
     norm_groups: PositiveInt = Field(
         32,

@@ -11,12 +11,13 @@ from archspec.spec.stems.base import PoolSpec, StemActivation, StemBase
 from archspec.spec.stems.cifar import CifarStemSpec
 from archspec.spec.stems.conv import ConvStemSpec
 from archspec.spec.stems.deep import DeepStemSpec
+from archspec.spec.stems.patchify import PatchifyStemSpec
 
-for _model in (ConvStemSpec, DeepStemSpec, CifarStemSpec):
+for _model in (ConvStemSpec, DeepStemSpec, CifarStemSpec, PatchifyStemSpec):
     kinds.register_stem(_model)
 
 if TYPE_CHECKING:  # what mypy checks against; at run time the union holds the plugins' kinds too
-    AnyStemSpec = ConvStemSpec | DeepStemSpec | CifarStemSpec
+    AnyStemSpec = ConvStemSpec | DeepStemSpec | CifarStemSpec | PatchifyStemSpec
     StemSpec = Annotated[AnyStemSpec, Field(discriminator="kind")]
     STEM_MODELS: dict[str, type[StemBase]]
     STEM_KINDS: tuple[str, ...]
@@ -33,6 +34,7 @@ __all__ = [
     "CifarStemSpec",
     "ConvStemSpec",
     "DeepStemSpec",
+    "PatchifyStemSpec",
     "PoolSpec",
     "StemActivation",
     "StemBase",

@@ -34,7 +34,11 @@ class PoolSpec(Model):
 class StemBase(Model):
     channels: PositiveInt = Field(le=MAX_CHANNELS, description="Output channels of the stem.")
     conv_bias: bool = Field(False, description="Give the stem convolutions a bias (useless before batch norm).")
-    norm: NormKind = Field("batch", description="Normalisation after each stem convolution: batch, group or none.")
+    norm: NormKind = Field(
+        "batch",
+        description="Normalisation after each stem convolution: batch, group, layer (over the channels at each "
+        "position, eps 1e-6: ConvNeXt's) or none.",
+    )
     norm_groups: PositiveInt = Field(32, le=MAX_CHANNELS, description="Groups of group normalisation (norm: group).")
     activation: StemActivation = Field(
         "relu", description="Activation after each stem normalisation; 'none' for a preact network's bare stem."
