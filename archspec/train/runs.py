@@ -27,6 +27,7 @@ from archspec.spec.schema import ResNetSpec
 from archspec.train.callbacks import Callback, Callbacks, ConsoleLog, Log, ProgressBar
 from archspec.train.finetune import Pretrained
 from archspec.train.fit import fit, preprocessing_for
+from archspec.train.interrupt import ctrl_c_stops
 from archspec.train.loop import accuracy, confusion_matrix, preprocessors
 from archspec.train.plan import RunOptions, RunPlan, default_run_dir, plan_from_rundir, plan_run
 
@@ -96,7 +97,8 @@ def execute(plan: RunPlan, callbacks: Sequence[Callback] = ()) -> Path:
             if not plan.new:
                 log(f"resuming {run} after epoch {plan.done} of {plan.recipe.epochs}")
             console: list[Callback] = [ConsoleLog(log)] + ([] if plan.quiet else [ProgressBar()])
-            fit(plan, data, preprocessing, Callbacks([*console, *callbacks]))
+            with ctrl_c_stops() as ctrl_c:
+                fit(plan, data, preprocessing, Callbacks([*console, ctrl_c, *callbacks]))
         plan.world.finish()
         return run.path
     finally:
