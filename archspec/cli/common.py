@@ -64,6 +64,21 @@ def add_input_size_argument(parser: argparse.ArgumentParser, what: str = "the sp
                         help=f"override {what} input size")  # fmt: skip
 
 
+# the names of archspec.train.loggers.LOGGERS (not imported here: the CLI starts without the training code;
+# tests/train/test_tracking.py checks that this lists them all)
+LOG_HELP = ("also log to these, comma-separated: tensorboard (event files in RUN/tensorboard; pip install "
+            "'archspec[tensorboard]'), mlflow (an MLflow run; pip install 'archspec[mlflow]')")  # fmt: skip
+
+
+def add_log_arguments(parser: argparse.ArgumentParser) -> None:
+    """--log NAMES and --tracking-uri URI, as train and sweep take them."""
+    parser.add_argument("--log", metavar="NAMES", help=LOG_HELP)
+    parser.add_argument("--tracking-uri", metavar="URI",
+                        help="the MLflow store of --log mlflow: http://HOST:PORT (a tracking server) or "
+                        "sqlite:///PATH (default: $MLFLOW_TRACKING_URI, else sqlite:///DIR/mlflow.db beside the run "
+                        "folders)")  # fmt: skip
+
+
 SPEC_HELP = "a spec file or a bundled preset name (see `archspec list`)"
 
 

@@ -11,6 +11,7 @@ from archspec.cli.common import (
     Commands,
     add_input_size_argument,
     add_limit_arguments,
+    add_log_arguments,
     limits_from_args,
     positive_int,
     sized,
@@ -32,7 +33,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     spec_sets, recipe_sets = split_overrides(args.sets)
     limits = limits_from_args(args)
-    loggers = _loggers(args.log)  # an unknown name or a missing extra: one line before anything else
+    loggers = _loggers(args.log, args.tracking_uri)  # a bad name, a missing extra, no server: one line first
     if args.layout is not None and args.init_from is None:
         raise ArchspecError("--layout names the layout of --init-from FILE; give --init-from too")
     if args.resume is not None:
@@ -68,12 +69,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _loggers(text: str | None) -> list[Callback]:
-    if not text:
-        return []
-    from archspec.train.loggers import make_loggers, parse_loggers
+def _loggers(text: str | None, tracking_uri: str | None) -> list[Callback]:
+    from archspec.train.loggers import LoggerOptions, make_loggers, parse_loggers
+    from archspec.train.tracking import Tracking
 
-    return make_loggers(parse_loggers(text))
+    names = parse_loggers(text or "")
+    if tracking_uri is not None and "mlflow" not in names:
+        raise ArchspecError(f"--tracking-uri {tracking_uri}: it is where --log mlflow logs; add --log mlflow")
+    return make_loggers(names, options=LoggerOptions(Tracking(tracking_uri)))
 
 
 def _init_from(args: argparse.Namespace, spec: ResNetSpec) -> Pretrained:
@@ -135,8 +138,7 @@ def register(commands: Commands) -> None:
     p.add_argument("--max-train", type=positive_int, metavar="N",
                    help="use only N training images (IDX, CIFAR: the first N; a folder: a fixed random N)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bars: one plain line per epoch")
-    p.add_argument("--log", metavar="NAMES", help="also log to these, comma-separated: tensorboard (event files in "
-                   "RUN/tensorboard; pip install 'archspec[tensorboard]')")  # fmt: skip
+    add_log_arguments(p)
     _add_data_arguments(p)
     add_limit_arguments(p)
     p = commands.add("evaluate", cmd_evaluate, "Test accuracy, per-class accuracy and a confusion-matrix PNG.")
