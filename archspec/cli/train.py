@@ -13,6 +13,7 @@ from archspec.cli.common import (
     add_limit_arguments,
     add_log_arguments,
     limits_from_args,
+    log_choice,
     positive_int,
     sized,
 )
@@ -33,7 +34,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     spec_sets, recipe_sets = split_overrides(args.sets)
     limits = limits_from_args(args)
-    loggers = _loggers(args.log, args.tracking_uri)  # a bad name, a missing extra, no server: one line first
+    loggers = _loggers(args)  # a bad name, a missing extra, a tracking server that does not answer: one line first
     if args.layout is not None and args.init_from is None:
         raise ArchspecError("--layout names the layout of --init-from FILE; give --init-from too")
     if args.resume is not None:
@@ -69,14 +70,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _loggers(text: str | None, tracking_uri: str | None) -> list[Callback]:
-    from archspec.train.loggers import LoggerOptions, make_loggers, parse_loggers
-    from archspec.train.tracking import Tracking
+def _loggers(args: argparse.Namespace) -> list[Callback]:
+    names, tracking = log_choice(args)
+    if not names:
+        return []
+    from archspec.train.loggers import LoggerOptions, make_loggers
 
-    names = parse_loggers(text or "")
-    if tracking_uri is not None and "mlflow" not in names:
-        raise ArchspecError(f"--tracking-uri {tracking_uri}: it is where --log mlflow logs; add --log mlflow")
-    return make_loggers(names, options=LoggerOptions(Tracking(tracking_uri)))
+    return make_loggers(names, options=LoggerOptions(tracking))
 
 
 def _init_from(args: argparse.Namespace, spec: ResNetSpec) -> Pretrained:

@@ -258,6 +258,10 @@ class Guarded(Callback):
             self.log(f"WARNING: {self.name}: could not log {what} ({type(err).__name__}: {reason}); training goes "
                      "on, the run folder keeps every metric")  # fmt: skip
 
+    def finish(self, status: str = "FINISHED") -> None:
+        """Close what the logger holds open; for a run that a hook stopped (on_end is not called then), with
+        `status` FAILED or KILLED (a sweep's pruned trial). Done once, by on_end for a run that ends."""
+
 
 def flatten(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """Nested mappings and lists as (dotted.path, scalar) pairs: `optimizer.lr`, `stages[1].channels`."""

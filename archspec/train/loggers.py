@@ -132,6 +132,9 @@ class TensorBoardLogger(Guarded):
             self.guard("the hyperparameters", write)
         self.close()
 
+    def finish(self, status: str = "FINISHED") -> None:
+        self.close()
+
     def close(self) -> None:
         if self.writer is not None:
             self.guard("the last events", self.writer.close)

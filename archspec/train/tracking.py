@@ -62,6 +62,13 @@ def store_uri(tracking: Tracking, root: Path) -> str:
     return tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root.resolve() / STORE_FILE}"
 
 
+def probe(tracking: Tracking) -> None:
+    """Reach the store now when one is named (--tracking-uri, MLFLOW_TRACKING_URI): one line if it does not answer.
+    The default SQLite file beside the run folders is opened when the run starts."""
+    if tracking.uri or os.environ.get("MLFLOW_TRACKING_URI"):
+        Store(store_uri(tracking, Path()), experiment_name(tracking))
+
+
 def experiment_name(tracking: Tracking) -> str:
     return tracking.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
 
@@ -331,7 +338,7 @@ def open_parent(
     return replace(tracking, uri=store.uri, experiment=experiment_name(tracking), parent_run_id=run_id)
 
 
-def close_parent(tracking: Tracking, metrics: Mapping[str, float], files: Sequence[Path], log: Log = print) -> None:
+def close_parent(tracking: Tracking, metrics: Mapping[str, float], log: Log = print) -> None:
     """The sweep's result on its parent run, which ends FINISHED; a failure is one warning line."""
     assert tracking.uri is not None and tracking.parent_run_id is not None, "open_parent's Tracking"
     logger = Guarded(log)
@@ -341,13 +348,10 @@ def close_parent(tracking: Tracking, metrics: Mapping[str, float], files: Sequen
         store = Store(tracking.uri or "", experiment_name(tracking))
         run_id = tracking.parent_run_id or ""
         store.log_metrics(run_id, metrics, 0)
-        for path in files:
-            if path.is_file():
-                store.log_artifact(run_id, path)
         store.terminate(run_id)
 
     logger.guard("the sweep's result", close)
 
 
 __all__ = ["ARTIFACTS_DIR", "DEFAULT_EXPERIMENT", "STORE_FILE", "MlflowLogger", "Store", "Tracking", "close_parent",
-           "open_parent", "read_record", "store_uri"]  # fmt: skip
+           "open_parent", "probe", "read_record", "store_uri"]  # fmt: skip
