@@ -1,6 +1,7 @@
 """Loggers as callbacks (archspec.train.loggers): a run logged to TensorBoard holds the metrics.csv values per
-epoch, per-step scalars, the hyperparameters, the curves and the confusion matrix; a resumed run appends without a step twice; a
-logger that fails warns once and training goes on; an unknown name or a missing extra is one line, exit 2."""
+epoch, per-step scalars, the hyperparameters, the curves and the confusion matrix; a resumed run appends
+without a step twice; a logger that fails warns once and training goes on; an unknown name or a missing extra
+is one line, exit 2. MLflow's logger: tests/train/test_tracking.py."""
 
 from __future__ import annotations
 
