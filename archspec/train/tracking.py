@@ -2,7 +2,7 @@
 
 The store: `--tracking-uri URI`, else MLflow's own `MLFLOW_TRACKING_URI`, else a SQLite file beside the run
 folders, `sqlite:///<the run folder's parent>/mlflow.db` (runs/mlflow.db for the default runs/<spec>-<time>;
-a sweep's own is SWEEP/mlflow.db), with artifacts in `mlartifacts/` beside it: MLflow's own default is a
+a sweep's own is SWEEP/mlflow.db), with artifacts in `.mlartifacts/` beside it: MLflow's own default is a
 SQLite file too, but in the current directory, where runs started from two places would not meet. The
 experiment: `MLFLOW_EXPERIMENT_NAME`, else "archspec".
 
@@ -38,7 +38,9 @@ from archspec.train.plots import confusion_png, png_array
 
 DEFAULT_EXPERIMENT = "archspec"
 STORE_FILE = "mlflow.db"  # the default store, beside the run folders
-ARTIFACTS_DIR = "mlartifacts"  # the default store's artifacts, beside it
+# the default store's artifacts, beside it; hidden, since a run's artifacts (spec, recipe, checkpoints/) look
+# like a run folder to `archspec runs list`, which skips dot folders
+ARTIFACTS_DIR = ".mlartifacts"
 PROBE = (0, 3)  # (HTTP retries, timeout in seconds) while checking that the store answers: seconds, not minutes
 LOGGING = (1, 10)  # ... for each call while training: a dead server costs ~20 s once, then logging stops
 BATCH = 100  # params per log_batch request (MLflow's limit)

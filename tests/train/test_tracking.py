@@ -30,6 +30,7 @@ from mlflow import MlflowClient
 
 from archspec.artifacts.rundir import RunDir
 from archspec.cli.common import LOG_HELP
+from archspec.runs.folders import find_runs
 from archspec.train.loggers import LOGGERS
 from archspec.train.tracking import STORE_FILE, read_record
 
@@ -156,6 +157,7 @@ def test_a_run_resumed_into_a_server_then_appended(server: Server, tiny_spec: Pa
     (only,) = local.search_runs([local.get_experiment_by_name("archspec").experiment_id])
     assert only.info.status == "FINISHED" and only.data.params["recipe.epochs"] == "1"
     assert_same_as_csv(local, only.info.run_id, run)
+    assert find_runs(tmp_path / "runs") == [(run, None)]  # its artifacts' copy of the folder is not a second run
 
     # resumed to the server: a new run there, epoch 1 filled in from metrics.jsonl, epoch 2 trained
     url = server.url()
