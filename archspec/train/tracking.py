@@ -77,10 +77,11 @@ def experiment_name(tracking: Tracking) -> str:
 
 @contextmanager
 def http_policy(policy: tuple[int, float]) -> Iterator[None]:
-    """MLflow's HTTP retries and timeout for the calls inside (it reads both variables at each request)."""
-    names = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
+    """MLflow's HTTP retries and timeout for the calls inside (it reads both variables at each request); and no
+    "View run at" lines on stdout from MLflow itself (the logger says where the run is, through its log)."""
+    names = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT")
     saved = {name: os.environ.get(name) for name in names}
-    os.environ.update(zip(names, map(str, policy), strict=True))
+    os.environ.update(zip(names, (*map(str, policy), "true"), strict=True))
     try:
         yield
     finally:
@@ -173,6 +174,12 @@ class Store:
 
     def terminate(self, run_id: str, status: str = "FINISHED") -> None:
         self.call(lambda: self.client.set_terminated(run_id, status))
+
+    def where(self, run_id: str) -> str:
+        """Where to look at a run: its page on a server, or how to open the store."""
+        if self.uri.startswith(("http://", "https://")):
+            return f"{self.uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{run_id}"
+        return f"run {run_id} in {self.uri} (mlflow ui --backend-store-uri {self.uri})"
 
 
 def _key(key: str) -> str:
@@ -295,6 +302,8 @@ class MlflowLogger(Guarded):
         if self.open:
             self.guard("the artifacts (checkpoint, metrics, curves)", self._artifacts)
             self.finish()
+            if not self.broken:
+                self.log(f"mlflow: {self._store().where(self.run_id)}")
 
     def _artifacts(self) -> None:
         start, store = self.start, self._store()
