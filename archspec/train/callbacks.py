@@ -255,8 +255,8 @@ class Guarded(Callback):
         except Exception as err:  # whatever the logging library raises: the run folder keeps everything
             self.broken = True
             reason = " ".join(str(err).split())[:300]  # a server's answer can be a page of HTML
-            self.log(f"WARNING: {self.name}: could not log {what} ({type(err).__name__}: {reason}); training goes "
-                     "on, the run folder keeps every metric")  # fmt: skip
+            self.log(f"WARNING: {self.name}: could not log {what} ({type(err).__name__}: {reason}), nor will it log "
+                     "anything after; training goes on, the run folder keeps every metric")  # fmt: skip
 
     def finish(self, status: str = "FINISHED") -> None:
         """Close what the logger holds open; for a run that a hook stopped (on_end is not called then), with
