@@ -95,7 +95,7 @@ def server() -> Iterator[Server]:
 @pytest.fixture(autouse=True)
 def own_store(monkeypatch: pytest.MonkeyPatch) -> None:
     """The user's MLflow variables never reach these runs."""
-    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -134,6 +134,7 @@ def test_refusals(server: Server, tiny_spec: Path, tmp_path: Path, monkeypatch: 
     dead = f"http://127.0.0.1:{_free_port()}"
     assert_one_line_error(cli("train", tiny_spec, *DATA, "--log", "mlflow", "--tracking-uri", dead, "--out", out),
                           f"MLflow tracking URI {dead}", "does not answer")  # fmt: skip
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # the probe's settings were its own
     assert_one_line_error(cli("sweep", tiny_sweep(tmp_path), "--out", tmp_path / "sweep", "--log", "mlflow",
                               "--tracking-uri", dead), "does not answer")  # fmt: skip
     assert not (tmp_path / "sweep").exists()
@@ -203,6 +204,12 @@ def test_a_sweep_is_a_parent_run_with_a_child_per_trained_trial(server: Server, 
         assert child.info.status in ("FINISHED", "KILLED")  # KILLED: pruned after its first epoch
     best = max(float(metrics_csv(run)[-1]["test_acc"]) for run in trained)
     assert parent.data.metrics["best_test_acc"] == pytest.approx(best)
+    # resumed (nothing left to train): the same parent run, not a second one
+    again = cli("sweep", "--resume", folder, "--quiet", "--log", "mlflow", "--tracking-uri", url)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert read_record(folder / "mlflow.json")["run_id"] == parent_id
+    sweeps = client.search_runs([parent.info.experiment_id], "tags.`archspec.sweep_dir` != ''")
+    assert [run.info.run_id for run in sweeps] == [parent_id] and client.get_run(parent_id).info.status == "FINISHED"
 
 
 def test_a_server_that_dies_mid_run(server: Server, tmp_path: Path) -> None:
