@@ -239,7 +239,7 @@ class MlflowLogger(Guarded):
         self.steps = 0  # optimizer steps per epoch
         self.epochs: set[int] = set()  # epochs the MLflow run holds
         self.last_step = 0  # the last global step whose per-step scalars it holds
-        self.matrix: Matrix | None = None
+        self.matrix: tuple[int, Matrix] | None = None  # (epoch, its test confusion matrix), the last one
         self.open = False
 
     def on_start(self, start: Start) -> None:
@@ -292,7 +292,7 @@ class MlflowLogger(Guarded):
         self.last_step = step
 
     def on_evaluate(self, epoch: int, matrix: Matrix) -> None:
-        self.matrix = matrix
+        self.matrix = (epoch, matrix)
 
     def on_epoch_end(self, epoch: int, row: Row) -> None:
         if self.open:
@@ -313,8 +313,9 @@ class MlflowLogger(Guarded):
             if path.is_file():
                 store.log_artifact(self.run_id, path)
         if self.matrix is not None:
-            picture = confusion_png(self.matrix, start.classes or [str(i) for i in range(len(self.matrix))],
-                                    f"{start.spec.name}: test confusion matrix, last epoch")  # fmt: skip
+            epoch, matrix = self.matrix
+            picture = confusion_png(matrix, start.classes or [str(i) for i in range(len(matrix))],
+                                    f"{start.spec.name}: test confusion matrix, epoch {epoch}")  # fmt: skip
             store.call(lambda: store.client.log_image(self.run_id, png_array(picture), "confusion_matrix.png"))
         if run.best.is_file():
             store.log_artifact(self.run_id, run.best, "checkpoints")
