@@ -33,16 +33,9 @@ from archspec.recipe import load_recipe
 from archspec.train.runs import DataOptions, train_run
 from archspec.train.tracking import MlflowLogger, Tracking
 
-SPEC = """\
-name: tiny
-input: {channels: 1, height: 28, width: 28}
-stem: {channels: 8, kernel_size: 3, stride: 1}
-block: {kind: basic}
-stages:
-  - {channels: 8, blocks: 1}
-  - {channels: 16, blocks: 1, stride: 2}
-head: {num_classes: 10}
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers import TINY_SPEC as SPEC  # the tests' tiny spec: one copy of it
+
 HOOKS = ("on_start", "on_epoch_start", "on_step", "on_evaluate", "on_epoch_end", "on_end")
 
 
