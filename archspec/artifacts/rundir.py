@@ -8,6 +8,8 @@
     RUN/checkpoints/last.pt      after every epoch; best.pt when the test accuracy is the best so far
     RUN/confusion-<name>.png     written by `archspec evaluate` for checkpoints/<name>.pt
     RUN/.lock                    held (flock) by the one process writing into the folder
+    RUN/tensorboard/             event files of `--log tensorboard` (archspec.train.loggers)
+    RUN/mlflow.json              `--log mlflow`: the MLflow store and run id a resume appends to (train.tracking)
 
 Every file is written whole to a temporary file and renamed (archspec.config.files.write_atomic), so a
 killed run leaves no half-written file. No torch here: checkpoints are (de)serialised by checkpoint.py.
@@ -91,6 +93,7 @@ class RunDir:
     BEST = "best.pt"
     LOCK = ".lock"
     INIT_FROM = "init-from.json"  # what --init-from loaded, adapted and left new (archspec.train.finetune)
+    MLFLOW = "mlflow.json"  # the MLflow run this folder is logged to (archspec.train.tracking)
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -146,6 +149,10 @@ class RunDir:
     @property
     def init_from_record(self) -> Path:
         return self.path / self.INIT_FROM
+
+    @property
+    def mlflow_record(self) -> Path:
+        return self.path / self.MLFLOW
 
     def confusion_png(self, checkpoint: Path | None = None) -> Path:
         """Where `evaluate` draws the confusion matrix of `checkpoint` (default: best.pt)."""

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archspec.arch.guard import LIMITS, Limits, Workload, check_spec, parse_count, size_text
 from archspec.arch.validate import load_spec, with_input
@@ -15,6 +15,9 @@ from archspec.config.text import clip
 from archspec.errors import ArchspecError
 from archspec.limits import SETTINGS, resolve
 from archspec.spec.schema import ResNetSpec
+
+if TYPE_CHECKING:
+    from archspec.train.tracking import Tracking
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -62,6 +65,33 @@ def add_set_argument(parser: argparse.ArgumentParser, what: str = "the spec") ->
 def add_input_size_argument(parser: argparse.ArgumentParser, what: str = "the spec's") -> None:
     parser.add_argument("--input-size", nargs=3, type=positive_int, metavar=("C", "H", "W"),
                         help=f"override {what} input size")  # fmt: skip
+
+
+# the names of archspec.train.loggers.LOGGERS (not imported here: the CLI starts without the training code;
+# tests/train/test_tracking.py checks that this lists them all)
+LOG_HELP = ("also log to these, comma-separated: tensorboard (event files in RUN/tensorboard; pip install "
+            "'archspec[tensorboard]'), mlflow (an MLflow run; pip install 'archspec[mlflow]')")  # fmt: skip
+
+
+def add_log_arguments(parser: argparse.ArgumentParser) -> None:
+    """--log NAMES and --tracking-uri URI, as train and sweep take them."""
+    parser.add_argument("--log", metavar="NAMES", help=LOG_HELP)
+    parser.add_argument("--tracking-uri", metavar="URI",
+                        help="the MLflow store of --log mlflow: http://HOST:PORT (a tracking server) or "
+                        "sqlite:///PATH (default: $MLFLOW_TRACKING_URI, else sqlite:///DIR/mlflow.db beside the run "
+                        "folders)")  # fmt: skip
+
+
+def log_choice(args: argparse.Namespace) -> tuple[tuple[str, ...], Tracking]:
+    """The loggers of --log (each known, its extra installed) and the MLflow store of --tracking-uri."""
+    from archspec.train.loggers import check_extras, parse_loggers
+    from archspec.train.tracking import Tracking
+
+    names = tuple(parse_loggers(args.log or ""))
+    check_extras(names)
+    if args.tracking_uri is not None and "mlflow" not in names:
+        raise ArchspecError(f"--tracking-uri {args.tracking_uri}: it is where --log mlflow logs; add --log mlflow")
+    return names, Tracking(args.tracking_uri)
 
 
 SPEC_HELP = "a spec file or a bundled preset name (see `archspec list`)"

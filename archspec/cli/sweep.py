@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from archspec.cli.common import Commands, positive_int
+from archspec.cli.common import Commands, add_log_arguments, log_choice, positive_int
 from archspec.cli.threads import requested_threads
 from archspec.errors import ArchspecError
 
@@ -37,8 +37,10 @@ def _run(args: argparse.Namespace, source: Path | None) -> int:
     sweep = load_sweep(source, args.sets) if source is not None else None  # every file error before torch loads
     from archspec.deploy.inference import latency_ms
 
+    loggers, tracking = log_choice(args)
     threads = requested_threads(args) or 1  # one per worker: add workers, not threads (study.SweepOptions)
-    options = SweepOptions(args.workers, args.storage, args.device, latency_ms, not args.quiet, threads)
+    options = SweepOptions(args.workers, args.storage, args.device, latency_ms, not args.quiet, threads, loggers,
+                           tracking)  # fmt: skip
     folder: Path = args.resume if sweep is None else (args.out or default_sweep_dir(sweep))
     try:
         if sweep is None:
@@ -109,6 +111,7 @@ def register(commands: Commands) -> None:
                    "on a CPU)")  # fmt: skip
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_log_arguments(p)  # mlflow: the sweep as a parent run, each trained trial a child run
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="sweep report's output")
     p.add_argument("--top", type=positive_int, metavar="N", help="sweep report: show only the first N rows")
     p.add_argument("--family", metavar="PATH", help="sweep report: the space entry that splits edf.png (default: "

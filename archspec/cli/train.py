@@ -11,7 +11,9 @@ from archspec.cli.common import (
     Commands,
     add_input_size_argument,
     add_limit_arguments,
+    add_log_arguments,
     limits_from_args,
+    log_choice,
     positive_int,
     sized,
 )
@@ -32,7 +34,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     spec_sets, recipe_sets = split_overrides(args.sets)
     limits = limits_from_args(args)
-    loggers = _loggers(args.log)  # an unknown name or a missing extra: one line before anything else
+    loggers = _loggers(args)  # a bad name, a missing extra, a tracking server that does not answer: one line first
     if args.layout is not None and args.init_from is None:
         raise ArchspecError("--layout names the layout of --init-from FILE; give --init-from too")
     if args.resume is not None:
@@ -68,12 +70,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _loggers(text: str | None) -> list[Callback]:
-    if not text:
+def _loggers(args: argparse.Namespace) -> list[Callback]:
+    names, tracking = log_choice(args)
+    if not names:
         return []
-    from archspec.train.loggers import make_loggers, parse_loggers
+    from archspec.train.loggers import LoggerOptions, make_loggers
 
-    return make_loggers(parse_loggers(text))
+    return make_loggers(names, options=LoggerOptions(tracking))
 
 
 def _init_from(args: argparse.Namespace, spec: ResNetSpec) -> Pretrained:
@@ -135,8 +138,7 @@ def register(commands: Commands) -> None:
     p.add_argument("--max-train", type=positive_int, metavar="N",
                    help="use only N training images (IDX, CIFAR: the first N; a folder: a fixed random N)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bars: one plain line per epoch")
-    p.add_argument("--log", metavar="NAMES", help="also log to these, comma-separated: tensorboard (event files in "
-                   "RUN/tensorboard; pip install 'archspec[tensorboard]')")  # fmt: skip
+    add_log_arguments(p)
     _add_data_arguments(p)
     add_limit_arguments(p)
     p = commands.add("evaluate", cmd_evaluate, "Test accuracy, per-class accuracy and a confusion-matrix PNG.")

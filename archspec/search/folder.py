@@ -5,6 +5,7 @@ DIR/sweep.yaml        the sweep file as given, for the record
 DIR/study.db          the Optuna study (SQLite; absent with --storage postgresql://...)
 DIR/trials/NNNN/      trial NNNN: an ordinary run folder (spec, recipe, metrics, curves, checkpoints)
 DIR/workers/N.log     what worker process N said when it stopped with an error
+DIR/mlflow.json       `--log mlflow`: the MLflow store and the sweep's parent run (DIR/mlflow.db: the default store)
 DIR/leaderboard.csv|.json, pareto.png, edf.png, best-spec.yaml, best-recipe.yaml   (the report)
 """
 
@@ -23,6 +24,7 @@ from archspec.errors import ArchspecError
 from archspec.search.space import ResolvedSweep
 
 RECORD = "sweep.json"
+MLFLOW_RECORD = "mlflow.json"
 LOCK = ".lock"
 FORMAT = 1
 

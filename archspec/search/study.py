@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,10 +23,20 @@ from tqdm import tqdm
 from archspec.errors import ArchspecError
 from archspec.search import trials as T
 from archspec.search.candidate import LatencyProbe
-from archspec.search.folder import FolderLock, SweepRecord, is_sweep_folder, read_record, worker_log, write_record
+from archspec.search.folder import (
+    MLFLOW_RECORD,
+    RECORD,
+    FolderLock,
+    SweepRecord,
+    is_sweep_folder,
+    read_record,
+    worker_log,
+    write_record,
+)
 from archspec.search.space import ResolvedSweep
 from archspec.search.storage import default_url, display_url, open_storage, without_password
 from archspec.search.worker import EXIT_ERROR, WorkerOptions, finished, process_main, quiet_optuna, run_worker
+from archspec.train.tracking import Tracking, close_parent, open_parent, probe
 
 if TYPE_CHECKING:
     import optuna
@@ -46,6 +56,8 @@ class SweepOptions:
     # than over threads, and threads that outnumber free cores stall each other (534 vs 39 examples/s for
     # one vs two threads on the busy 2-core machine, docs/benchmarks.md).
     threads: int = 1
+    loggers: tuple[str, ...] = ()  # each trial's (archspec.train.loggers); mlflow: a parent run, a child per trial
+    tracking: Tracking = field(default_factory=Tracking)  # MLflow's store (default: mlflow.db in the sweep folder)
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,8 @@ def start_sweep(
         raise ArchspecError(f"{out}: exists and is not an empty folder; pick another --out")
     if options.storage is not None:  # an unreachable database, or another sweep's study, fails before any folder
         open_study(sweep, options.storage, create=True)
+    if "mlflow" in options.loggers:
+        probe(options.tracking)  # so does a tracking server that does not answer
     out.mkdir(parents=True, exist_ok=True)
     url = options.storage or default_url(out)
     with FolderLock(out):
@@ -155,10 +169,11 @@ def _drive(
     progress = Progress(sweep, options.progress, T.count(held))
     import torch
 
+    tracking = _parent_run(folder, sweep, options) if "mlflow" in options.loggers else None
     threads = torch.get_num_threads()
     try:
         worker = WorkerOptions(folder, url, 0, options.device, options.latency, options.threads, deadline,
-                               len(held), progress.update)  # fmt: skip
+                               len(held), progress.update, loggers=options.loggers, tracking=tracking)  # fmt: skip
         if options.workers == 1:
             run_worker(sweep, worker)
         else:
@@ -167,12 +182,26 @@ def _drive(
         T.fail_dead(study)  # a worker killed meanwhile (the resume retries its trial), an orphan
         progress.close()
         torch.set_num_threads(threads)  # the in-process worker set its own
-    counts = T.count(study.get_trials(deepcopy=False))
+    trials = study.get_trials(deepcopy=False)
+    counts = T.count(trials)
+    if tracking is not None:
+        scores = [float(t.user_attrs["accuracy"]) for t in trials if t.user_attrs.get("outcome") == "complete"]
+        result = {"trained": float(counts.trained), **({"best_test_acc": max(scores)} if scores else {})}
+        close_parent(tracking, result)
     if finished(sweep, counts):
         stopped = "skip limit" if counts.skipped >= T.skip_limit(sweep.settings.n_trials) else "done"
     else:
         stopped = "time budget" if deadline is not None and time.time() >= deadline else "incomplete"
     return SweepResult(folder, counts, stopped, recovered)
+
+
+def _parent_run(folder: Path, sweep: ResolvedSweep, options: SweepOptions) -> Tracking:
+    """The sweep's MLflow run (resumed: the same one), under which each trial's run is a child."""
+    settings = sweep.settings
+    params = {"sweep": settings.name, "n_trials": settings.n_trials, "objectives": ",".join(settings.objectives),
+              "axes": ",".join(axis.name for axis in sweep.axes)}  # fmt: skip
+    named = options.tracking if options.tracking.run_name else replace(options.tracking, run_name=sweep.settings.name)
+    return open_parent(named, folder, folder / MLFLOW_RECORD, params, [folder / "sweep.yaml", folder / RECORD])
 
 
 def _run_processes(
@@ -185,7 +214,8 @@ def _run_processes(
 
     def spawn(index: int) -> None:
         options = WorkerOptions(base.folder, base.storage_url, index, base.device, base.latency, base.threads,
-                                base.deadline, base.seed_offset, driver=os.getpid())  # fmt: skip
+                                base.deadline, base.seed_offset, driver=os.getpid(), loggers=base.loggers,
+                                tracking=base.tracking)  # fmt: skip
         process = context.Process(target=process_main, args=(options,), name=f"archspec-sweep-worker-{index}")
         process.start()
         running[index] = process

@@ -17,7 +17,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -39,6 +39,8 @@ from archspec.search.storage import open_storage
 
 if TYPE_CHECKING:
     import optuna
+
+    from archspec.train.tracking import Tracking
 
 SETTLE_S = 60.0  # how long a trial waits for lower-numbered ones to decide (each takes milliseconds)
 EXIT_ERROR = 2  # a worker process stopped on an ArchspecError: its message is in workers/N.log
@@ -68,6 +70,8 @@ class WorkerOptions:
     seed_offset: int = 0  # trials the study held when this run began: a resume draws new candidates
     on_trial: Callable[[T.Counts], None] | None = field(default=None, compare=False)
     driver: int | None = None  # the pid of the driver process: a worker process ends when it is gone
+    loggers: tuple[str, ...] = ()  # each trial's, by name (archspec.train.loggers): --log of archspec sweep
+    tracking: Tracking | None = None  # MLflow's store and the sweep's parent run, when loggers has mlflow
 
 
 def run_worker(sweep: ResolvedSweep, options: WorkerOptions) -> None:
@@ -286,8 +290,10 @@ class Objective:
     def train(self, candidate: Candidate) -> float | tuple[float, float]:
         import optuna
 
-        from archspec.train.callbacks import EpochHook
+        from archspec.train.callbacks import EpochHook, Guarded
+        from archspec.train.loggers import LoggerOptions, make_loggers
         from archspec.train.runs import DataOptions, train_run
+        from archspec.train.tracking import Tracking
 
         data = self.sweep.settings.data
         single = len(self.sweep.settings.objectives) == 1
@@ -306,11 +312,18 @@ class Objective:
                 if epoch < candidate.recipe.epochs and self.trial.should_prune():
                     self.end("pruned", f"stopped after epoch {epoch}")
 
+        tracking = replace(self.options.tracking or Tracking(), run_name=f"trial {self.number:04d}")
+        status = "FAILED"  # of the trial's MLflow run, if it stops before its end
+        loggers = []
         try:
+            # a child run of the sweep's (a store that stopped answering: this trial fails, one line in the study);
+            # the loggers go before the pruner's hook, which raises: a pruned trial's last epoch is logged too
+            loggers = make_loggers(self.options.loggers, lines.append, LoggerOptions(tracking))
             train_run(candidate.spec, candidate.recipe, folder, DataOptions(data.data_dir, data.max_train,
                       data.max_test), self.options.device, quiet=True, log=lines.append,
-                      callbacks=[EpochHook(on_epoch)])  # fmt: skip
+                      callbacks=[*loggers, EpochHook(on_epoch)])  # fmt: skip
         except optuna.TrialPruned:
+            status = "KILLED"
             raise
         except DataError:  # no data: every trial would fail alike; stop the worker (the trial is retried)
             raise
@@ -319,6 +332,9 @@ class Objective:
             self.set(outcome="failed", error=message)
             raise TrialFailed(message) from err
         finally:
+            for logger in loggers:
+                if isinstance(logger, Guarded):
+                    logger.finish(status)  # nothing when the run ended: on_end finished it
             if folder.is_dir():
                 write_atomic(folder / "train.log", "".join(f"{line}\n" for line in lines).encode())
         accuracy = float(last["test_acc"])

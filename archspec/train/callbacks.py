@@ -6,19 +6,21 @@ detectron2's `HookBase` do. The loop calls them on the main process (rank 0 unde
     on_start(start)               the run is about to train (after the data and the model are ready)
     on_epoch_start(epoch, total)  before epoch `epoch` (1-based) of `total` training examples
     on_step(update)               every `step_every` optimizer steps (a callback's own attribute; 0: never)
+    on_evaluate(epoch, matrix)    the epoch's test confusion matrix (rows true, columns predicted; Start.classes)
     on_epoch_end(epoch, row)      after the epoch's metrics row is computed and written
     on_checkpoint(path, ckpt)     after a checkpoint file is written (last.pt every epoch, best.pt when best)
     on_end(history)               after the last epoch (not when a hook raised)
 
 A hook may raise to stop the run there (a sweep's pruner does); the run folder then holds every
 complete epoch, as after a crash. The console output of `archspec train` is itself two callbacks
-(`ConsoleLog`, `ProgressBar`), so a user's own goes beside them (docs/training.md).
+(`ConsoleLog`, `ProgressBar`), so a user's own goes beside them (docs/training.md). `Guarded` is the base
+of the experiment loggers (archspec.train.loggers): a callback whose failure warns once and never stops the run.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 
 Log = Callable[[str], None]
 Row = Mapping[str, float]
+Matrix = Sequence[Sequence[int]]
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class Start:
     precision: str
     processes: int
     warning: str | None = None  # about the precision on this device (runtime.precision_warning)
+    classes: tuple[str, ...] = ()  # the dataset's class names: the rows and columns of on_evaluate's matrix
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,9 @@ class Callback:
 
     def on_step(self, update: StepUpdate) -> None:
         """`step_every` more optimizer steps are done (and the last step of each epoch)."""
+
+    def on_evaluate(self, epoch: int, matrix: Matrix) -> None:
+        """Epoch `epoch`'s test confusion matrix: counts, rows the true class, columns the predicted one."""
 
     def on_epoch_end(self, epoch: int, row: Row) -> None:
         """Epoch `epoch` is trained, evaluated and written (metrics, curves, checkpoints)."""
@@ -118,6 +125,10 @@ class Callbacks(Callback):
         for callback in self.callbacks:
             if callback.step_every > 0 and (update.step % callback.step_every == 0 or update.step == update.steps):
                 callback.on_step(update)
+
+    def on_evaluate(self, epoch: int, matrix: Matrix) -> None:
+        for callback in self.callbacks:
+            callback.on_evaluate(epoch, matrix)
 
     def on_epoch_end(self, epoch: int, row: Row) -> None:
         for callback in self.callbacks:
@@ -223,6 +234,57 @@ class ProgressBar(Callback):
             self.bar = None
 
 
+class Guarded(Callback):
+    """A callback whose failure warns once and stops it, never the run: the experiment loggers' base.
+
+    `guard(what, action)` runs `action`; the first exception is one warning line saying what was not
+    logged, and every later `guard` call does nothing.
+    """
+
+    name = "logger"
+
+    def __init__(self, log: Log = print) -> None:
+        self.log = log
+        self.broken = False
+
+    def guard(self, what: str, action: Callable[[], None]) -> None:
+        if self.broken:
+            return
+        try:
+            action()
+        except Exception as err:  # whatever the logging library raises: the run folder keeps everything
+            self.broken = True
+            reason = " ".join(str(err).split())[:300]  # a server's answer can be a page of HTML
+            self.log(f"WARNING: {self.name}: could not log {what} ({type(err).__name__}: {reason}), nor will it log "
+                     "anything after; training goes on, the run folder keeps every metric")  # fmt: skip
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """Close what the logger holds open; for a run that a hook stopped (on_end is not called then), with
+        `status` FAILED or KILLED (a sweep's pruned trial). Done once, by on_end for a run that ends."""
+
+
+def flatten(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Nested mappings and lists as (dotted.path, scalar) pairs: `optimizer.lr`, `stages[1].channels`."""
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            yield from flatten(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(data, list | tuple):
+        for index, value in enumerate(data):
+            yield from flatten(value, f"{prefix}[{index}]")
+    else:
+        yield prefix, data
+
+
+def hyperparameters(start: Start) -> dict[str, Any]:
+    """The spec and recipe flattened (spec.*, recipe.*), with the spec hash: what a logger records of a run."""
+    from archspec.spec.io import spec_hash
+
+    params: dict[str, Any] = {"spec_hash": spec_hash(start.spec)}
+    params.update((f"spec.{key}", value) for key, value in flatten(start.spec.model_dump(mode="json")))
+    params.update((f"recipe.{key}", value) for key, value in flatten(start.recipe.model_dump(mode="json")))
+    return params
+
+
 class EpochHook(Callback):
     """A plain function of (epoch, metrics row) as a callback: `EpochHook(lambda epoch, row: ...)`."""
 
@@ -233,4 +295,5 @@ class EpochHook(Callback):
         self.hook(epoch, row)
 
 
-__all__ = ["Callback", "Callbacks", "ConsoleLog", "EpochHook", "ProgressBar", "Start", "StepUpdate"]
+__all__ = ["Callback", "Callbacks", "ConsoleLog", "EpochHook", "Guarded", "Matrix", "ProgressBar", "Start",
+           "StepUpdate", "flatten", "hyperparameters"]  # fmt: skip

@@ -62,9 +62,10 @@ def fit(plan: RunPlan, data: Dataset, preprocessing: Preprocessing, callback: Ca
     with cudnn_benchmark(plan.device):
         for epoch in range(start, plan.recipe.epochs):
             callbacks.on_epoch_start(epoch + 1, len(train))
-            row = run_epoch(plan, session, train, test, epoch, data.num_classes, callbacks)
+            row, matrix = run_epoch(plan, session, train, test, epoch, data.num_classes, callbacks)
             if plan.world.is_main:  # rank 0 writes checkpoints, metrics and plots
                 best = record_epoch(plan, session, data, preprocessing, row, best, callbacks)
+                callbacks.on_evaluate(epoch + 1, matrix.tolist())
                 callbacks.on_epoch_end(epoch + 1, row)
     if plan.world.is_main:
         write_metrics(plan, session)
@@ -92,24 +93,25 @@ def _start(plan: RunPlan, data: Dataset, start: int) -> Start:
     _, precision = resolve_precision(plan.recipe.precision, plan.device)
     return Start(plan.spec, plan.recipe, plan.run, start + 1, data.describe(), data.is_sample, tuple(data.skipped),
                  str(plan.device), precision, plan.world.size,
-                 precision_warning(plan.recipe.precision, plan.device))  # fmt: skip
+                 precision_warning(plan.recipe.precision, plan.device), tuple(data.classes))  # fmt: skip
 
 
 def run_epoch(
     plan: RunPlan, session: Session, train: Batches, test: Batches, epoch: int, classes: int, callbacks: Callback
-) -> dict[str, Any]:
-    """Train one epoch, then evaluate; the metrics row."""
+) -> tuple[dict[str, Any], torch.Tensor]:
+    """Train one epoch, then evaluate; the metrics row and the model's test confusion matrix."""
     recipe = plan.recipe
     lr = session.optimizer.param_groups[0]["lr"]
     began = time.perf_counter()
     loss, train_acc, count = train_epoch(session, train, epoch, callbacks)
     trained = time.perf_counter() - began
 
-    def evaluate(model: torch.nn.Module) -> float:
-        return accuracy(confusion_matrix(model, test, session.test_prep, recipe.eval_batch_size, plan.device,
-                                         session.dtype, plan.world, classes=classes))  # fmt: skip
+    def evaluate(model: torch.nn.Module) -> torch.Tensor:
+        return confusion_matrix(model, test, session.test_prep, recipe.eval_batch_size, plan.device, session.dtype,
+                                plan.world, classes=classes)  # fmt: skip
 
-    test_acc = evaluate(session.model)
+    matrix = evaluate(session.model)
+    test_acc = accuracy(matrix)
     row = {
         "epoch": epoch + 1,
         "train_loss": loss,
@@ -120,10 +122,10 @@ def run_epoch(
         "lr": lr,
     }
     if session.average is not None:
-        row[EMA_COLUMN] = evaluate(session.average.module)
+        row[EMA_COLUMN] = accuracy(evaluate(session.average.module))
         row["wall_seconds"] = time.perf_counter() - began
     session.history.append(row)
-    return row
+    return row, matrix
 
 
 def record_epoch(

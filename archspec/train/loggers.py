@@ -1,14 +1,16 @@
-"""Experiment loggers as training callbacks: `archspec train --log tensorboard`.
+"""Experiment loggers as training callbacks: `archspec train --log tensorboard,mlflow`.
 
-A logger is a Callback (archspec.train.callbacks) beside the console's own, chosen by name (`LOGGERS`),
-each behind an optional extra whose absence is one line naming it, before any data is read. The run
-folder stays the record: a logger that fails mid-run (a full disk, a tracking server gone) says so in one
-warning line and stops logging, and training goes on.
+A logger is a Callback (archspec.train.callbacks) beside the console's own, chosen by name (`LOGGERS`, the
+one vocabulary `--log` of train and sweep reads), each behind an optional extra whose absence is one line
+naming it, before any data is read. The run folder stays the record: a logger that fails mid-run (a full
+disk, a tracking server gone) says so in one warning line (`Guarded`) and stops logging, and training goes on.
+MLflow's logger is archspec.train.tracking.
 
 TensorBoard (`archspec[tensorboard]`): event files in RUN/tensorboard/, readable by `tensorboard --logdir
 runs/`. One step axis, the global optimizer step: per-step loss, accuracy, learning rate and examples/s
 every `step_every` steps; per-epoch every metrics.csv column at the epoch's last step; the spec and
-recipe as text and as hyperparameters (flattened), the curves as an image. A resumed run purges the
+recipe as text and as hyperparameters (flattened), the curves and the test confusion matrix as images at
+each epoch's last step. A resumed run purges the
 events from its first step on (TensorBoard's purge_step), so the epoch it retrains is not there twice.
 """
 
@@ -16,56 +18,18 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from archspec.errors import ArchspecError
 from archspec.recipe.schema import dump_recipe
-from archspec.spec.io import dump_spec, spec_hash
-from archspec.train.callbacks import Callback, Log, Row, Start, StepUpdate
+from archspec.spec.io import dump_spec
+from archspec.train.callbacks import Callback, Guarded, Log, Matrix, Row, Start, StepUpdate, flatten, hyperparameters
+from archspec.train.plots import confusion_png, png_array
+from archspec.train.tracking import MlflowLogger, Tracking
 
 TENSORBOARD_DIR = "tensorboard"  # inside the run folder
-
-
-def flatten(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Nested mappings and lists as (dotted.path, scalar) pairs: `optimizer.lr`, `stages[1].channels`."""
-    if isinstance(data, Mapping):
-        for key, value in data.items():
-            yield from flatten(value, f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(data, list | tuple):
-        for index, value in enumerate(data):
-            yield from flatten(value, f"{prefix}[{index}]")
-    else:
-        yield prefix, data
-
-
-def hyperparameters(start: Start) -> dict[str, Any]:
-    """The spec and recipe flattened (spec.*, recipe.*), with the spec hash: what a logger records of a run."""
-    params: dict[str, Any] = {"spec_hash": spec_hash(start.spec)}
-    params.update((f"spec.{key}", value) for key, value in flatten(start.spec.model_dump(mode="json")))
-    params.update((f"recipe.{key}", value) for key, value in flatten(start.recipe.model_dump(mode="json")))
-    return params
-
-
-class Guarded(Callback):
-    """A logger whose failure warns once and stops it, never the run."""
-
-    name = "logger"
-
-    def __init__(self, log: Log = print) -> None:
-        self.log = log
-        self.broken = False
-
-    def guard(self, what: str, action: Callable[[], None]) -> None:
-        if self.broken:
-            return
-        try:
-            action()
-        except Exception as err:  # whatever the logging library raises: the run folder keeps everything
-            self.broken = True
-            self.log(f"WARNING: {self.name}: could not log {what} ({type(err).__name__}: {err}); training goes on, "
-                     "the run folder keeps every metric")  # fmt: skip
 
 
 class TensorBoardLogger(Guarded):
@@ -84,6 +48,7 @@ class TensorBoardLogger(Guarded):
         self.steps = 0  # optimizer steps per epoch
         self.epoch = 0
         self.clock = (0.0, 0)  # (time, examples) at the last step update
+        self.matrix: Matrix | None = None  # the epoch's test confusion matrix
 
     def on_start(self, start: Start) -> None:
         self.start = start
@@ -124,6 +89,9 @@ class TensorBoardLogger(Guarded):
         if self.writer is not None:
             self.guard(f"step {update.step} of epoch {update.epoch}", write)
 
+    def on_evaluate(self, epoch: int, matrix: Matrix) -> None:
+        self.matrix = matrix
+
     def on_epoch_end(self, epoch: int, row: Row) -> None:
         def write() -> None:
             step = self._step(epoch, self.steps)
@@ -134,7 +102,11 @@ class TensorBoardLogger(Guarded):
             assert self.start is not None
             curves = self.start.run.curves
             if curves.is_file():
-                self.writer.add_image("curves", _png(curves), step, dataformats="HWC")
+                self.writer.add_image("curves", png_array(curves.read_bytes()), step, dataformats="HWC")
+            if self.matrix is not None:
+                title = f"{self.start.spec.name}: test confusion matrix, epoch {epoch}"
+                picture = confusion_png(self.matrix, self.start.classes or _numbers(self.matrix), title)
+                self.writer.add_image("confusion_matrix", png_array(picture), step, dataformats="HWC")
             self.writer.flush()
 
         if self.writer is not None:
@@ -160,6 +132,9 @@ class TensorBoardLogger(Guarded):
             self.guard("the hyperparameters", write)
         self.close()
 
+    def finish(self, status: str = "FINISHED") -> None:
+        self.close()
+
     def close(self) -> None:
         if self.writer is not None:
             self.guard("the last events", self.writer.close)
@@ -171,17 +146,22 @@ def _code(text: str) -> str:
     return "```yaml\n" + text + "```"
 
 
-def _png(path: Path) -> Any:
-    import numpy as np
-    from PIL import Image
+def _numbers(matrix: Matrix) -> list[str]:
+    return [str(index) for index in range(len(matrix))]
 
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+
+@dataclass(frozen=True)
+class LoggerOptions:
+    """What a logger may need besides the log: MLflow's store and, for a sweep's trial, its parent run."""
+
+    tracking: Tracking = field(default_factory=Tracking)
+    step_every: int = 10  # optimizer steps between per-step scalars
 
 
 # name -> (the extra that brings it, the module it needs, its callback)
-LOGGERS: dict[str, tuple[str, str, Callable[[Log], Callback]]] = {
-    "tensorboard": ("tensorboard", "tensorboard", TensorBoardLogger),
+LOGGERS: dict[str, tuple[str, str, Callable[[Log, LoggerOptions], Callback]]] = {
+    "tensorboard": ("tensorboard", "tensorboard", lambda log, options: TensorBoardLogger(log, options.step_every)),
+    "mlflow": ("mlflow", "mlflow", lambda log, options: MlflowLogger(log, options.tracking, options.step_every)),
 }
 
 
@@ -194,18 +174,22 @@ def parse_loggers(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def make_loggers(names: Sequence[str], log: Log = print) -> list[Callback]:
-    """The loggers named, each checked for its extra first: one line naming the extra when it is missing."""
+def check_extras(names: Sequence[str]) -> None:
+    """One line naming the extra of the first logger whose package is missing."""
     import importlib.util
 
-    loggers = []
     for name in names:
-        extra, module, factory = LOGGERS[name]
+        extra, module, _ = LOGGERS[name]
         if importlib.util.find_spec(module) is None:
             raise ArchspecError(f"--log {name} needs the {module} package: pip install 'archspec[{extra}]'")
-        loggers.append(factory(log))
-    return loggers
 
 
-__all__ = ["LOGGERS", "TENSORBOARD_DIR", "TensorBoardLogger", "flatten", "hyperparameters", "make_loggers",
-           "parse_loggers"]  # fmt: skip
+def make_loggers(names: Sequence[str], log: Log = print, options: LoggerOptions = LoggerOptions()) -> list[Callback]:
+    """The loggers named, each checked for its extra first (one line naming the extra when it is missing),
+    each ready to log: MLflow's tracking server has answered (one line within seconds when it does not)."""
+    check_extras(names)
+    return [LOGGERS[name][2](log, options) for name in names]
+
+
+__all__ = ["LOGGERS", "TENSORBOARD_DIR", "LoggerOptions", "TensorBoardLogger", "check_extras", "flatten",
+           "hyperparameters", "make_loggers", "parse_loggers"]  # fmt: skip

@@ -26,10 +26,14 @@ def _figure(size: tuple[int, int]) -> tuple[Any, Any]:
     return fig, fig.add_subplot()
 
 
-def _save(fig: Any, path: Path) -> None:
+def _png_bytes(fig: Any) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=_DPI)  # no bbox_inches="tight": the size stays as declared
-    write_atomic(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def _save(fig: Any, path: Path) -> None:
+    write_atomic(path, _png_bytes(fig))
 
 
 def plot_curves(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> None:
@@ -56,6 +60,11 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> 
 
 def plot_confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], path: Path, title: str = "") -> None:
     """Row-normalised confusion matrix (rows: true class, columns: predicted), with counts in the cells."""
+    write_atomic(path, confusion_png(matrix, classes, title))
+
+
+def confusion_png(matrix: Sequence[Sequence[int]], classes: Sequence[str], title: str = "") -> bytes:
+    """plot_confusion's picture as PNG bytes (what the experiment loggers send)."""
     fig, ax = _figure(CONFUSION_SIZE)
     totals = [max(sum(row), 1) for row in matrix]
     shares = [[count / total for count in row] for row, total in zip(matrix, totals, strict=True)]
@@ -77,7 +86,16 @@ def plot_confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], path
                 ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color=color)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
+    return _png_bytes(fig)
+
+
+def png_array(data: bytes) -> Any:
+    """A PNG file's bytes as an (H, W, 3) uint8 array: the image the experiment loggers send."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -1,6 +1,7 @@
 """Loggers as callbacks (archspec.train.loggers): a run logged to TensorBoard holds the metrics.csv values per
-epoch, per-step scalars, the hyperparameters and the curves; a resumed run appends without a step twice; a
-logger that fails warns once and training goes on; an unknown name or a missing extra is one line, exit 2."""
+epoch, per-step scalars, the hyperparameters, the curves and the confusion matrix; a resumed run appends
+without a step twice; a logger that fails warns once and training goes on; an unknown name or a missing extra
+is one line, exit 2. MLflow's logger: tests/train/test_tracking.py."""
 
 from __future__ import annotations
 
@@ -40,9 +41,10 @@ def test_tensorboard_holds_the_metrics_and_a_resume_appends(tiny_spec: Path, tmp
         assert logged == pytest.approx([float(row[key]) for row in rows], rel=1e-6), key
     steps = [event.step for event in board.Scalars("step/train_loss")]
     assert steps == sorted(set(steps)) and steps[-1] == 2 * 7  # 200 images in batches of 32: 7 steps an epoch
-    assert board.Tags()["images"] == ["curves"] and {"spec/text_summary", "recipe/text_summary"} <= set(
-        board.Tags()["tensors"]
-    )
+    assert sorted(board.Tags()["images"]) == ["confusion_matrix", "curves"]
+    assert {"spec/text_summary", "recipe/text_summary"} <= set(board.Tags()["tensors"])
+    confusion = board.Images("confusion_matrix")  # one per epoch, at its last step, as large as plot_confusion's
+    assert [image.step for image in confusion] == [7, 14] and (confusion[-1].width, confusion[-1].height) == (720, 640)
 
 
 def test_a_failing_logger_warns_once_and_stops() -> None:
