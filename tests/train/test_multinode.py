@@ -167,7 +167,8 @@ def test_a_folder_streamed_by_two_ranks_trains_as_one_process_holding_it(place: 
         "--set",
         f"data={{kind: folder, root: {root}, workers: 0, mean: [0.5], std: [0.5]}}",
     ]
-    data += ["--quiet"]
+    data += ["--max-train", "256", "--quiet"]  # whole batches: a short last batch splits 8/7, which DDP averages
+    # as two means, not one (so the epoch's last step differs from one process's, by design of the strided split)
     base = ["train", str(place / "norm-free.yaml"), *DDP_SETS, *EPOCHS, *data]
     one = subprocess.run([sys.executable, "-m", "archspec", *base, "--out", str(place / "folder-one")],
                          capture_output=True, text=True, env=env(place), timeout=600)  # fmt: skip
@@ -179,4 +180,4 @@ def test_a_folder_streamed_by_two_ranks_trains_as_one_process_holding_it(place: 
     assert two.returncode == 0, two.stdout + two.stderr
     assert "streaming from the files every epoch" in two.stdout
     a, b = read_metrics(place / "folder-one"), read_metrics(place / "folder-two")
-    assert_same_training(a, b, examples=270)
+    assert_same_training(a, b, examples=256)
