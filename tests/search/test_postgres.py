@@ -145,6 +145,7 @@ def test_two_sweeps_started_separately_share_one_study_and_one_folder_root(postg
     on one PostgreSQL study. The trial numbers are the study's, so the trial folders never collide; every trial
     the study holds as trained has its run folder in exactly one of the two."""
     source = tiny_sweep(tmp_path, n_trials=4, seed=5)
+    source.write_text(source.read_text().replace("name: tiny-sweep", "name: two-drivers"))  # the server is shared
     root = tmp_path / "shared"
 
     def sweep(folder: str) -> subprocess.Popen[str]:
