@@ -85,3 +85,48 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+# --- data-parallel runs (tests/train/test_distributed.py, test_elastic.py) ------------------------------------
+
+# No normalisation: then N processes at batch B/N compute exactly the gradient of one process at batch B
+# (up to float summation order), so the two runs must agree to rounding. With batch norm each process
+# normalises its own share, which changes the numbers by design (docs/distributed.md).
+NORM_FREE_SPEC = """\
+name: tiny-norm-free
+input: {channels: 1, height: 28, width: 28}
+stem: {channels: 8, kernel_size: 3, stride: 1, norm: none}
+block: {kind: basic, norm: none, conv_bias: true}
+stages:
+  - {channels: 8, blocks: 1}
+  - {channels: 16, blocks: 1, stride: 2}
+head: {num_classes: 10}
+"""
+# fp32: bf16 autocast (the default where the CPU has it natively) would round those differences up.
+DDP_SETS = ["--set", "resize=null", "--set", "batch_size=32", "--set", "optimizer.momentum=0.9",
+            "--set", "optimizer.lr=0.05", "--set", "channels_last=false", "--set", "precision=fp32"]  # fmt: skip
+DDP_TRAIN, DDP_TEST = 640, 256
+DDP_DATA = ["--data-dir", "sample", "--max-train", str(DDP_TRAIN), "--max-test", str(DDP_TEST), "--quiet"]
+
+
+def torchrun(*args: str) -> list[str]:
+    """The torchrun command line (torch's own launcher, from this interpreter)."""
+    return [sys.executable, "-m", "torch.distributed.run", *args]
+
+
+def read_metrics(run: Path) -> list[dict[str, float]]:
+    import json
+
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def assert_same_training(a: list[dict[str, float]], b: list[dict[str, float]], examples: int = DDP_TRAIN) -> None:
+    """Two runs' metrics rows agree: float sums in another order give 1e-4 relative on the loss; accuracies may
+    differ by one example."""
+    import pytest
+
+    assert len(a) == len(b)
+    for left, right in zip(a, b, strict=True):
+        assert left["train_loss"] == pytest.approx(right["train_loss"], rel=1e-4)
+        assert abs(left["train_acc"] - right["train_acc"]) <= 1 / examples
+        assert abs(left["test_acc"] - right["test_acc"]) <= 1 / DDP_TEST

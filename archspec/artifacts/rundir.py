@@ -23,6 +23,7 @@ import io
 import json
 import os
 import platform
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -196,8 +197,10 @@ class RunDir:
             path.unlink(missing_ok=True)
 
     @contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the folder's lock (creating the folder) for the duration; refuse if another process holds it.
+    def lock(self, wait: float = 0.0) -> Iterator[None]:
+        """Hold the folder's lock (creating the folder) for the duration; refuse if another process holds it
+        after `wait` seconds (0: at once; a restarted torchrun attempt waits for the attempt it replaces to be
+        gone, which torchrun ensures before it restarts).
 
         flock is released by the kernel when the holder exits, however it exits, so a killed run never
         leaves a stale lock; the lock file itself stays (removing it would race with the next holder),
@@ -205,21 +208,8 @@ class RunDir:
         anything (its data did not fit the spec, say) leaves no folder behind.
         """
         created = not self.path.exists()
+        fd = self._locked(time.monotonic() + wait)
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as err:
-            raise ArchspecError(f"{self.path}: cannot create the run folder: {err.strerror or err}") from None
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                created = False  # the holder's folder
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-                raise ArchspecError(
-                    f"{self.path}: another archspec process (pid {holder}) is writing into this run folder; "
-                    "wait for it to finish or pick another --out"
-                ) from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
             yield
@@ -227,6 +217,36 @@ class RunDir:
             if created:
                 self._remove_if_unused()
             os.close(fd)  # releases the flock
+
+    def _locked(self, deadline: float) -> int:
+        """A descriptor of the lock file, its exclusive lock held; retried until `deadline` while another holds
+        it (and again if the holder removed the folder as it left, so that the lock held is the file's now)."""
+        while True:
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError as err:
+                raise ArchspecError(f"{self.path}: cannot create the run folder: {err.strerror or err}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    os.close(fd)
+                    time.sleep(0.1)
+                    continue
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise ArchspecError(
+                    f"{self.path}: another archspec process (pid {holder}) is writing into this run folder; "
+                    "wait for it to finish or pick another --out"
+                ) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.lock_file).st_ino
+            except OSError:
+                same = False
+            if same:
+                return fd
+            os.close(fd)
 
     def writer(self) -> str | None:
         """The pid of the process writing into the folder now (its lock held), or None when none is.

@@ -7,6 +7,7 @@ files decoded batch by batch by DataLoader workers, for data over the memory lim
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -182,6 +183,31 @@ class Dataset:
 
 def _numbers(values: tuple[float, ...]) -> str:
     return "[" + ", ".join(f"{v:.4f}" for v in values) + "]"
+
+
+def fingerprint(data: Dataset) -> str:
+    """A hash of what a dataset holds, cheap enough to take on every start: its classes, and for each split its
+    labels and either a strided sample of 256 decoded images or its files' names relative to the source.
+    Processes of one run on several machines compare theirs (a copy that differs is refused)."""
+    digest = hashlib.sha256(f"{data.name}\0{data.channels}\0{data.classes}\n".encode())
+    for split in (data.train, data.test):
+        if split is None:
+            continue
+        digest.update(f"{type(split).__name__} {len(split)}\n".encode())
+        digest.update(np.ascontiguousarray(split.labels, dtype=np.int64).tobytes())
+        if isinstance(split, Split):
+            digest.update(np.ascontiguousarray(split.images[:: max(1, len(split) // 256)]).tobytes())
+        else:
+            for file in split.files:
+                digest.update(f"{_relative(file, data.source)}\0".encode(errors="surrogateescape"))
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return path.name
 
 
 def check_target(classes: int, channels: int | None, target: Target | None, what: str, converts: bool = False) -> None:

@@ -14,17 +14,21 @@ leaves no entry that looks complete.
 The cache is bounded: after each new entry, the least recently used others (a hit counts as a use) are
 removed until all entries fit in $ARCHSPEC_CACHE_GB gibibytes (default 20; the new entry stays even if it
 alone is larger), and so are the temporary files of decodes whose process is gone.
+
+One process decodes an entry at a time (`decoding`: a file lock per key beside it), so the ranks of a torchrun
+job on one machine decode once and all read that one memory-mapped copy, which the kernel holds once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import math
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +87,27 @@ def lookup(key: str) -> Entry | None:
     with contextlib.suppress(OSError):
         os.utime(meta_path)  # a use: the least recently used entries go first
     return Entry(images, errors, sizes, hit=True)
+
+
+@contextlib.contextmanager
+def decoding(key: str, log: Callable[[str], None]) -> Iterator[None]:
+    """Hold the lock that makes one process on this machine decode `key` while the others wait for it (the ranks
+    of a torchrun job on one node, or two runs started together): look the entry up again inside it."""
+    folder = cache_folder()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / f".{key}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as err:
+        raise DataError(f"{folder}: cannot create the decode cache ({err.strerror or err})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log("data: another process is decoding these images; waiting for it to finish (then reading its cache)")
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel however the holder ends
+        yield
+    finally:
+        os.close(fd)
 
 
 def build(
@@ -177,6 +202,7 @@ def evict(keep: str, limit: int) -> list[str]:
             continue
         (folder / f"{key}.npy").unlink(missing_ok=True)  # the array first: a lone .json is no entry
         (folder / f"{key}.json").unlink(missing_ok=True)
+        (folder / f".{key}.lock").unlink(missing_ok=True)
         total -= size
         removed.append(key)
     return removed

@@ -287,21 +287,10 @@ def _decoded(
     key = cache.cache_key(listing.files, listing.stats, size, channels)
     entry = cache.lookup(key)
     if entry is None:
-        count = len(listing.files)
-        processes = workers if workers is not None else default_workers(count)
-        how = f"{processes} processes" if processes else "this process"
-        log(f"data: decoding {count:,} images of {listing.folder} with {how} (once: later runs read the cache)")
-        began = time.perf_counter()
-        entry = cache.build(key, listing.files, size, channels, processes, f"decode {name}", request.quiet)
-        seconds = time.perf_counter() - began
-        unreadable = f", {counted(len(entry.errors), 'unreadable file')}" if entry.errors else ""
-        rate = count / max(seconds, 1e-9)
-        log(f"data: decoded {count:,} images in {seconds:.1f} s ({rate:,.0f} images/s){unreadable}")
-        if entry.evicted:
-            log(
-                f"data: removed {counted(entry.evicted, 'older decode-cache entry', 'older decode-cache entries')} "
-                f"to stay within ${cache.LIMIT_ENV} ({cache.cache_limit() / 2**30:g} GiB)"
-            )
+        with cache.decoding(key, log):
+            entry = cache.lookup(key)  # decoded meanwhile by the process that held the lock
+            if entry is None:
+                entry = _decode(listing, name, key, size, channels, workers, request)
     labels = np.asarray(listing.labels, dtype=np.int64)
     images = entry.images
     if entry.errors:
@@ -315,3 +304,26 @@ def _decoded(
         skipped += [text for _, text in entry.errors]
         images, labels = np.delete(images, bad, axis=0), np.delete(labels, bad)
     return Split(images, labels), entry.native_size
+
+
+def _decode(
+    listing: Listing, name: str, key: str, size: tuple[int, int], channels: int, workers: int | None, request: Request
+) -> cache.Entry:
+    """Decode one split into the cache (the caller holds its lock), saying how long it took."""
+    log = request.log
+    count = len(listing.files)
+    processes = workers if workers is not None else default_workers(count)
+    how = f"{processes} processes" if processes else "this process"
+    log(f"data: decoding {count:,} images of {listing.folder} with {how} (once: later runs read the cache)")
+    began = time.perf_counter()
+    entry = cache.build(key, listing.files, size, channels, processes, f"decode {name}", request.quiet)
+    seconds = time.perf_counter() - began
+    unreadable = f", {counted(len(entry.errors), 'unreadable file')}" if entry.errors else ""
+    rate = count / max(seconds, 1e-9)
+    log(f"data: decoded {count:,} images in {seconds:.1f} s ({rate:,.0f} images/s){unreadable}")
+    if entry.evicted:
+        log(
+            f"data: removed {counted(entry.evicted, 'older decode-cache entry', 'older decode-cache entries')} "
+            f"to stay within ${cache.LIMIT_ENV} ({cache.cache_limit() / 2**30:g} GiB)"
+        )
+    return entry

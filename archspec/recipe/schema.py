@@ -7,10 +7,12 @@ the override it came from, so an error names the override that caused it.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -363,6 +365,17 @@ def recipe_from_text(text: str, source: str = "<string>", overrides: Sequence[st
 def dump_recipe(recipe: Recipe) -> str:
     """The canonical YAML of a recipe: every field resolved, in schema order."""
     return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, default_flow_style=None, width=100)
+
+
+def trained_fields(recipe: Recipe) -> dict[str, Any]:
+    """What trains: every field of the recipe but its name, description and tuned_for."""
+    return recipe.model_dump(mode="json", exclude={"name", "description", "tuned_for"})
+
+
+def recipe_hash(recipe: Recipe) -> str:
+    """A stable hash of what trains (`trained_fields`), as spec_hash is of the architecture."""
+    text = json.dumps(trained_fields(recipe), sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 Target = Literal["spec", "recipe"]

@@ -21,7 +21,7 @@ from archspec.arch.validate import resolve_spec
 from archspec.config.document import Document
 from archspec.config.overrides import Override
 from archspec.limits import environment_limits
-from archspec.recipe.schema import Recipe, resolve_recipe
+from archspec.recipe.schema import Recipe, resolve_recipe, trained_fields
 from archspec.search.space import Axis, Constraints, Dimension, ResolvedSweep
 from archspec.spec.io import spec_hash
 from archspec.spec.schema import ResNetSpec
@@ -119,8 +119,7 @@ def build_candidate(sweep: ResolvedSweep, values: Mapping[str, Any], number: int
 
 
 def candidate_key(spec: ResNetSpec, recipe: Recipe) -> str:
-    recipe_data = recipe.model_dump(mode="json", exclude={"name", "description", "tuned_for"})  # what trains
-    text = spec_hash(spec) + json.dumps(recipe_data, sort_keys=True)
+    text = spec_hash(spec) + json.dumps(trained_fields(recipe), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -6,6 +6,11 @@ draws the same global batch order (seeded by seed and epoch) and prepares the sa
 then keeps its strided share, so N processes at batch B/N see exactly the batches one process
 sees at batch B. DistributedDataParallel averages the gradients; metrics are summed across ranks;
 only rank 0 writes files or prints.
+
+Under `torchrun --max-restarts N` a failed rank makes torchrun stop the group and start it again with
+TORCHELASTIC_RESTART_COUNT one higher; `Elastic.from_environment()` reads that, and the run plan
+(archspec.train.plan) continues the attempt's run folder from its last checkpoint. `World.agree` makes the
+ranks compare what each was given (spec, recipe, data) before a step is trained.
 """
 
 from __future__ import annotations
@@ -17,10 +22,56 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch._C._distributed_c10d import PrefixStore, TCPStore
 
 from archspec.errors import ArchspecError
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Elastic:
+    """What torchrun says of this attempt: its rendezvous id, which restart it is, how many it may have."""
+
+    run_id: str | None = None  # torchrun's --rdzv-id (a fresh uuid with --standalone); None outside torchrun
+    restart: int = 0  # TORCHELASTIC_RESTART_COUNT: 0 for the first attempt
+    max_restarts: int = 0
+
+    @classmethod
+    def from_environment(cls) -> Elastic:
+        run_id = os.environ.get("TORCHELASTIC_RUN_ID")
+        return cls(
+            run_id if run_id not in (None, "", "none") else None,  # "none": torchrun's default --rdzv-id
+            _int_env("TORCHELASTIC_RESTART_COUNT"),
+            _int_env("TORCHELASTIC_MAX_RESTARTS"),
+        )
+
+    @property
+    def restarted(self) -> bool:
+        return self.restart > 0
+
+    @property
+    def may_restart(self) -> bool:
+        return self.max_restarts > 0
+
+
+def _attempt_store() -> dict[str, Any]:
+    """On a restarted attempt, the process group's rendezvous on torchrun's shared store under a prefix of its
+    own; {} otherwise (torch's env:// default). torchrun (2.13) keeps one TCP store for all its attempts and
+    gives the workers no prefix per attempt, so the keys of the killed attempt (its ranks' addresses, its
+    barrier counts) are still there: a restarted rank then connected to a dead address, or waited for ever."""
+    restart = _int_env("TORCHELASTIC_RESTART_COUNT")
+    if restart == 0 or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return {}
+    size = int(os.environ["WORLD_SIZE"])
+    shared = TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), size, is_master=False)
+    store = PrefixStore(f"archspec/attempt-{restart}", shared)
+    return {"store": store, "rank": int(os.environ["RANK"]), "world_size": size}
+
+
+def _int_env(name: str) -> int:
+    text = os.environ.get(name, "0")
+    return int(text) if text.isdigit() else 0
 
 
 @dataclass(frozen=True)
@@ -45,7 +96,7 @@ class World:
             backend = "nccl" if device.type == "cuda" else "gloo"
             if device.type == "cuda":
                 torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-            dist.init_process_group(backend)
+            dist.init_process_group(backend, **_attempt_store())
         return cls(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
     def device(self, device: torch.device) -> torch.device:
@@ -71,6 +122,20 @@ class World:
         box: list[Any] = [value]
         dist.broadcast_object_list(box, src=0)
         return box[0]  # type: ignore[no-any-return]
+
+    def agree(self, what: str, value: str) -> None:
+        """Refuse, on every rank alike, when the ranks hold different `value`s of `what` (a hash): the error
+        names rank 0's value and the first rank that differs, and its own. Every rank must call it."""
+        if self.size == 1:
+            return
+        values: list[Any] = [None] * self.size
+        dist.all_gather_object(values, value)
+        for rank, other in enumerate(values):
+            if other != values[0]:
+                raise ArchspecError(
+                    f"rank {rank} was given another {what} than rank 0 ({other} against {values[0]}); "
+                    "every process must train the same thing: start them all with the same arguments and files"
+                )
 
     def wrap(self, model: nn.Module, device: torch.device, sync_batchnorm: bool) -> nn.Module:
         """The module to train: `model` itself, or DistributedDataParallel around it."""

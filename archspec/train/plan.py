@@ -27,13 +27,17 @@ from archspec.config.document import read_text
 from archspec.data import DataOptions
 from archspec.data.policies import check_policy
 from archspec.errors import ArchspecError, CheckpointError
-from archspec.recipe.schema import Recipe, recipe_from_text, training_workload
+from archspec.recipe.schema import Recipe, recipe_from_text, recipe_hash, training_workload
 from archspec.runtime import resolve_device
 from archspec.spec.io import spec_hash
 from archspec.spec.schema import ResNetSpec
 from archspec.train.callbacks import Log
-from archspec.train.distributed import World
+from archspec.train.distributed import Elastic, World
 from archspec.train.finetune import Pretrained, check_freeze
+
+# A restarted attempt's rank 0 waits this long for the lock of the attempt it replaces (torchrun stops every
+# worker of a failed attempt before it restarts, and the kernel drops a dead process's lock; this is margin).
+RESTART_LOCK_WAIT = 60.0
 
 
 def silent(message: str) -> None:
@@ -126,21 +130,48 @@ def check_world(recipe: Recipe, world: World) -> None:
         )
 
 
-def default_run_dir(spec: ResNetSpec) -> Path:
-    return Path("runs") / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+def default_run_dir(spec: ResNetSpec, elastic: Elastic | None = None) -> Path:
+    """runs/<spec>-<timestamp>; under `torchrun --max-restarts N`, runs/<spec>-<rendezvous id>, the one name
+    every attempt of the job arrives at (refused when torchrun's id is its default, "none")."""
+    if elastic is None or not elastic.may_restart:
+        return Path("runs") / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if elastic.run_id is None:
+        raise ArchspecError(
+            "torchrun --max-restarts: a restarted attempt must find the run folder of the first one; give "
+            "--out RUN_DIR (a folder every node sees) or torchrun --rdzv-id NAME (the folder is then runs/"
+            f"{spec.name}-NAME)"
+        )
+    return Path("runs") / f"{spec.name}-{elastic.run_id}"
 
 
 def plan_run(spec: ResNetSpec, recipe: Recipe, options: RunOptions | None = None) -> RunPlan:
-    """A new run of `spec` with `recipe`, refused (ArchspecError) for any reason known before the data."""
+    """A new run of `spec` with `recipe`, refused (ArchspecError) for any reason known before the data.
+
+    Under torchrun every rank must have been given the same spec and recipe (refused otherwise, naming the
+    hashes). An attempt that torchrun restarted (`--max-restarts`) continues the run folder that the earlier
+    attempt wrote from its last checkpoint, as `plan_from_rundir` would; with no checkpoint yet, it starts
+    the run afresh in that folder.
+    """
     options = options or RunOptions()
     check_recipe(spec, recipe, options.limits)
     options = replace(options, init_from=options.pretrained())
+    elastic = Elastic.from_environment()
+    out = options.out or default_run_dir(spec, elastic)
     with ExitStack() as resources:
         world, device = _join(resources, options)
+        world.agree("spec (hash)", spec_hash(spec))
+        world.agree("recipe (hash)", recipe_hash(recipe))
         check_world(recipe, world)
-        run = RunDir(world.broadcast(options.out or default_run_dir(spec)))  # one folder, named by rank 0
+        run = RunDir(world.broadcast(out))  # one folder, named by rank 0
+        wait = RESTART_LOCK_WAIT if elastic.restarted else 0.0
+        if elastic.restarted and world.broadcast(run.has_checkpoint()):
+            plan = _continuation(resources, world, device, run, spec, (), options, wait)
+            if recipe_hash(plan.recipe) != recipe_hash(recipe):
+                raise ArchspecError(f"{run}: restarted by torchrun, but its checkpoint's recipe is not the recipe "
+                                    "given; pick another --out for a new run")  # fmt: skip
+            return plan
         if world.is_main:  # the lock first: a folder another process trains into is named as such
-            resources.enter_context(run.lock())
+            resources.enter_context(run.lock(wait))
         _refuse_existing(run)
         plan = RunPlan(spec, recipe, run, device, world, options, resources=resources.pop_all())
     return plan
@@ -163,17 +194,31 @@ def plan_from_rundir(
         raise CheckpointError(f"{run}: no such run folder")
     with ExitStack() as resources:
         world, device = _join(resources, options)
-        if world.is_main:
-            resources.enter_context(run.lock())
-        checkpoint, spec, recipe = _resume_point(run, spec, overrides)
-        plan = RunPlan(spec, recipe, run, device, world, options, resume=checkpoint, new=False,
-                       rewrite_recipe=bool(overrides))  # fmt: skip
-        if recipe.epochs <= plan.done:
-            plan.finished = True
-        else:
-            check_recipe(spec, recipe, options.limits)
-            check_world(recipe, world)
-        plan.resources = resources.pop_all()
+        return _continuation(resources, world, device, run, spec, overrides, options)
+
+
+def _continuation(
+    resources: ExitStack,
+    world: World,
+    device: torch.device,
+    run: RunDir,
+    spec: ResNetSpec | None,
+    overrides: Sequence[str],
+    options: RunOptions,
+    wait: float = 0.0,
+) -> RunPlan:
+    """The plan that continues `run` in a joined process group; takes over `resources` when it succeeds."""
+    if world.is_main:
+        resources.enter_context(run.lock(wait))
+    checkpoint, spec, recipe = _resume_point(run, spec, overrides)
+    plan = RunPlan(spec, recipe, run, device, world, options, resume=checkpoint, new=False,
+                   rewrite_recipe=bool(overrides))  # fmt: skip
+    if recipe.epochs <= plan.done:
+        plan.finished = True
+    else:
+        check_recipe(spec, recipe, options.limits)
+        check_world(recipe, world)  # the process count may differ from the run's: the global batch is the same
+    plan.resources = resources.pop_all()
     return plan
 
 

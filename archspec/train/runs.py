@@ -18,6 +18,7 @@ from archspec.arch.guard import Limits
 from archspec.artifacts.checkpoint import checkpoint_file, checkpoint_model, load_checkpoint
 from archspec.artifacts.rundir import COLUMNS, RunDir, RunRecord
 from archspec.data import DataOptions, Dataset, Request, Target, open_dataset
+from archspec.data.base import fingerprint
 from archspec.data.batches import on_device
 from archspec.data.preprocess import Preprocessing
 from archspec.errors import CheckpointError
@@ -113,6 +114,7 @@ def _open(plan: RunPlan) -> tuple[Dataset, Preprocessing]:
     options = plan.options.data if plan.new else _merged_options(plan.run, plan.options.data)
     request = Request(options, Target.of(plan.spec), True, plan.log, plan.quiet)
     data = open_dataset(plan.recipe.source, request, stats=not stored and plan.recipe.normalize)
+    plan.world.agree(f"data ({data.source}, hash)", fingerprint(data))  # the same files on every machine
     if checkpoint is not None and stored:
         classes, preprocessing = checkpoint.labels()
         _same_classes(plan.run.last, classes, data)

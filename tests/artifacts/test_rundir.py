@@ -205,3 +205,27 @@ def test_evaluate_does_not_claim_training_images(finished: Path, capsys: pytest.
     assert main(["evaluate", str(finished), "--data-dir", "sample", "--max-test", "100", "--png", str(png)]) == 0
     data_line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("data:"))
     assert "100 test" in data_line and "train" not in data_line
+
+
+def test_a_restarted_attempt_takes_the_lock_over_once_the_old_holder_is_gone(tmp_path: Path) -> None:
+    """A holder that ends (here: releases after 0.3 s) hands the lock to a waiter; without a wait it is refused."""
+    import threading
+
+    run = RunDir(tmp_path / "run")
+    held, release = threading.Event(), threading.Event()
+
+    def old_attempt() -> None:
+        with run.lock():
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=old_attempt)
+    holder.start()
+    held.wait(10)
+    with pytest.raises(ArchspecError, match="another archspec process"), run.lock():
+        pass
+    threading.Timer(0.3, release.set).start()
+    with run.lock(wait=30):
+        assert run.lock_file.read_text().strip() == str(os.getpid())
+    holder.join(10)
+    assert run.writer() is None

@@ -83,3 +83,45 @@ def test_a_bad_limit_is_one_line_before_any_decoding(
     with pytest.raises(DataError, match=expected):
         entry(images(tmp_path / "a", 2))
     assert not cache.cache_folder().exists() or not list(cache.cache_folder().iterdir())
+
+
+def test_processes_asking_for_one_entry_at_once_decode_it_once(tmp_path: Path) -> None:
+    """The ranks of a torchrun job on one machine: whoever takes the entry's lock decodes, the others wait for
+    it and read its entry. The test holds the lock first, so both readers are sure to arrive while it is held."""
+    import threading
+
+    from archspec.data import DataOptions, FolderData, Request, Target, open_dataset
+    from archspec.data.folder import listings
+
+    for label in "ab":
+        images(tmp_path / "root" / label, 4)
+    config = FolderData(kind="folder", root=str(tmp_path / "root"), workers=0, val_fraction=0.5)
+    test = listings(config, tmp_path / "root", None)[2]
+    key = cache.cache_key(test.files, test.stats, (8, 8), 1)
+    logs: list[list[str]] = [[], []]
+    held = [0]
+    results: list[np.ndarray] = []
+
+    def read(log: list[str]) -> None:
+        def say(line: str) -> None:
+            log.append(line)
+            held[0] += "waiting" in line
+
+        request = Request(DataOptions(), Target(1, 8, 8, 2), train=False, log=say)
+        data = open_dataset(config, request)
+        assert isinstance(data.test.images, np.ndarray)
+        results.append(np.asarray(data.test.images))
+
+    with cache.decoding(key, lambda line: None):
+        readers = [threading.Thread(target=read, args=(log,)) for log in logs]
+        for reader in readers:
+            reader.start()
+        deadline = time.monotonic() + 60
+        while held[0] < 2 and time.monotonic() < deadline:  # both are waiting on the lock
+            time.sleep(0.01)
+        assert held[0] == 2, logs
+    for reader in readers:
+        reader.join(60)
+    decodes = [line for log in logs for line in log if line.startswith("data: decoding")]
+    assert len(decodes) == 1, logs  # one decoded, the other read its entry
+    assert len(results) == 2 and np.array_equal(results[0], results[1]) and results[0].any()

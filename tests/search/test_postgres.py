@@ -138,3 +138,32 @@ def test_another_machine_joins_the_same_sweep_and_a_different_one_is_refused(pos
     assert again.user_attrs["marker"] == "first"  # the same study: only the budget differs
     with pytest.raises(ArchspecError, match="study 'joined' belongs to another sweep"):
         open_study(sweep("c.yaml", base.replace("[1, 2]", "[1, 3]")), postgres, create=True)
+
+
+def test_two_sweeps_started_separately_share_one_study_and_one_folder_root(postgres: str, tmp_path: Path) -> None:
+    """As on two machines: two `archspec sweep` commands, each with its own sweep folder under one shared root,
+    on one PostgreSQL study. The trial numbers are the study's, so the trial folders never collide; every trial
+    the study holds as trained has its run folder in exactly one of the two."""
+    source = tiny_sweep(tmp_path, n_trials=4, seed=5)
+    source.write_text(source.read_text().replace("name: tiny-sweep", "name: two-drivers"))  # the server is shared
+    root = tmp_path / "shared"
+
+    def sweep(folder: str) -> subprocess.Popen[str]:
+        command = [sys.executable, "-m", "archspec", "sweep", str(source), "--out", str(root / folder),
+                   "--storage", postgres, "--quiet"]  # fmt: skip
+        return subprocess.Popen(command, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    first, second = sweep("a"), sweep("b")
+    outputs = [process.communicate(timeout=600) for process in (first, second)]
+    for process, (stdout, stderr) in zip((first, second), outputs, strict=True):
+        assert process.returncode == 0, stdout + stderr
+    trials = trials_of(root / "a", postgres)
+    trained = [t for t in trials if t.user_attrs.get("outcome") in ("complete", "pruned")]
+    assert len(trained) >= 4 and all(t.state.name in ("COMPLETE", "PRUNED") for t in trained)
+    assert not [t for t in trials if t.state.name == "RUNNING"]  # nothing left half-done
+    folders = {name: {p.name for p in (root / name / "trials").iterdir()} for name in "ab"}
+    assert folders["a"] and folders["b"] and not folders["a"] & folders["b"]  # both trained, none clobbered
+    assert {f"{t.number:04d}" for t in trained} == folders["a"] | folders["b"]  # no result lost
+    for t in trained:
+        run = next(root / name / "trials" / f"{t.number:04d}" for name in "ab" if f"{t.number:04d}" in folders[name])
+        assert (run / "metrics.jsonl").is_file() and (run / "checkpoints" / "last.pt").is_file()

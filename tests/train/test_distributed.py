@@ -2,44 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import cli_env
+from helpers import DDP_DATA, DDP_SETS, NORM_FREE_SPEC, assert_same_training, cli_env, read_metrics, torchrun
 
 from archspec import ArchspecError, build
 from archspec.arch.validate import spec_from_text
 from archspec.train.distributed import World
 
-# No normalisation: then N processes at batch B/N compute exactly the gradient of one process at batch B
-# (up to float summation order), so the two runs must agree to rounding. With batch norm each process
-# normalises its own share, which changes the numbers by design (docs/distributed.md).
-NORM_FREE = """\
-name: tiny-norm-free
-input: {channels: 1, height: 28, width: 28}
-stem: {channels: 8, kernel_size: 3, stride: 1, norm: none}
-block: {kind: basic, norm: none, conv_bias: true}
-stages:
-  - {channels: 8, blocks: 1}
-  - {channels: 16, blocks: 1, stride: 2}
-head: {num_classes: 10}
-"""
-# fp32: bf16 autocast (the default where the CPU has it natively) would round those differences up.
-SETS = ["--set", "resize=null", "--set", "batch_size=32", "--set", "optimizer.momentum=0.9",
-        "--set", "optimizer.lr=0.05", "--set", "channels_last=false", "--set", "precision=fp32"]  # fmt: skip
-DATA = ["--data-dir", "sample", "--max-train", "640", "--max-test", "256", "--quiet"]
-
 
 def train(spec: Path, out: Path, processes: int, *extra: str) -> subprocess.CompletedProcess[str]:
     """`archspec train` into `out`, or with --resume `out`, under torchrun when `processes` > 1."""
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(processes),
-                "--standalone"] if processes > 1 else [sys.executable]  # fmt: skip
+    launcher = torchrun("--nproc-per-node", str(processes), "--standalone") if processes > 1 else [sys.executable]
     where = [] if "--resume" in extra else ["--out", str(out)]
-    command = [*launcher, "-m", "archspec", "train", str(spec), *SETS, *DATA, *where, *extra]
+    command = [*launcher, "-m", "archspec", "train", str(spec), *DDP_SETS, *DDP_DATA, *where, *extra]
     done = subprocess.run(command, capture_output=True, text=True, env=cli_env(), timeout=600)
     if done.returncode != 0 and processes > 1 and "(SIGABRT)" in done.stderr:
         # On a loaded machine a gloo rank has aborted inside torch ("terminate called without an active
@@ -54,23 +34,10 @@ def train(spec: Path, out: Path, processes: int, *extra: str) -> subprocess.Comp
     return done
 
 
-def metrics(run: Path) -> list[dict[str, float]]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-
-
-def assert_same_training(a: list[dict[str, float]], b: list[dict[str, float]], examples: int) -> None:
-    assert len(a) == len(b)
-    for left, right in zip(a, b, strict=True):
-        # float sums in another order: 1e-4 relative on the loss; accuracies may differ by one example
-        assert left["train_loss"] == pytest.approx(right["train_loss"], rel=1e-4)
-        assert abs(left["train_acc"] - right["train_acc"]) <= 1 / examples
-        assert abs(left["test_acc"] - right["test_acc"]) <= 1 / 256
-
-
 @pytest.mark.slow
 def test_two_gloo_processes_match_one_process_and_resume(tmp_path: Path) -> None:
     spec = tmp_path / "norm-free.yaml"
-    spec.write_text(NORM_FREE)
+    spec.write_text(NORM_FREE_SPEC)
     train(spec, tmp_path / "one", 1, "--set", "epochs=3")
     # two processes train two epochs, stop, and resume with two processes: together, the one-process run
     two = train(spec, tmp_path / "two", 2, "--set", "epochs=2")
@@ -79,13 +46,13 @@ def test_two_gloo_processes_match_one_process_and_resume(tmp_path: Path) -> None
     assert epochs and len(epochs) == len(set(epochs))  # rank 0 only: no "epoch N/2" twice
     assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
     train(spec, tmp_path / "two", 2, "--resume", str(tmp_path / "two"), "--set", "epochs=3")
-    single, double = metrics(tmp_path / "one"), metrics(tmp_path / "two")
+    single, double = read_metrics(tmp_path / "one"), read_metrics(tmp_path / "two")
     assert double[-1]["train_loss"] < double[0]["train_loss"]  # it learns
-    assert_same_training(single, double, 640)
+    assert_same_training(single, double)
 
 
 def test_sync_batchnorm_on_cpu_is_a_clear_error() -> None:
-    model = build(spec_from_text(NORM_FREE))
+    model = build(spec_from_text(NORM_FREE_SPEC))
     with pytest.raises(ArchspecError, match="SyncBatchNorm runs only on GPUs"):
         World(rank=0, size=2).wrap(model, torch.device("cpu"), sync_batchnorm=True)
 

@@ -104,3 +104,20 @@ def test_a_run_folder_is_evaluated_on_the_data_it_was_trained_on(tmp_path: Path)
         (tmp_path / "spec.yaml").write_text(TINY_SPEC)
         done = cli("train", tmp_path / "spec.yaml", *TINY_SETS, "--out", tmp_path / "run")
     assert done.returncode == 2 and "another archspec process" in done.stderr, done.stderr
+
+
+def test_under_torchrun_restarts_the_run_folder_is_named_by_the_rendezvous(monkeypatch: pytest.MonkeyPatch) -> None:
+    from archspec.train.distributed import Elastic
+    from archspec.train.plan import default_run_dir
+
+    spec = spec_from_text(TINY_SPEC)
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job7")
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    monkeypatch.setenv("TORCHELASTIC_MAX_RESTARTS", "3")
+    elastic = Elastic.from_environment()
+    assert elastic == Elastic("job7", 1, 3) and elastic.restarted
+    assert default_run_dir(spec, elastic) == Path("runs/tiny-job7")  # every attempt arrives at it
+    assert default_run_dir(spec, Elastic("job7", 0, 0)).name.startswith("tiny-2")  # no restarts: a timestamp
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")  # torchrun's default --rdzv-id names nothing
+    with pytest.raises(ArchspecError, match=r"give --out RUN_DIR .* or torchrun --rdzv-id NAME"):
+        default_run_dir(spec, Elastic.from_environment())
