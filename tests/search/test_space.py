@@ -245,3 +245,9 @@ def test_a_typo_in_a_space_path_suggests_the_nearest_field(tmp_path: Path, typo:
     path.write_text(REGNET_SWEEP.replace("stages.regnet.wa:", typo))
     with pytest.raises(SpecError, match=re.escape(hint)):
         load_sweep(path)
+
+
+@pytest.mark.parametrize("name", ["sweep-fashion.yaml", "sweep-frontier.yaml"])
+def test_the_sweep_files_in_the_docs_resolve(name: str) -> None:
+    sweep = load_sweep(Path(__file__).parents[2] / "docs" / "examples" / name)
+    assert sweep.axes and all(axis.name for axis in sweep.axes)
