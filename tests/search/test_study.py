@@ -135,7 +135,7 @@ def test_ctrl_c_leaves_the_study_consistent_and_resume_retries_the_interrupted_t
 
 def test_two_workers_share_sqlite_and_resume_after_sigkill_loses_and_repeats_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    source = tiny_sweep(tmp_path, n_trials=4, seed=1, max_train=1500)
+    source = tiny_sweep(tmp_path, n_trials=4, seed=1, max_train=3000)  # a first epoch long enough to catch under load
     command = [sys.executable, "-m", "archspec", "sweep", str(source), "--out", str(out), "--workers", "2", "--quiet"]
     process = subprocess.Popen(command, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)  # fmt: skip
