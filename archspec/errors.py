@@ -22,6 +22,11 @@ class Problem:
     text: str = ""
 
 
+def and_more(count: int) -> str:
+    """What a one-line error adds when it stands for `count` problems: " (and 2 more; --all-errors lists them)"."""
+    return f" (and {count - 1:,} more; --all-errors lists them)" if count > 1 else ""
+
+
 class ArchspecError(Exception):
     """Root of every error archspec raises for bad user input.
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from archspec.config.text import QUOTE_LIMIT, clip, counted, did_you_mean, printable, quote
 from archspec.config.text import kind_of as _kind_of
-from archspec.errors import Problem, SpecError
+from archspec.errors import Problem, SpecError, and_more
 
 if TYPE_CHECKING:
     from archspec.config.document import Document, Path_
@@ -55,8 +55,7 @@ def validate(doc: Document, model: type[M], what: str) -> M:
             path, message = describe_error(doc.data, error, model)
             problems.extend(doc.problem(path, message)[1])
         first = problems[0].message
-        more = f" (and {len(problems) - 1} more; --all-errors lists them)" if len(problems) > 1 else ""
-        raise SpecError(first + more, in_file_order(problems, doc)) from None
+        raise SpecError(first + and_more(len(problems)), in_file_order(problems, doc)) from None
 
 
 def in_file_order(problems: list[Problem], doc: Document) -> list[Problem]:

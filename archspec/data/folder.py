@@ -38,7 +38,7 @@ from archspec.data.base import (
     subset,
 )
 from archspec.data.images import EXTENSIONS, default_workers
-from archspec.errors import DataError, Problem
+from archspec.errors import DataError, Problem, and_more
 
 TEST_FOLDERS = ("val", "test")
 
@@ -295,11 +295,10 @@ def _decoded(
     images = entry.images
     if entry.errors:
         if skipped is None:
-            more = f" (and {len(entry.errors) - 1:,} more; --all-errors lists them)" if len(entry.errors) > 1 else ""
             hint = "set data.skip_unreadable: true to skip unreadable files"
             problems = [Problem(text, str(listing.files[index]), text=text) for index, text in entry.errors]
             problems[-1] = Problem(f"{problems[-1].message}; {hint}", problems[-1].file, text=problems[-1].text)
-            raise DataError(f"{entry.errors[0][1]}{more}; {hint}", problems)
+            raise DataError(f"{entry.errors[0][1]}{and_more(len(entry.errors))}; {hint}", problems)
         bad = [index for index, _ in entry.errors]
         skipped += [text for _, text in entry.errors]
         images, labels = np.delete(images, bad, axis=0), np.delete(labels, bad)

@@ -15,7 +15,7 @@ from pydantic.fields import FieldInfo
 from archspec.config.diagnostics import validate
 from archspec.config.document import Document, parse
 from archspec.config.overrides import Override
-from archspec.errors import SpecError
+from archspec.errors import SpecError, and_more
 from archspec.spec.compose import DirectiveError, compose, load_document
 from archspec.spec.schema import ResNetSpec
 
@@ -33,7 +33,7 @@ def read_spec(
             validate(err.unscaled, ResNetSpec, "spec")
         except SpecError as other:
             problems = (*err.errors, *other.errors)
-            raise SpecError(f"{err} (and {len(problems) - 1} more; --all-errors lists them)", problems) from None
+            raise SpecError(f"{err}{and_more(len(problems))}", problems) from None
         raise
     return validate(doc, ResNetSpec, "spec"), doc
 
