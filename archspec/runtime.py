@@ -72,6 +72,20 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[torch.dtype
     return None, "fp32 (auto: this CPU has no native bf16, where bf16 would be emulated and slower)"
 
 
+def resolve_channels_last(setting: bool | str, device: torch.device) -> tuple[bool, str]:
+    """Whether to train and test in NHWC (channels_last), and a one-line reason.
+
+    auto is NHWC on CPUs and CUDA, and NCHW on Apple's MPS. On CPUs oneDNN's convolutions are written for NHWC:
+    it was the faster of the two memory formats for every network measured, in fp32 and in bf16, on each CPU
+    met (docs/benchmarks.md, "Choosing precision and memory format"); on CUDA cuDNN's tensor-core kernels
+    (bf16, fp16, TF32) take NHWC. MPS converts NHWC back for most of its kernels."""
+    if setting is True or setting is False:
+        return setting, "channels_last" if setting else "NCHW"
+    if device.type == "mps":
+        return False, "NCHW (auto: MPS kernels want NCHW)"
+    return True, "channels_last (auto)"
+
+
 def precision_warning(precision: str, device: torch.device) -> str | None:
     """One line when an explicitly chosen precision will be slower than fp32 on this device, or is not what
     runs, else None.

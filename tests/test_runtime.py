@@ -14,7 +14,13 @@ from archspec import runtime
 from archspec.cli import main
 from archspec.cli.threads import THREADS_ENV
 from archspec.errors import ArchspecError
-from archspec.runtime import available_devices, precision_warning, resolve_device, resolve_precision
+from archspec.runtime import (
+    available_devices,
+    precision_warning,
+    resolve_channels_last,
+    resolve_device,
+    resolve_precision,
+)
 
 
 @pytest.mark.parametrize("name", ["gpu", "mps", "cuda", "cuda:7", "xpu", "meta"])
@@ -67,6 +73,15 @@ def test_fp16_on_a_cpu_runs_in_fp32_with_a_warning(tiny_spec: Path, tmp_path: Pa
     done = cli("train", tiny_spec, *data, *sets, "--quiet", "--out", tmp_path / "r")
     assert done.returncode == 0, done.stderr
     assert "fp32 (fp16 asked for" in done.stdout and "precision fp16 runs in fp32" in done.stdout
+    assert "channels_last (auto)" in done.stdout  # the recipe default, as resolved on this CPU
+
+
+def test_channels_last_auto_is_nhwc_on_cpus_and_cuda_and_nchw_on_mps() -> None:
+    """The rule docs/benchmarks.md measured ("Choosing precision and memory format"); an explicit value is kept."""
+    for device, expected in (("cpu", True), ("cuda", True), ("mps", False)):
+        assert resolve_channels_last("auto", torch.device(device))[0] is expected
+    assert resolve_channels_last(False, torch.device("cpu")) == (False, "NCHW")
+    assert resolve_channels_last(True, torch.device("mps")) == (True, "channels_last")
 
 
 # --- threads: --threads, $ARCHSPEC_THREADS, and a default judged against the cores other work leaves free ----

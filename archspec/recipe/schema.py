@@ -263,7 +263,11 @@ class Recipe(Model):
         description="Autocast dtype: auto is bf16 where the device computes it natively (CUDA with bf16, a CPU "
         "with AVX512-BF16 or AMX), else fp32; fp16 uses a gradient scaler on CUDA.",
     )
-    channels_last: bool = Field(True, description="NHWC memory format (faster convolutions in oneDNN and cuDNN).")
+    channels_last: bool | Literal["auto"] = Field(
+        "auto",
+        description="NHWC memory format: true, false, or auto (NHWC on CPUs and CUDA, where oneDNN's and cuDNN's "
+        "convolutions are faster in it; NCHW on Apple MPS).",
+    )
     compile: bool = Field(False, description="torch.compile the model (slow first step; needs a C++ compiler on CPU).")
     sync_batchnorm: bool = Field(
         False,

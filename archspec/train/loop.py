@@ -28,7 +28,7 @@ from archspec.data.batches import Batches
 from archspec.data.preprocess import Preprocess, Preprocessing
 from archspec.errors import ArchspecError, CheckpointError
 from archspec.recipe.schema import SGD, Constant, Cosine, MultiStep, OneCycle, Recipe, Step
-from archspec.runtime import autocast, resolve_precision, to_channels_last
+from archspec.runtime import autocast, resolve_channels_last, resolve_precision, to_channels_last
 from archspec.train.callbacks import Callback, StepUpdate
 from archspec.train.distributed import World
 from archspec.train.ema import WeightAverage
@@ -137,7 +137,7 @@ def train_epoch(
         if session.mix is not None:  # on the global batch, so every rank mixes alike
             mixed = session.mix(x, labels, generator)
             x, targets, labels = mixed.inputs, world.shard(mixed.targets), mixed.labels
-            if recipe.channels_last:
+            if session.train_prep.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
         x, y = world.shard(x), world.shard(labels)
         with autocast(device, session.dtype):
@@ -208,9 +208,11 @@ def accuracy(matrix: torch.Tensor) -> float:
 # --- the run ------------------------------------------------------------------------------------
 
 
-def preprocessors(recipe: Recipe, preprocessing: Preprocessing) -> tuple[Preprocess, Preprocess]:
-    """(train, test) transforms to the spec's input size; only the training one augments."""
-    test = Preprocess.for_testing(preprocessing, recipe.normalize, recipe.channels_last)
+def preprocessors(recipe: Recipe, preprocessing: Preprocessing, device: torch.device) -> tuple[Preprocess, Preprocess]:
+    """(train, test) transforms to the spec's input size, in the memory format the recipe resolves to on
+    `device`; only the training one augments."""
+    channels_last, _ = resolve_channels_last(recipe.channels_last, device)
+    test = Preprocess.for_testing(preprocessing, recipe.normalize, channels_last)
     aug = recipe.augment
     train = dataclasses.replace(
         test,
@@ -242,14 +244,14 @@ def make_session(
     dtype, _ = resolve_precision(recipe.precision, device)
     freeze(model, recipe.freeze)
     model.to(device)
-    if recipe.channels_last:
+    if resolve_channels_last(recipe.channels_last, device)[0]:
         to_channels_last(model)
     trained = world.wrap(model, device, recipe.sync_batchnorm)  # DistributedDataParallel under torchrun
     optimizer = make_optimizer(model, recipe)
     forward: Callable[[torch.Tensor], torch.Tensor] = trained
     if recipe.compile:
         forward = torch.compile(trained)
-    train_prep, test_prep = preprocessors(recipe, preprocessing)
+    train_prep, test_prep = preprocessors(recipe, preprocessing, device)
     return Session(
         model=model,
         forward=forward,

@@ -23,7 +23,7 @@ from archspec.data.batches import on_device
 from archspec.data.preprocess import Preprocessing
 from archspec.errors import CheckpointError
 from archspec.recipe.schema import Recipe, dump_recipe
-from archspec.runtime import resolve_device, resolve_precision, to_channels_last
+from archspec.runtime import resolve_channels_last, resolve_device, resolve_precision, to_channels_last
 from archspec.spec.schema import ResNetSpec
 from archspec.train.callbacks import Callback, Callbacks, ConsoleLog, Log, ProgressBar
 from archspec.train.finetune import Pretrained
@@ -181,10 +181,10 @@ def evaluate_checkpoint(path: Path, data_options: DataOptions = ALL_DATA, device
     data = open_dataset(recipe.source, Request(options, Target.of(spec), train=False))
     _same_classes(path, classes, data)
     model.to(device)
-    if recipe.channels_last:
+    if resolve_channels_last(recipe.channels_last, device)[0]:
         to_channels_last(model)
     dtype, _ = resolve_precision(recipe.precision, device)
-    _, prep = preprocessors(recipe, preprocessing)
+    _, prep = preprocessors(recipe, preprocessing, device)
     test = on_device(data.test, device)
     matrix = confusion_matrix(model, test, prep, recipe.eval_batch_size, device, dtype, classes=len(classes))
     return Evaluation(spec, matrix, classes, data)
