@@ -2,12 +2,19 @@
 
     python benchmarks/train_throughput.py                      # d2l-resnet18, 96x96, batch 64
     python benchmarks/train_throughput.py --accuracy           # also: bf16 vs fp32 test accuracy, short run
+    python benchmarks/train_throughput.py --peaks --variants fast-nchw,fast,fast-bf16-nchw,fast-bf16
+                                   # the four precision x memory-format variants against the matmul peaks
 
 Every variant trains the same spec on the same uint8 batches of real Fashion-MNIST (the bundled sample),
 one after another in this process, warm-up steps first. The reference loop is written here in the seed's
 style (d2l's train_ch6): a plain fp32 NCHW model, SGD, and per-batch `loss.item()`-style metrics as
 d2l's Accumulator does. "step" timings use batches already resized; "with data" times include turning
 uint8 images into model inputs, for the seed per image (d2l's Resize runs per image in its DataLoader).
+
+`--peaks` also times a 4096x4096 matmul in fp32 and in bf16 on the same threads, and prints each variant's
+step as GFLOP/s (6 x the analytic forward MACs per training example: 2 FLOP per mult-add, backward about twice
+the forward) and as a fraction of both peaks; and it names the variant that the recipe defaults
+(`precision: auto`, `channels_last: auto`) pick on this machine, beside the fastest measured.
 """
 
 from __future__ import annotations
@@ -23,12 +30,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from archspec.arch.complexity import complexity
 from archspec.arch.validate import load_spec, with_input
 from archspec.data.idx import load_dataset
 from archspec.data.preprocess import Preprocess
 from archspec.nn.build import build
 from archspec.recipe.schema import load_recipe
-from archspec.runtime import autocast, cpu_has_native_bf16
+from archspec.runtime import autocast, cpu_has_native_bf16, resolve_channels_last, resolve_precision
 from archspec.train.init import init_weights
 from archspec.train.runs import DataOptions, train_run
 
@@ -103,6 +111,29 @@ def time_steps(step: Step, batches: list[tuple[torch.Tensor, torch.Tensor]], war
     return time.perf_counter() - start
 
 
+def matmul_gflops(dtype: torch.dtype, size: int = 4096, repeats: int = 6) -> float:
+    """The best of `repeats` timed size x size matmuls, as GFLOP/s (2 size^3 FLOP each), after one warm-up."""
+    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+VARIANT_SETTINGS = {"fast-nchw": (None, False), "fast": (None, True), "fast-bf16-nchw": (torch.bfloat16, False),
+                    "fast-bf16": (torch.bfloat16, True)}  # fmt: skip
+
+
+def auto_variant() -> str:
+    """The variant the recipe defaults pick here (precision auto, channels_last auto), on the CPU."""
+    cpu = torch.device("cpu")
+    chosen = (resolve_precision("auto", cpu)[0], resolve_channels_last("auto", cpu)[0])
+    return next(name for name, settings in VARIANT_SETTINGS.items() if settings == chosen)
+
+
 def machine() -> str:
     lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines()[:10]
     nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip()
@@ -124,9 +155,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6, help="timed steps per variant")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument(
-        "--variants", default="seed,fast,fast-bf16", help="comma list of seed, fast, fast-nchw, fast-bf16, fast-compile"
+        "--variants",
+        default="seed,fast,fast-bf16",
+        help="comma list of seed, fast, fast-nchw, fast-bf16, fast-bf16-nchw, fast-compile",
     )
     parser.add_argument("--accuracy", action="store_true", help="also compare bf16 and fp32 test accuracy")
+    parser.add_argument("--peaks", action="store_true", help="also the matmul peaks, each step's share")
     args = parser.parse_args()
 
     print(machine(), "\n")
@@ -144,22 +178,29 @@ def main() -> None:
     for name in args.variants.split(","):
         if name == "seed":
             variants[name] = (reference_step(seed_model(args.spec, args.size)), False)
-        elif name == "fast":
-            variants[name] = (fast_step(seed_model(args.spec, args.size, True), None, True), True)
-        elif name == "fast-nchw":
-            variants[name] = (fast_step(seed_model(args.spec, args.size), None, False), True)
+        elif name in VARIANT_SETTINGS:
+            dtype, channels_last = VARIANT_SETTINGS[name]
+            variants[name] = (fast_step(seed_model(args.spec, args.size, channels_last), dtype, channels_last), True)
         elif name == "fast-compile":
             compiled = torch.compile(seed_model(args.spec, args.size, True))
             variants[name] = (fast_step(compiled, None, True), True)  # type: ignore[arg-type]
-        elif name == "fast-bf16":
-            variants[name] = (fast_step(seed_model(args.spec, args.size, True), torch.bfloat16, True), True)
         else:
             raise SystemExit(f"unknown variant {name!r}")
 
     print(f"{args.spec} at {args.size}x{args.size}, batch {args.batch_size}, {args.steps} timed steps after "
           f"{args.warmup} warm-up steps")  # fmt: skip
-    print(f"{'variant':<11} {'step ex/s':>10} {'vs seed':>8} {'with data ex/s':>15} {'vs seed':>8}")
+    peaks = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)} if args.peaks else {}
+    macs = complexity(with_input(load_spec(args.spec), 1, args.size, args.size)).macs
+    flop = 6 * macs  # per training example: forward 2 x MACs, backward about twice that
+    if peaks:
+        print(f"matmul 4096x4096 on {torch.get_num_threads()} threads: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 "
+              f"{peaks['bf16']:.0f} GFLOP/s; {flop / 1e9:.3f} GFLOP per training example "
+              f"(6 x {macs:,} MACs)")  # fmt: skip
+    first = "vs first"
+    peak_columns = f" {'GFLOP/s':>8} {'of fp32 peak':>12} {'of bf16 peak':>12}" if peaks else ""
+    print(f"{'variant':<15} {'step ex/s':>10} {first:>8} {'with data ex/s':>15} {first:>8}{peak_columns}")
     base: tuple[float, float] | None = None
+    rates: dict[str, float] = {}
     examples = args.steps * args.batch_size
     for name, (step, batched) in variants.items():
         step_rate = examples / time_steps(step, ready, args.warmup)
@@ -174,8 +215,17 @@ def main() -> None:
 
         data_rate = examples / time_steps(prepared, raw, args.warmup)
         base = base or (step_rate, data_rate)
+        rates[name] = step_rate
         ratios = f"{step_rate / base[0]:>7.2f}x {data_rate:>15.1f} {data_rate / base[1]:>7.2f}x"
-        print(f"{name:<11} {step_rate:>10.1f} {ratios}")
+        if peaks:
+            gflops = step_rate * flop / 1e9
+            ratios += f" {gflops:>8.1f} {gflops / peaks['fp32']:>12.0%} {gflops / peaks['bf16']:>12.0%}"
+        print(f"{name:<15} {step_rate:>10.1f} {ratios}")
+    measured = {name: rate for name, rate in rates.items() if name in VARIANT_SETTINGS}
+    if measured:
+        fastest, auto = max(measured, key=measured.__getitem__), auto_variant()
+        seen = f"{auto} at {measured[auto] / measured[fastest]:.0%} of it" if auto in measured else f"{auto}, not run"
+        print(f"fastest of the four settings: {fastest}; the recipe defaults (auto) pick {seen}")
 
     if args.accuracy:
         print("\nbf16 vs fp32 accuracy: fashion-resnet, 3 epochs on the bundled sample (5,000 / 1,000 images)")
