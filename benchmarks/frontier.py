@@ -3,6 +3,7 @@
     python benchmarks/frontier.py                                   # fashion-frontier, seeds 0 and 1
     python benchmarks/frontier.py --seeds 0 --set epochs=40         # a longer point on the same curve
     python benchmarks/frontier.py --spec fashion-resnet --recipe fashion-best --seeds 0
+    python benchmarks/frontier.py --parallel --threads 1 --set width=1.5      # both seeds at once, a core each
 
 Each seed is one real `archspec train` (a subprocess, as a user runs it: data loading, a test pass every
 epoch, checkpoints and plots included) on the installed Fashion-MNIST (`apt-get install -y
@@ -53,7 +54,18 @@ def machine() -> str:
     return f"CPU: {model}, {os.cpu_count()} cores, load {load:.2f} at the start, Python {platform.python_version()}"
 
 
-def train(spec: str, recipe: str, seed: int, sets: list[str], out: Path, threads: int | None) -> Run:
+def train(
+    spec: str, recipe: str, seeds: list[int], sets: list[str], out: Path, threads: int | None, parallel: bool
+) -> list[Run]:
+    """One `archspec train` per seed: one after another, or all at once (`parallel`, one core each)."""
+    if not parallel:
+        return [finish(*start(spec, recipe, seed, sets, out, threads)) for seed in seeds]
+    started = [start(spec, recipe, seed, sets, out, threads) for seed in seeds]
+    return [finish(*each) for each in started]
+
+
+def start(spec: str, recipe: str, seed: int, sets: list[str], out: Path, threads: int | None
+          ) -> tuple[int, Path, list[str], float, subprocess.Popen[bytes]]:  # fmt: skip
     folder = out / f"seed{seed}"
     command = [sys.executable, "-m", "archspec", "train", spec, "--recipe", recipe, "--quiet", "--out", str(folder),
                "--set", f"seed={seed}"]  # fmt: skip
@@ -61,11 +73,14 @@ def train(spec: str, recipe: str, seed: int, sets: list[str], out: Path, threads
         command += ["--set", text]
     if threads is not None:
         command += ["--threads", str(threads)]
-    began = time.perf_counter()
-    done = subprocess.run(command, check=False)
+    return seed, folder, command, time.perf_counter(), subprocess.Popen(command)
+
+
+def finish(seed: int, folder: Path, command: list[str], began: float, process: subprocess.Popen[bytes]) -> Run:
+    returncode = process.wait()
     wall = (time.perf_counter() - began) / 60
-    if done.returncode != 0:
-        raise SystemExit(f"frontier: {' '.join(command)} failed with exit code {done.returncode}")
+    if returncode != 0:
+        raise SystemExit(f"frontier: {' '.join(command)} failed with exit code {returncode}")
     with (folder / "metrics.csv").open() as file:
         rows = list(csv.DictReader(file))
     # metrics.csv's wall_seconds is each epoch's training and test pass; what came before the first epoch
@@ -113,12 +128,13 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="passed to train")
     parser.add_argument("--budget", type=float, default=30.0, help="minutes: the best accuracy within them")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--parallel", action="store_true", help="all seeds at once (--threads 1: a core each)")
     parser.add_argument("--out", type=Path, default=Path("runs/frontier"))
     parser.add_argument("--png", type=Path, default=None, help="the curve (default OUT/frontier.png)")
     args = parser.parse_args()
 
     print(machine(), flush=True)
-    runs = [train(args.spec, args.recipe, seed, args.set, args.out, args.threads) for seed in args.seeds]
+    runs = train(args.spec, args.recipe, args.seeds, args.set, args.out, args.threads, args.parallel)
     print(f"\n{args.spec} with {args.recipe} {' '.join(args.set)}")
     within = f"best <= {args.budget:g} min"
     print(f"{'seed':>4}  {'epochs':>6}  {'wall min':>8}  {'final':>6}  {'final EMA':>9}  {within:>16}")
@@ -134,7 +150,7 @@ def main() -> None:
         print(f"  seed {run.seed}: {' '.join(cells)}")
     png = args.png or args.out / "frontier.png"
     png.parent.mkdir(parents=True, exist_ok=True)
-    plot(runs, args.budget, png, f"{args.spec} + {args.recipe}; {machine()}")
+    plot(runs, args.budget, png, f"{args.spec} + {args.recipe} {' '.join(args.set)}; {machine()}")
     print(f"\ncurve: {png}")
 
 
