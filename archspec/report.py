@@ -6,6 +6,7 @@ this module only lays the results out. The CLI prints what it returns.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -243,6 +244,25 @@ def leaderboard_table(board: Leaderboard, limit: int | None = None, note_width: 
     if best is not None:
         lines.append(f"best: trial {best.trial}, {' '.join(best.sets)}")
     return "\n".join(lines)
+
+
+def design_spaces_table(boards: Sequence[Leaderboard]) -> str:
+    """What `archspec sweep report A B` prints: per sweep, its complete candidates' test error (%) at the
+    shares 0.1, 0.25 and 0.5 of its EDF (the error that share of candidates beats), and their MACs."""
+    rows: list[Row] = [("sweep", "complete", "best err %", "EDF 10%", "EDF 25%", "median", "MACs", "band")]
+    for board in boards:
+        done = [e for e in board.entries if e.state == "complete" and e.accuracy is not None]
+        errors = sorted(100.0 * (1.0 - (e.accuracy or 0.0)) for e in done)
+        macs = [e.macs for e in done if e.macs is not None]
+        limits = board.sweep.settings.constraints
+        band = f"{_maybe_count(limits.min_macs)} - {_maybe_count(limits.max_macs)}"
+
+        def at(share: float, errors: list[float] = errors) -> str:
+            return f"{errors[max(0, math.ceil(share * len(errors)) - 1)]:.2f}" if errors else "-"
+
+        spread = f"{count(min(macs))} - {count(max(macs))}" if macs else "-"
+        rows.append((board.sweep.settings.name, str(len(done)), at(0.0), at(0.1), at(0.25), at(0.5), spread, band))
+    return "\n".join(table(rows, right=(1, 2, 3, 4, 5), rules=(0,)))
 
 
 # --- recipes ------------------------------------------------------------------------------------

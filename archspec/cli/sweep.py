@@ -11,14 +11,17 @@ from archspec.cli.common import Commands, add_log_arguments, log_choice, positiv
 from archspec.cli.threads import requested_threads
 from archspec.errors import ArchspecError
 
-USAGE = "archspec sweep SWEEP.yaml [--out DIR] | archspec sweep --resume DIR | archspec sweep report DIR"
+USAGE = ("archspec sweep SWEEP.yaml [--out DIR] | archspec sweep --resume DIR | archspec sweep report DIR | "
+         "archspec sweep report DIR DIR ... [--out EDF.png]")  # fmt: skip
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     target: list[str] = args.target
     if target[:1] == ["report"]:
-        if len(target) != 2 or args.resume is not None:
-            raise ArchspecError(f"sweep report takes one sweep folder: archspec sweep report DIR ({USAGE})")
+        if len(target) < 2 or args.resume is not None:
+            raise ArchspecError(f"sweep report takes sweep folders: archspec sweep report DIR [DIR ...] ({USAGE})")
+        if len(target) > 2:
+            return _compare([Path(name) for name in target[1:]], args)
         return _report(Path(target[1]), args.storage, args.format, args.top, args.family)
     if args.resume is not None:
         if target or args.sets or args.out is not None:
@@ -89,6 +92,24 @@ def _report(folder: Path, storage: str | None, form: str, top: int | None, famil
     return 0
 
 
+def _compare(folders: list[Path], args: argparse.Namespace) -> int:
+    """sweep report A B ...: the sweeps' error EDFs on one figure and their EDF figures side by side."""
+    from archspec.report import design_spaces_table
+    from archspec.search.leaderboard import comparison_path, load_leaderboard, write_comparison
+
+    if args.family is not None or args.top is not None or args.format != "table":
+        raise ArchspecError("sweep report with two or more folders compares whole sweeps (one EDF curve each): "
+                            "drop --family, --top and --format")  # fmt: skip
+    if args.storage is not None:
+        raise ArchspecError("--storage names one study; sweep report A B reads each folder's own record")
+    boards = [load_leaderboard(folder) for folder in folders]
+    path = args.out or comparison_path(folders, boards)
+    written = write_comparison(boards, path)
+    print(design_spaces_table(boards))
+    print(f"wrote {written}" if written else "no sweep has a complete trial yet: no figure written")
+    return 0
+
+
 def register(commands: Commands) -> None:
     p = commands.add(
         "sweep",
@@ -96,8 +117,12 @@ def register(commands: Commands) -> None:
         "Sample a design space of specs and recipes under cost constraints, train the candidates as runs "
         "(Optuna), rank them: archspec sweep SWEEP.yaml, archspec sweep --resume DIR, archspec sweep report DIR.",
     )
-    p.add_argument("target", nargs="*", metavar="SWEEP.yaml | report DIR", help="a sweep file, or: report DIR")
-    p.add_argument("--out", type=Path, metavar="DIR", help="sweep folder (default sweeps/<name>-<timestamp>)")
+    p.add_argument("target", nargs="*", metavar="SWEEP.yaml | report DIR [DIR ...]",
+                   help="a sweep file, or: report DIR (one sweep's leaderboard and figures), or: report DIR DIR ... "
+                   "(design spaces compared: their error EDFs on one figure)")  # fmt: skip
+    p.add_argument("--out", type=Path, metavar="DIR | EDF.png",
+                   help="sweep folder (default sweeps/<name>-<timestamp>); with sweep report A B: the figure "
+                   "(default edf-A-vs-B.png beside A)")  # fmt: skip
     p.add_argument("--resume", type=Path, metavar="DIR", help="continue the sweep of DIR after a stop or crash")
     p.add_argument("--workers", type=positive_int, default=1, metavar="N",
                    help="worker processes sharing the study (default 1, in this process)")  # fmt: skip

@@ -130,6 +130,8 @@ def violations(constraints: Constraints, cost: Cost) -> list[str]:
         limit = getattr(constraints, f"max_{field}")
         if limit is not None and figure > limit:
             out.append(f"{field} {figure:,} > max_{field} {limit:,}")
+    if constraints.min_macs is not None and cost.macs < constraints.min_macs:
+        out.append(f"macs {cost.macs:,} < min_macs {constraints.min_macs:,}")
     if (
         constraints.max_latency_ms is not None
         and cost.latency_ms is not None

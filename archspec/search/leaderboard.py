@@ -194,3 +194,17 @@ def write_report(folder: Path, board: Leaderboard) -> list[Path]:
     if best is not None:
         written.extend(best)
     return written
+
+
+def comparison_path(folders: list[Path], boards: list[Leaderboard]) -> Path:
+    """Where `sweep report A B` writes its EDF by default: edf-A-vs-B.png beside the first sweep's folder."""
+    return folders[0].parent / f"edf-{'-vs-'.join(board.sweep.settings.name for board in boards)}.png"
+
+
+def write_comparison(boards: list[Leaderboard], path: Path) -> Path | None:
+    """The sweeps' error EDFs on one figure (search.plots.plot_edf_comparison); None if none has a complete trial."""
+    from archspec.search.plots import plot_edf_comparison
+
+    if path.suffix.lower() != ".png":
+        raise ArchspecError(f"--out {path}: the comparison is a PNG figure; name a .png file")
+    return path if plot_edf_comparison(boards, path) else None

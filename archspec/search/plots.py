@@ -108,24 +108,50 @@ def _front(entries: list[Entry], field: str) -> list[Entry]:
     return sorted((e for e in entries if e.trial in ids), key=lambda e: getattr(e, field))
 
 
-def plot_edf(board: Leaderboard, path: Path) -> bool:
-    """For each sub-family, the share of its complete candidates with test error below x (pycls's EDF)."""
-    complete = [e for e in board.entries if e.state == "complete" and e.accuracy is not None]
-    if not complete:
-        return False
-    fig, (ax,) = _figure(EDF_SIZE)
-    key = board.family_key
-    for family in sorted({e.family for e in complete}):
-        errors = sorted(100.0 * (1.0 - (e.accuracy or 0.0)) for e in complete if e.family == family)
-        shares = [(i + 1) / len(errors) for i in range(len(errors))]
-        label = f"{key}={family} (n={len(errors)})" if key else f"all (n={len(errors)})"
-        ax.step([errors[0], *errors], [0.0, *shares], where="post", label=label)
+def _complete(board: Leaderboard) -> list[Entry]:
+    return [e for e in board.entries if e.state == "complete" and e.accuracy is not None]
+
+
+def _edf(ax: Any, entries: list[Entry], label: str) -> None:
+    """One error EDF: the share of `entries` with test error (%) below x, as a step curve."""
+    errors = sorted(100.0 * (1.0 - (e.accuracy or 0.0)) for e in entries)
+    shares = [(i + 1) / len(errors) for i in range(len(errors))]
+    ax.step([errors[0], *errors], [0.0, *shares], where="post", label=f"{label} (n={len(errors)})")
+
+
+def _finish_edf(fig: Any, ax: Any, title: str, path: Path) -> None:
     ax.set_xlabel("test error (%)")
     ax.set_ylabel("share of candidates with lower error")
     ax.set_ylim(0.0, 1.02)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(f"sweep {board.sweep.settings.name}: error EDF of complete candidates", fontsize=9)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     _save(fig, path)
+
+
+def plot_edf(board: Leaderboard, path: Path) -> bool:
+    """For each sub-family, the share of its complete candidates with test error below x (pycls's EDF)."""
+    complete = _complete(board)
+    if not complete:
+        return False
+    fig, (ax,) = _figure(EDF_SIZE)
+    key = board.family_key
+    for family in sorted({e.family for e in complete}):
+        _edf(ax, [e for e in complete if e.family == family], f"{key}={family}" if key else "all")
+    _finish_edf(fig, ax, f"sweep {board.sweep.settings.name}: error EDF of complete candidates", path)
+    return True
+
+
+def plot_edf_comparison(boards: list[Leaderboard], path: Path) -> bool:
+    """One error EDF per sweep, on one plot: design spaces compared as pycls compares them (each sweep's
+    complete candidates; the sweeps should share a budget band, constraints.min_macs and max_macs)."""
+    if not any(_complete(board) for board in boards):
+        return False
+    fig, (ax,) = _figure(EDF_SIZE)
+    for board in boards:
+        if _complete(board):
+            _edf(ax, _complete(board), board.sweep.settings.name)
+    names = " vs ".join(board.sweep.settings.name for board in boards)
+    _finish_edf(fig, ax, f"error EDF of complete candidates: {names}", path)
     return True

@@ -45,6 +45,7 @@ from archspec.errors import ArchspecError, SpecError
 from archspec.recipe.presets import recipe_dir
 from archspec.recipe.schema import Recipe, Target, resolve_recipe, route, route_overrides
 from archspec.spec.compose import DIRECTIVES
+from archspec.spec.io import without_unused_later_fields
 from archspec.spec.presets import preset_dir
 from archspec.spec.regnet import RegNetStages
 from archspec.spec.schema import ResNetSpec
@@ -130,6 +131,12 @@ class Constraints(Model):
     max_macs: Count | None = Field(
         None, description="Most multiply-accumulates per image (analytic, archspec.arch.complexity)."
     )
+    min_macs: Count | None = Field(
+        None,
+        json_schema_extra={"since": 2},
+        description="Fewest multiply-accumulates per image: with max_macs, a budget band, so that two design "
+        "spaces are compared at the same cost (pycls samples each space within a flops range).",
+    )
     max_activation_bytes: Count | None = Field(
         None, description="Most bytes of activations kept for backward at the recipe's batch size (analytic)."
     )
@@ -138,6 +145,12 @@ class Constraints(Model):
         description="Most milliseconds per image at batch 1 for the folded-BN inference copy, measured on this "
         "machine before training (median of repeated runs; depends on the machine and its load).",
     )
+
+    @model_validator(mode="after")
+    def _band(self) -> Constraints:
+        if self.min_macs is not None and self.max_macs is not None and self.min_macs > self.max_macs:
+            fail(("min_macs",), f"{self.min_macs:,} is above max_macs ({self.max_macs:,}); write the band low to high")
+        return self
 
 
 class Pruner(Model):
@@ -275,7 +288,7 @@ class ResolvedSweep:
 
     def fingerprint(self) -> str:
         """What makes two sweeps the same study: everything but the budget (n_trials, time) and the reporting."""
-        data = self.to_json()
+        data = without_unused_later_fields(self.settings, self.to_json())  # older sweeps keep their fingerprint
         for key in ("n_trials", "time_budget_minutes", "description", "family"):
             data.pop(key, None)
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))

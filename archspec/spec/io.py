@@ -80,7 +80,7 @@ def spec_hash(spec: ResNetSpec) -> str:
     old hash still finds its spec. A non-default value is hashed like any other field. A field present from
     the start (no `since`) is always hashed. tests/spec/preset_hashes.json holds every preset's hash.
     """
-    data = _without_unused_later_fields(spec, spec.model_dump(mode="json", exclude={"name", "description"}))
+    data = without_unused_later_fields(spec, spec.model_dump(mode="json", exclude={"name", "description"}))
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -92,7 +92,7 @@ def since(field: FieldInfo) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _without_unused_later_fields(model: BaseModel, data: dict[str, Any]) -> dict[str, Any]:
+def without_unused_later_fields(model: BaseModel, data: dict[str, Any]) -> dict[str, Any]:
     """`data` (model's dump) less each later field (`since`) that holds its default, at every depth."""
     for name, field in type(model).model_fields.items():
         if name not in data:
@@ -101,9 +101,9 @@ def _without_unused_later_fields(model: BaseModel, data: dict[str, Any]) -> dict
         if since(field) is not None and value == field.get_default(call_default_factory=True):
             del data[name]
         elif isinstance(value, BaseModel) and isinstance(data[name], dict):
-            _without_unused_later_fields(value, data[name])
+            without_unused_later_fields(value, data[name])
         elif isinstance(value, list | tuple) and isinstance(data[name], list):
             for item, dumped in zip(value, data[name], strict=False):
                 if isinstance(item, BaseModel) and isinstance(dumped, dict):
-                    _without_unused_later_fields(item, dumped)
+                    without_unused_later_fields(item, dumped)
     return data

@@ -252,3 +252,36 @@ def test_the_documented_frontier_sweep_trains_on_the_full_data_around_the_bundle
     assert sweep.settings.data.data_dir is None and sweep.settings.data.max_train is None  # the installed full set
     assert sweep.recipe_data["name"] == "fashion-frontier"
     assert {"width", "recipe.epochs", "recipe.augment.erasing"} <= {axis.name for axis in sweep.axes}
+
+
+def test_min_macs_makes_a_budget_band_and_older_sweeps_keep_their_fingerprint(tmp_path: Path) -> None:
+    pinned = AROUND_FASHION.replace("width=0.5]", "width=0.5, recipe.channels_last=true]")
+    sweep = load_sweep(write(tmp_path, pinned))
+    assert sweep.fingerprint() == "sha256:fb992603deed4fc3"  # what this sweep hashed to before min_macs existed
+    banded = load_sweep(write(tmp_path, pinned.replace("{max_macs: 12e6", "{min_macs: 5e6, max_macs: 12e6")))
+    assert banded.fingerprint() != sweep.fingerprint()
+    values = {"width": 0.5, "stages[0].blocks": 1, "stages[1].blocks": 1, "stages[2].blocks": 1,
+              "block.squeeze_excite": None, "recipe.optimizer.lr": 0.002}  # fmt: skip
+    small = build_candidate(banded, values, 0)
+    assert small.cost.macs < 5_000_000
+    assert violations(banded.settings.constraints, small.cost) == [f"macs {small.cost.macs:,} < min_macs 5,000,000"]
+    assert violations(sweep.settings.constraints, small.cost) == []
+    upside_down = write(tmp_path, AROUND_FASHION.replace("{max_macs: 12e6", "{min_macs: 13e6, max_macs: 12e6"))
+    with pytest.raises(SpecError, match=r":10:15: constraints.min_macs: 13,000,000 is above max_macs"):
+        load_sweep(upside_down)
+
+
+def test_the_documented_design_spaces_differ_only_in_their_space() -> None:
+    """docs/sweeps.md compares AnyNetX and RegNetX: a fair comparison samples both at random, in one budget band,
+    trained alike on the same data."""
+    examples = Path(__file__).resolve().parents[2] / "docs" / "examples"
+    anynet, regnet = (load_sweep(examples / f"sweep-{name}.yaml") for name in ("anynetx", "regnetx"))
+    for sweep in (anynet, regnet):
+        assert sweep.settings.sampler.kind == "random" and sweep.settings.pruner_kind == "none"
+    for field in ("constraints", "data", "objectives", "n_trials"):
+        assert getattr(anynet.settings, field) == getattr(regnet.settings, field), field
+    assert anynet.settings.constraints.min_macs is not None
+    assert anynet.recipe_data == regnet.recipe_data | {"description": anynet.recipe_data["description"],
+                                                       "name": anynet.recipe_data["name"]}  # fmt: skip
+    assert len([a for a in anynet.axes if a.name.startswith("stages[")]) == 16  # 4 stages x 4 freedoms
+    assert {a.name for a in regnet.axes} == {f"stages.regnet.{k}" for k in ("depth", "w0", "wa", "wm", "group_width")}

@@ -89,6 +89,30 @@ def test_the_report_writes_its_files_and_the_best_files_train_as_they_are(
     assert best.spec_hash is not None and best.spec_hash in (run / "spec.yaml").read_text()
 
 
+def test_report_of_two_sweeps_compares_their_error_edfs_on_one_figure(
+    finished: tuple[SweepResult, Leaderboard, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result, board, source = finished
+    other = start_sweep(load_sweep(source, ["name=other-space", "sampler.seed=1", "n_trials=2"]), tmp_path / "other",
+                        SweepOptions(progress=False))  # fmt: skip
+    second = load_leaderboard(other.folder)
+    assert main(["sweep", "report", str(result.folder), str(other.folder)]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    for each in (board, second):
+        complete = sorted(e.accuracy or 0.0 for e in each.entries if e.state == "complete")
+        name = each.sweep.settings.name
+        assert rows[name][1] == str(len(complete))  # complete candidates, then the best error in per cent
+        assert float(rows[name][2]) == pytest.approx(100 * (1 - complete[-1]), abs=0.006)
+    figure = result.folder.parent / "edf-tiny-sweep-vs-other-space.png"
+    assert f"wrote {figure}" in out and png_size(figure) == EDF_SIZE
+    assert main(["sweep", "report", str(result.folder), str(other.folder), "--out", str(tmp_path / "e.txt")]) == 2
+    assert main(["sweep", "report", str(result.folder), str(other.folder), "--family", "stem.channels"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and "name a .png file" in err and "drop --family" in err
+    assert not (tmp_path / "e.txt").exists()
+
+
 def test_a_sweep_folder_is_refused_without_resume_and_a_finished_one_resumes_to_nothing(
     finished: tuple[SweepResult, Leaderboard, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
