@@ -35,13 +35,13 @@ from pydantic import BaseModel, BeforeValidator, Field, PositiveFloat, PositiveI
 
 from archspec.arch.guard import parse_count
 from archspec.arch.validate import resolve_spec
-from archspec.config.diagnostics import validate
+from archspec.config.diagnostics import in_file_order, validate
 from archspec.config.document import Document, Path_, format_path, parse, read_text
 from archspec.config.model import Model, fail
 from archspec.config.overrides import apply_overrides, assign, parse_path
 from archspec.config.sources import find_source
 from archspec.config.text import did_you_mean
-from archspec.errors import ArchspecError, SpecError
+from archspec.errors import ArchspecError, Problem, SpecError, and_more
 from archspec.recipe.presets import recipe_dir
 from archspec.recipe.schema import Recipe, Target, resolve_recipe, route, route_overrides
 from archspec.spec.compose import DIRECTIVES
@@ -342,44 +342,55 @@ def _base(doc: Document, field: str, value: str | dict[str, Any], folder: Path) 
 
 
 def _expand(settings: Sweep, doc: Document) -> list[Axis]:
-    """One axis per space entry, or per list item for a `[*]` entry; every path checked against the schema."""
+    """One axis per space entry, or per list item for a `[*]` entry; every path checked against the schema.
+    Every entry's problem is found, not only the first (`--all-errors` lists them)."""
     axes: list[Axis] = []
+    problems: list[Problem] = []
     for key, dimension in settings.space.items():
-        where = ("space", key)
-        origin = doc.where(where)
-        head = re.match(r"\w*", key.removeprefix("spec.").removeprefix("recipe."))
-        if head and head[0] in UNSWEPT:  # before routing: `name` is in both the spec and the recipe
-            raise doc.error(where, f"{head[0]} cannot be swept (each trial gets its own)")
-        target, text = route(key, f"{origin}: space.{key}")
-        if text.count(STAR) > 1:
-            raise doc.error(where, "one [*] per path")
-        path = parse_path(text.replace(STAR, "[0]"), f"{origin}: space.{key}")
-        data = settings.spec if target == "spec" else settings.recipe
-        assert isinstance(data, dict), "expanded only once the base is resolved into data"
-        model: type[BaseModel] = ResNetSpec if target == "spec" else Recipe
-        problem = _path_problem(model, path, target, len(parse_path(text.split(STAR)[0], origin)) if STAR in text
-                                else None)  # fmt: skip
-        if problem:
-            raise doc.error(where, problem)
-        if STAR not in text:
-            # an index past the base's list fails here, once, rather than in every trial
-            assign(copy.deepcopy(data), path, None, f"{origin}: space.{key}")
-            axes.append(Axis(key, key, target, path, dimension, text))
-            continue
-        prefix = parse_path(text.split(STAR)[0], f"{origin}: space.{key}")
-        items = _lookup(data, prefix)
-        if not isinstance(items, list):
-            raise doc.error(where, f"[*] needs a list; the base {target} has no list at {text.split(STAR)[0]}")
-        star = len(prefix)
-        for index in range(len(items)):
-            concrete = (*path[:star], index, *path[star + 1 :])
-            name = key.replace(STAR, f"[{index}]")
-            axes.append(Axis(name, key, target, concrete, dimension, text.replace(STAR, f"[{index}]")))
-    names = [axis.name for axis in axes]
+        try:
+            axes.extend(_entry_axes(settings, doc, key, dimension))
+        except SpecError as err:
+            problems.extend(err.errors)
+    first: dict[str, str] = {}  # axis name -> the entry that samples it first
     for axis in axes:
-        if names.count(axis.name) > 1:
-            raise doc.error(("space", axis.key), f"{axis.name} is sampled twice (by two entries of the space)")
+        if first.setdefault(axis.name, axis.key) != axis.key:
+            problems += doc.problem(("space", axis.key), f"{axis.name} is sampled twice (by space entries "
+                                    f"{first[axis.name]} and {axis.key})")[1]  # fmt: skip
+    if problems:
+        problems = in_file_order(problems, doc)
+        raise SpecError(problems[0].message + and_more(len(problems)), problems)
     return axes
+
+
+def _entry_axes(settings: Sweep, doc: Document, key: str, dimension: Dimension) -> list[Axis]:
+    """The axes of one space entry: itself, or one per item of the list its `[*]` names."""
+    where = ("space", key)
+    origin = doc.where(where)
+    head = re.match(r"\w*", key.removeprefix("spec.").removeprefix("recipe."))
+    if head and head[0] in UNSWEPT:  # before routing: `name` is in both the spec and the recipe
+        raise doc.error(where, f"{head[0]} cannot be swept (each trial gets its own)")
+    target, text = route(key, f"{origin}: space.{key}")
+    if text.count(STAR) > 1:
+        raise doc.error(where, "one [*] per path")
+    path = parse_path(text.replace(STAR, "[0]"), f"{origin}: space.{key}")
+    data = settings.spec if target == "spec" else settings.recipe
+    assert isinstance(data, dict), "expanded only once the base is resolved into data"
+    model: type[BaseModel] = ResNetSpec if target == "spec" else Recipe
+    problem = _path_problem(model, path, target, len(parse_path(text.split(STAR)[0], origin)) if STAR in text
+                            else None)  # fmt: skip
+    if problem:
+        raise doc.error(where, problem)
+    if STAR not in text:
+        # an index past the base's list fails here, once, rather than in every trial
+        assign(copy.deepcopy(data), path, None, f"{origin}: space.{key}")
+        return [Axis(key, key, target, path, dimension, text)]
+    prefix = parse_path(text.split(STAR)[0], f"{origin}: space.{key}")
+    items = _lookup(data, prefix)
+    if not isinstance(items, list):
+        raise doc.error(where, f"[*] needs a list; the base {target} has no list at {text.split(STAR)[0]}")
+    star = len(prefix)
+    return [Axis(key.replace(STAR, f"[{index}]"), key, target, (*path[:star], index, *path[star + 1 :]), dimension,
+                 text.replace(STAR, f"[{index}]")) for index in range(len(items))]  # fmt: skip
 
 
 def _lookup(data: Any, path: Path_) -> Any:

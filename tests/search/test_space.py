@@ -285,3 +285,19 @@ def test_the_documented_design_spaces_differ_only_in_their_space() -> None:
                                                        "name": anynet.recipe_data["name"]}  # fmt: skip
     assert len([a for a in anynet.axes if a.name.startswith("stages[")]) == 16  # 4 stages x 4 freedoms
     assert {a.name for a in regnet.axes} == {f"stages.regnet.{k}" for k in ("depth", "w0", "wa", "wm", "group_width")}
+
+
+def test_every_bad_space_entry_is_reported_not_only_the_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = AROUND_FASHION.replace("stages[*].blocks: {int: [1, 3]}", "stages[*].blocks: {int: [1, 3]}\n"
+                                  "  stages[1].blocks: {int: [1, 2]}\n  stages[*].chanels: {int: [8, 16]}")  # fmt: skip
+    path = write(tmp_path, text.replace("recipe.optimizer.lr", "recipe.optimiser.lr"))
+    with pytest.raises(SpecError) as caught:
+        load_sweep(path)
+    lines = [problem.message for problem in caught.value.errors]
+    assert [line.split(": ")[0] for line in lines] == [f"{path}:8:3", f"{path}:9:3", f"{path}:11:3"]  # file order
+    assert "sampled twice" in lines[0] and "did you mean 'channels'" in lines[1] and "'optimiser'" in lines[2]
+    assert str(caught.value).endswith("(and 2 more; --all-errors lists them)")
+    assert main(["sweep", str(path), "--all-errors", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.count("\n") == 3 and not (tmp_path / "out").exists()
