@@ -24,27 +24,15 @@ from typing import TYPE_CHECKING, Literal
 from archspec.arch.plan import (
     Act,
     Block,
-    Conv,
-    Dropout,
-    DropPath,
-    Flatten,
-    GlobalPool,
     Layer,
-    LayerScale,
-    Linear,
     Norm,
-    Permute,
-    Pool,
     Run,
     Shape,
-    SqueezeExcite,
     StageOutline,
-    ZeroPad,
     outline,
 )
 from archspec.config.files import write_atomic
 from archspec.errors import ArchspecError
-from archspec.spec import kinds
 from archspec.spec.schema import ResNetSpec
 
 if TYPE_CHECKING:
@@ -59,47 +47,6 @@ INSTALL = ("drawing an SVG or PNG needs Graphviz's dot program, which is not on 
 
 # colours: a branch box, a projection, the stem and head, the add
 _BRANCH, _PROJECT, _ENDS, _FRAME = "#dbe9f6", "#fde2c8", "#e6e6e6", "#f7f7f7"
-
-
-def describe(layer: Layer) -> str:
-    """One primitive as a few words: `conv 3x3/2 64→128`, `batch norm`, `relu`, `max pool 3x3/2`.
-
-    A renderer's labels, the one place that words each primitive (their rules stay in arch/primitives.py).
-    """
-    op = layer.op
-    if isinstance(op, Conv):
-        stride = f"/{op.stride}" if op.stride > 1 else ""
-        extra = (f", groups {op.groups}" if op.groups > 1 else "") + (f", dilation {op.dilation}" if op.dilation > 1
-                                                                       else "")  # fmt: skip
-        return f"conv {op.kernel_size}x{op.kernel_size}{stride} {op.in_channels}→{op.out_channels}{extra}"
-    if isinstance(op, Norm):
-        return f"{op.kind} norm" + (f" ({op.groups} groups)" if op.kind == "group" else "")
-    if isinstance(op, Act):
-        return op.kind
-    if isinstance(op, Pool):
-        return f"{op.kind} pool {op.kernel_size}x{op.kernel_size}/{op.stride}"
-    if isinstance(op, GlobalPool):
-        return f"global {op.kind} pool"
-    if isinstance(op, Flatten):
-        return "flatten"
-    if isinstance(op, Dropout):
-        return f"dropout {op.p:g}"
-    if isinstance(op, DropPath):
-        return f"drop path {op.p:.3g}"
-    if isinstance(op, ZeroPad):
-        return f"subsample /{op.stride}, zero-pad {op.in_channels}→{op.out_channels}"
-    if isinstance(op, SqueezeExcite):
-        return f"squeeze-excite {op.channels}→{op.hidden}→{op.channels}"
-    if isinstance(op, Linear):
-        return f"fc {op.in_features}→{op.out_features}"
-    if isinstance(op, Permute):
-        return "to channels-last" if op.channels_last else "to channels-first"
-    if isinstance(op, LayerScale):
-        return f"layer scale {op.channels} (init {op.init:g})"
-    kind = kinds.primitive_kind(type(op))  # a plugin's own primitive: its registered name and package
-    if kind is not None and kind.package != kinds.ARCHSPEC:
-        return f"{kind.name} ({kind.package})"
-    raise AssertionError(f"no words for primitive {type(op).__name__}")  # a new archspec primitive needs a line
 
 
 def _cost(layers: Iterable[Layer], times: int = 1) -> tuple[int, int]:
@@ -138,7 +85,7 @@ def _words(layers: Iterable[Layer]) -> str:
     """Layers as one line each, a conv's norm and activation folded onto its line."""
     lines: list[str] = []
     for layer in layers:
-        text = describe(layer)
+        text = layer.op.label()
         if lines and isinstance(layer.op, Norm | Act) and lines[-1].startswith("conv"):
             lines[-1] += f" · {text}"
         else:
@@ -225,7 +172,7 @@ def _block(graph: _Parts, ident: str, run: Run, first: int, source: str, layers:
         previous = entry
         for index, layer in enumerate(block.main):
             node = f"{ident}_main{index}"
-            graph.node(node, (head + "\n" if index == 0 else "") + describe(layer))
+            graph.node(node, (head + "\n" if index == 0 else "") + layer.op.label())
             graph.edge(previous, node)
             previous = node
         graph.edge(previous, add)
@@ -242,7 +189,7 @@ def _block(graph: _Parts, ident: str, run: Run, first: int, source: str, layers:
         previous = shortcut_from
         for index, layer in enumerate(block.shortcut):
             node = f"{ident}_short{index}"
-            graph.node(node, describe(layer), fillcolor=_PROJECT)
+            graph.node(node, layer.op.label(), fillcolor=_PROJECT)
             graph.edge(previous, node, style="dashed")
             previous = node
         graph.edge(previous, add, style="dashed")
@@ -288,4 +235,4 @@ def render(spec: ResNetSpec, out: Path, depth: Depth = "block") -> Path:
     return out
 
 
-__all__ = ["DEPTHS", "FORMATS", "Depth", "describe", "diagram", "has_dot", "render"]
+__all__ = ["DEPTHS", "FORMATS", "Depth", "diagram", "has_dot", "render"]

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from archspec.spec.kinds import register_primitive
+from archspec.spec.kinds import ARCHSPEC, primitive_kind, register_primitive
 
 FP32_BYTES = 4
 INDEX_BYTES = 8  # max-pool indices are int64
@@ -81,6 +81,21 @@ class Primitive:
         positions for a convolution module, the parameter count for any other module with parameters."""
         return self.params
 
+    def label(self) -> str:
+        """The primitive in a few words for a picture of the network (archspec draw): `conv 3x3/2 64→128`,
+        `batch norm`, `relu`. A plugin's primitive that says nothing of itself: its name and package."""
+        kind = primitive_kind(type(self))
+        if kind is not None and kind.package != ARCHSPEC:
+            return f"{kind.name} ({kind.package})"
+        return type(self).__name__.lower()
+
+    def noun(self) -> str:
+        """What its module is, for messages about weights: '3x3 conv', 'batch norm', 'squeeze-excite gate'."""
+        kind = primitive_kind(type(self))
+        if kind is not None and kind.package != ARCHSPEC:
+            return f"{kind.name}, a primitive of the plugin {kind.package}"
+        return type(self).__name__.lower()
+
 
 @dataclass(frozen=True)
 class Conv(Primitive):
@@ -126,6 +141,15 @@ class Conv(Primitive):
     def torchinfo_mult_adds(self, out: Shape) -> int:
         return self.params * out.height * out.width
 
+    def label(self) -> str:
+        stride = f"/{self.stride}" if self.stride > 1 else ""
+        extra = (f", groups {self.groups}" if self.groups > 1 else "") + (
+            f", dilation {self.dilation}" if self.dilation > 1 else "")  # fmt: skip
+        return f"conv {self.kernel_size}x{self.kernel_size}{stride} {self.in_channels}→{self.out_channels}{extra}"
+
+    def noun(self) -> str:
+        return f"{self.kernel_size}x{self.kernel_size} conv" + (" with bias" if self.bias else "")
+
 
 @dataclass(frozen=True)
 class Norm(Primitive):
@@ -155,6 +179,12 @@ class Norm(Primitive):
             return Kept(saves_input=True, bytes_per_sample=2 * out.height * out.width * FP32_BYTES)
         return Kept(saves_input=True, fixed_bytes=2 * out.channels * FP32_BYTES)
 
+    def label(self) -> str:
+        return f"{self.kind} norm" + (f" ({self.groups} groups)" if self.kind == "group" else "")
+
+    def noun(self) -> str:
+        return f"{self.kind} norm"
+
 
 @dataclass(frozen=True)
 class Permute(Primitive):
@@ -169,6 +199,9 @@ class Permute(Primitive):
 
     def kept(self, out: Shape) -> Kept:
         return Kept(view=True)
+
+    def label(self) -> str:
+        return "to channels-last" if self.channels_last else "to channels-first"
 
 
 @dataclass(frozen=True)
@@ -186,6 +219,12 @@ class LayerScale(Primitive):
     def kept(self, out: Shape) -> Kept:
         return Kept(saves_input=True)  # gamma's gradient needs x
 
+    def label(self) -> str:
+        return f"layer scale {self.channels} (init {self.init:g})"
+
+    def noun(self) -> str:
+        return "layer scale"
+
 
 @dataclass(frozen=True)
 class Act(Primitive):
@@ -198,6 +237,9 @@ class Act(Primitive):
         # ReLU runs in place and keeps its output; SiLU and GELU keep their input
         relu = self.kind == "relu"
         return Kept(saves_input=not relu, saves_output=relu, in_place=relu)
+
+    def label(self) -> str:
+        return self.kind
 
 
 @dataclass(frozen=True)
@@ -231,6 +273,12 @@ class Pool(Primitive):
     def receptive(self, size: int, jump: int) -> tuple[int, int]:
         return size + (self.kernel_size - 1) * jump, jump * self.stride
 
+    def label(self) -> str:
+        return f"{self.kind} pool {self.kernel_size}x{self.kernel_size}/{self.stride}"
+
+    def noun(self) -> str:
+        return f"{self.kind} pool"
+
 
 @dataclass(frozen=True)
 class GlobalPool(Primitive):
@@ -246,6 +294,9 @@ class GlobalPool(Primitive):
         if self.kind == "avg":  # a mean: backward needs only the shape
             return Kept()
         return Kept(saves_input=True, bytes_per_sample=out.numel * INDEX_BYTES)
+
+    def label(self) -> str:
+        return f"global {self.kind} pool"
 
 
 @dataclass(frozen=True)
@@ -277,6 +328,9 @@ class Dropout(Primitive):
     def kept(self, out: Shape) -> Kept:
         return Kept(bytes_per_sample=out.numel * MASK_BYTES)
 
+    def label(self) -> str:
+        return f"dropout {self.p:g}"
+
 
 @dataclass(frozen=True)
 class DropPath(Primitive):
@@ -287,6 +341,9 @@ class DropPath(Primitive):
 
     def kept(self, out: Shape) -> Kept:  # a per-sample keep mask; identity when p is 0
         return Kept(bytes_per_sample=FP32_BYTES) if self.p > 0 else Kept(view=True)
+
+    def label(self) -> str:
+        return f"drop path {self.p:.3g}"
 
 
 @dataclass(frozen=True)
@@ -309,6 +366,12 @@ class ZeroPad(Primitive):
 
     def other_ops(self, out: Shape) -> int:
         return 0  # slicing and padding: no arithmetic
+
+    def label(self) -> str:
+        return f"subsample /{self.stride}, zero-pad {self.in_channels}→{self.out_channels}"
+
+    def noun(self) -> str:
+        return "zero-pad shortcut"
 
 
 @dataclass(frozen=True)
@@ -335,6 +398,12 @@ class SqueezeExcite(Primitive):
         # input (for the gating product), pooled vector, hidden vector(s), sigmoid gate; ReLU runs in place
         hidden = self.hidden * (1 if self.activation == "relu" else 2)
         return Kept(saves_input=True, bytes_per_sample=(2 * self.channels + hidden) * FP32_BYTES)
+
+    def label(self) -> str:
+        return f"squeeze-excite {self.channels}→{self.hidden}→{self.channels}"
+
+    def noun(self) -> str:
+        return "squeeze-excite gate"
 
 
 @dataclass(frozen=True)
@@ -363,6 +432,12 @@ class Linear(Primitive):
 
     def kept(self, out: Shape) -> Kept:
         return Kept(saves_input=True)
+
+    def label(self) -> str:
+        return f"fc {self.in_features}→{self.out_features}"
+
+    def noun(self) -> str:
+        return "linear layer"
 
 
 Op = Primitive  # any registered primitive: archspec's own below, or a plugin's

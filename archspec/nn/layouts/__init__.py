@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from archspec.errors import SpecError
-from archspec.nn.layouts.base import Counterpart, KeyMap, Layout, LayoutError, TensorPair, describe
+from archspec.nn.layouts.base import Counterpart, KeyMap, Layout, LayoutError, TensorPair
 from archspec.nn.layouts.base import key_map as _key_map
 from archspec.nn.layouts.d2l import D2L
 from archspec.nn.layouts.native import Native
@@ -45,7 +45,6 @@ __all__ = [
     "Layout",
     "LayoutError",
     "TensorPair",
-    "describe",
     "get_layout",
     "key_map",
     "layout_names",
