@@ -131,8 +131,10 @@ class Reference:
         input_shape: tuple[int, int, int],
         spec: str | None = None,
         file: str | None = None,
+        sets: tuple[str, ...] = (),
     ) -> None:
         self.name = name
+        self.sets = sets  # --set changes to the preset that make it this reference's network
         self.spec = spec or name  # the archspec preset it is the reference of
         # fixture file stem; `file` where torchvision and timm give the same name to the preset's two references
         self.file = file or (name if self.spec == name else f"{self.spec}--{name}")
@@ -156,10 +158,10 @@ def _torchvision_version() -> str:
     return f"torchvision {_version(torchvision)}"
 
 
-def _timm(name: str) -> nn.Module:
+def _timm(name: str, **options: Any) -> nn.Module:
     import timm
 
-    model: nn.Module = timm.create_model(name, pretrained=False)
+    model: nn.Module = timm.create_model(name, pretrained=False, **options)
     return model
 
 
@@ -187,6 +189,10 @@ def references() -> list[Reference]:
                        (3, 64, 64)) for n in CONVNEXT]  # fmt: skip
     refs += [Reference(n, lambda n=n: _timm(n), _timm_version, TIMM_CONVNEXT_STAGES, "head.fc", (3, 64, 64),
                        spec=n, file=f"{n}--timm") for n in CONVNEXT]  # fmt: skip
+    # timm's conv_mlp form: a channels-first norm and 1x1 convs, archspec's `channels_last: false` block
+    refs.append(Reference("convnext_tiny", lambda: _timm("convnext_tiny", conv_mlp=True), _timm_version,
+                          TIMM_CONVNEXT_STAGES, "head.fc", (3, 64, 64), spec="convnext_tiny",
+                          file="convnext_tiny--timm-conv_mlp", sets=("block.channels_last=false",)))  # fmt: skip
     refs.append(
         Reference(
             D2L, d2l_resnet18, lambda: "d2l (Dive into Deep Learning, ResNet chapter)", D2L_STAGES, "7", (1, 96, 96)
@@ -249,6 +255,7 @@ def compute(ref: Reference) -> dict[str, Any]:
         "reference": ref.reference(),
         "model": ref.name,
         **({"spec": ref.spec} if ref.file != ref.name else {}),  # a file not named after its model names its preset
+        **({"sets": list(ref.sets)} if ref.sets else {}),
         "input": list(x.shape),
         "head": head_kind(model, ref.head),
         "state_dict": [[k, list(v.shape)] for k, v in model.state_dict().items()],

@@ -11,7 +11,7 @@ from weights.replay import NAMES, computes_the_reference_function, fixture, refe
 
 from archspec.arch.validate import load_spec, resolve_spec, with_input
 from archspec.nn.build import build
-from archspec.nn.layouts import LayoutError, key_map
+from archspec.nn.layouts import key_map
 from archspec.nn.weights import export, load
 
 CONVNEXT = [name for name in NAMES if name.startswith("convnext")]
@@ -19,7 +19,8 @@ CONVNEXT = [name for name in NAMES if name.startswith("convnext")]
 
 def test_every_convnext_preset_has_a_torchvision_and_a_timm_fixture() -> None:
     sizes = ("convnext_base", "convnext_small", "convnext_tiny")
-    assert [f"{size}{timm}" for size in sizes for timm in ("", "--timm")] == CONVNEXT
+    expected = [f"{size}{timm}" for size in sizes for timm in ("", "--timm")]
+    assert sorted([*expected, "convnext_tiny--timm-conv_mlp"]) == CONVNEXT  # and timm's conv_mlp form
     assert all(fixture(n)["reference"].startswith("timm" if "--" in n else "torchvision") for n in CONVNEXT)
 
 
@@ -53,8 +54,23 @@ def test_layer_scale_takes_each_references_own_name_and_shape() -> None:
     assert tv["head.norm.weight"][0] == "classifier.0.weight" and timm["head.fc.bias"][0] == "head.fc.bias"
 
 
-def test_a_channels_first_block_has_no_reference_counterpart() -> None:
-    """timm's conv_mlp form holds 1x1 convs where the references' default holds linear layers: not the layout."""
-    spec = resolve_spec("convnext_tiny", ["block.channels_last=false"]).model
-    with pytest.raises(LayoutError, match=r"stage1\.0\.main\.conv2 \(1x1 conv with bias\) has no counterpart"):
-        key_map(spec, build(spec).state_dict(), "torchvision").require_complete()
+def test_a_channels_first_block_takes_torchvision_weights_as_linear_layers_and_computes_the_same_function() -> None:
+    """timm's conv_mlp form (1x1 convs, a channels-first norm) is the same function as the channels-last block:
+    given torchvision's weights, whose 1x1 layers are linear (out, in), it gives the channels-last model's logits,
+    and exports them back as linear layers (its timm layout, 1x1 convs, is checked against timm's fixture)."""
+    ref = fixture("convnext_tiny")
+    last = with_input(load_spec("convnext_tiny"), *ref["input"][1:])
+    first = with_input(resolve_spec("convnext_tiny", ["block.channels_last=false"]).model, *ref["input"][1:])
+    state = reference_state(ref)
+    models = [build(spec).double().eval() for spec in (last, first)]
+    for model, spec in zip(models, (last, first), strict=True):
+        load(model, state, spec, "torchvision", strict=True)
+    x = torch.randn(2, *ref["input"][1:], dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(models[1](x), models[0](x), rtol=1e-9, atol=1e-9)
+    pairs = {p.name: p for p in key_map(first, models[1].state_dict(), "torchvision").require_complete().pairs}
+    fc1 = pairs["stage1.0.main.conv2.weight"]
+    assert (fc1.reference, fc1.shape, fc1.reference_shape) == ("features.1.0.block.3.weight", (384, 96, 1, 1),
+                                                               (384, 96))  # fmt: skip
+    again = export(models[1], first, "torchvision")
+    assert list(again) == list(state) and all(torch.equal(again[key], state[key]) for key in state)

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 from weights.fill import fill, input_batch
 
-from archspec.arch.validate import load_spec, with_input
+from archspec.arch.validate import resolve_spec, with_input
+from archspec.spec.schema import ResNetSpec
 from archspec.nn.build import build
 from archspec.nn.weights import export, load
 
@@ -35,6 +36,12 @@ def reference_state(ref: dict[str, Any]) -> dict[str, torch.Tensor]:
             for key, shape in ref["state_dict"]}  # fmt: skip
 
 
+def fixture_spec(name: str, ref: dict[str, Any]) -> ResNetSpec:
+    """The archspec network of a fixture: its preset (`spec`, else its name) with its `sets`, at its input size."""
+    spec = resolve_spec(ref.get("spec", name), ref.get("sets", [])).model
+    return with_input(spec, *ref["input"][1:])
+
+
 def _record_shapes(model: nn.Module) -> dict[str, list[int]]:
     shapes: dict[str, list[int]] = {}
     for part in ["stem", *(f"stage{i}" for i in range(1, 5))]:
@@ -47,7 +54,7 @@ def _record_shapes(model: nn.Module) -> dict[str, list[int]]:
 def computes_the_reference_function(name: str) -> None:
     ref = fixture(name)
     layout = ref["reference"].split()[0]  # "torchvision 0.28.0", "timm 1.0.31", "d2l (...)"
-    spec = with_input(load_spec(ref.get("spec", name)), *ref["input"][1:])  # `spec`: a fixture of another name
+    spec = fixture_spec(name, ref)
     with torch.device("meta"):  # no initialisation: every tensor is loaded (strict) below
         model = build(spec).double()
     model = model.to_empty(device="cpu").eval()
@@ -69,7 +76,7 @@ def computes_the_reference_function(name: str) -> None:
 def has_the_reference_layout(name: str) -> None:
     ref = fixture(name)
     layout = ref["reference"].split()[0]
-    spec = with_input(load_spec(ref.get("spec", name)), *ref["input"][1:])
+    spec = fixture_spec(name, ref)
     with torch.device("meta"):
         model = build(spec).double().eval()
         shapes = _record_shapes(model)

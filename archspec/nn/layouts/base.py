@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from archspec.arch.plan import Block, Layer, lower
-from archspec.arch.primitives import Conv, LayerScale, Linear, Norm, Pool, SqueezeExcite, ZeroPad
+from archspec.arch.primitives import Pool, ZeroPad
 from archspec.errors import SpecError
-from archspec.spec import kinds
 from archspec.spec.schema import ResNetSpec
 
 
@@ -39,6 +38,9 @@ class Counterpart:
     # the reference holds this weight with two trailing 1x1 dimensions: a linear layer as a 1x1 conv (out, in, 1,
     # 1), a layer scale as (C, 1, 1) (torchvision's ConvNeXt)
     conv1x1: bool = False
+    # the reference holds this 1x1 conv as a linear layer (out, in): a channels-first ConvNeXt block's 1x1 layers
+    # in torchvision, which has only the channels-last form
+    linear: bool = False
     tensor: str | None = None  # the reference keeps this module's one weight as `reference.<tensor>` (a gamma)
 
 
@@ -66,33 +68,10 @@ class KeyMap:
             first = self.unmatched[0]
             detail = f" ({first.why})" if first.why else ""
             raise LayoutError(
-                f"{self.spec}: {first.path} ({describe(first.layer)}) has no counterpart in the {self.layout} "
+                f"{self.spec}: {first.path} ({first.layer.op.noun()}) has no counterpart in the {self.layout} "
                 f"layout{detail}"
             )
         return self
-
-
-def describe(layer: Layer) -> str:
-    """A module in a few words: '3x3 conv', 'batch norm', 'squeeze-excite gate' ..."""
-    op = layer.op
-    if isinstance(op, Conv):
-        return f"{op.kernel_size}x{op.kernel_size} conv" + (" with bias" if op.bias else "")
-    if isinstance(op, Norm):
-        return f"{op.kind} norm"
-    if isinstance(op, SqueezeExcite):
-        return "squeeze-excite gate"
-    if isinstance(op, Pool):
-        return f"{op.kind} pool"
-    if isinstance(op, ZeroPad):
-        return "zero-pad shortcut"
-    if isinstance(op, Linear):
-        return "linear layer"
-    if isinstance(op, LayerScale):
-        return "layer scale"
-    kind = kinds.primitive_kind(type(op))
-    if kind is not None and kind.package != kinds.ARCHSPEC:
-        return f"{kind.name}, a primitive of the plugin {kind.package}"
-    return type(op).__name__.lower()
 
 
 def needs_place(path: str, layer: Layer) -> bool:
@@ -125,20 +104,21 @@ class Layout:
         return ""
 
     def rename(self, path: str, layers: Iterable[tuple[str, Layer]], names: Names, prefix: str,
-               conv1x1: Iterable[str] = (), tensors: Mapping[str, str] | None = None) -> list[Counterpart]:  # fmt: skip
+               conv1x1: Iterable[str] = (), tensors: Mapping[str, str] | None = None,
+               linear: Iterable[str] = ()) -> list[Counterpart]:  # fmt: skip
         """The counterparts of `layers` (local name, layer) under `path`: `names` in its order, `prefix` prepended.
 
         `tensors` names the modules (local name -> tensor name) whose one weight the reference holds directly
         on the module `names` gives (torchvision's `layer_scale`, timm's `gamma`)."""
         found, tensors = dict(layers), tensors or {}
-        conv1x1 = set(conv1x1)
+        conv1x1, linear = set(conv1x1), set(linear)
         out = []
         for local, reference in names.items():
             layer = found.get(local)
             if layer is not None and not self.unfit(layer):
                 target = prefix + reference if reference else prefix.rstrip(".")  # "": the module at `prefix`
                 out.append(Counterpart(f"{path}.{local}", layer, target, conv1x1=local in conv1x1,
-                                       tensor=tensors.get(local)))  # fmt: skip
+                                       tensor=tensors.get(local), linear=local in linear))  # fmt: skip
         return out
 
     def downsample(self, spec: ResNetSpec, stage: int, layers: Sequence[Layer], path: str) -> Iterable[Counterpart]:
@@ -177,7 +157,11 @@ def key_map(spec: ResNetSpec, state: Mapping[str, Any], layout: Layout) -> KeyMa
             continue
         for key, suffix in tensors[c.path]:
             shape = tuple(int(n) for n in state[key].shape)
-            reference_shape = (*shape, 1, 1) if c.conv1x1 and suffix == "weight" else shape
+            reference_shape = shape
+            if c.conv1x1 and suffix == "weight":
+                reference_shape = (*shape, 1, 1)
+            elif c.linear and suffix == "weight":
+                reference_shape = shape[:2]
             pairs.append(TensorPair(key, f"{c.reference}.{c.tensor or suffix}", shape, reference_shape))
     order = {path: i for i, path in enumerate(path for path, _ in lower(spec).layers())}
     unmatched = sorted((c for c in counterparts if c.reference is None), key=lambda c: order[c.path])
