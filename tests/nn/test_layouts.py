@@ -26,7 +26,7 @@ SLOW = {"resnet101", "resnet152", "resnext50_32x4d", "wide_resnet50_2", "seresne
 
 def test_every_reference_has_a_fixture() -> None:
     assert len(RESNETS) == 12, RESNETS
-    assert len(NAMES) == 12 + 15 + 18 + 6, NAMES  # and torchvision's RegNets and ConvNeXts, timm's of the same
+    assert len(NAMES) == 12 + 15 + 18 + 7, NAMES  # and torchvision's RegNets and ConvNeXts, timm's too (and conv_mlp)
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in RESNETS])

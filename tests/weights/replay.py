@@ -17,9 +17,9 @@ from torch import nn
 from weights.fill import fill, input_batch
 
 from archspec.arch.validate import resolve_spec, with_input
-from archspec.spec.schema import ResNetSpec
 from archspec.nn.build import build
 from archspec.nn.weights import export, load
+from archspec.spec.schema import ResNetSpec
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 NAMES = sorted(path.stem for path in FIXTURES.glob("*.json"))
