@@ -109,6 +109,12 @@ class World:
         """This rank's strided share of a batch (shares differ in size by at most one)."""
         return tensor[self.rank :: self.size] if self.size > 1 else tensor
 
+    def share(self, local: int, total: int) -> float:
+        """What this rank's mean loss over `local` of a global batch's `total` examples is multiplied by, so that
+        DDP's average of the ranks' gradients is the gradient of the global batch's mean: local x size / total
+        (exactly 1.0 where the shares are equal, and always in one process)."""
+        return local * self.size / total if self.size > 1 else 1.0
+
     def sum(self, tensor: torch.Tensor) -> torch.Tensor:
         """The sum of `tensor` over all ranks (in place)."""
         if self.size > 1:

@@ -147,7 +147,10 @@ def train_epoch(
             else:  # label smoothing is inside the mixed targets
                 loss = soft_cross_entropy(logits, targets)
         session.optimizer.zero_grad(set_to_none=True)
-        session.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+        # DDP averages the ranks' gradients: weigh each rank's mean by its share, so that a short last batch
+        # split 8/7 trains on the global batch's mean, as one process does
+        weighted = loss * world.share(int(y.shape[0]), int(labels.shape[0]))
+        session.scaler.scale(weighted).backward()  # type: ignore[no-untyped-call]
         if recipe.clip_grad_norm is not None:
             session.scaler.unscale_(session.optimizer)  # clip the true gradients, not the scaled ones
             nn.utils.clip_grad_norm_(session.model.parameters(), recipe.clip_grad_norm)

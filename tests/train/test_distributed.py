@@ -14,6 +14,8 @@ from archspec import ArchspecError, build
 from archspec.arch.validate import spec_from_text
 from archspec.train.distributed import World
 
+ODD_TRAIN = 655  # 20 batches of 32, then 15
+
 
 def train(spec: Path, out: Path, processes: int, *extra: str) -> subprocess.CompletedProcess[str]:
     """`archspec train` into `out`, or with --resume `out`, under torchrun when `processes` > 1."""
@@ -38,17 +40,18 @@ def train(spec: Path, out: Path, processes: int, *extra: str) -> subprocess.Comp
 def test_two_gloo_processes_match_one_process_and_resume(tmp_path: Path) -> None:
     spec = tmp_path / "norm-free.yaml"
     spec.write_text(NORM_FREE_SPEC)
-    train(spec, tmp_path / "one", 1, "--set", "epochs=3")
+    odd = ["--max-train", str(ODD_TRAIN)]  # the last batch of 15 splits 8/7 between the two processes
+    train(spec, tmp_path / "one", 1, "--set", "epochs=3", *odd)
     # two processes train two epochs, stop, and resume with two processes: together, the one-process run
-    two = train(spec, tmp_path / "two", 2, "--set", "epochs=2")
+    two = train(spec, tmp_path / "two", 2, "--set", "epochs=2", *odd)
     assert "2 processes (batch 16 each)" in two.stdout
     epochs = [line.split(":")[0] for line in two.stdout.splitlines() if line.startswith("epoch ")]
     assert epochs and len(epochs) == len(set(epochs))  # rank 0 only: no "epoch N/2" twice
     assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
-    train(spec, tmp_path / "two", 2, "--resume", str(tmp_path / "two"), "--set", "epochs=3")
+    train(spec, tmp_path / "two", 2, "--resume", str(tmp_path / "two"), "--set", "epochs=3", *odd)
     single, double = read_metrics(tmp_path / "one"), read_metrics(tmp_path / "two")
     assert double[-1]["train_loss"] < double[0]["train_loss"]  # it learns
-    assert_same_training(single, double)
+    assert_same_training(single, double, ODD_TRAIN)
 
 
 def test_sync_batchnorm_on_cpu_is_a_clear_error() -> None:
@@ -62,3 +65,5 @@ def test_one_process_world_is_a_no_op() -> None:
     batch = torch.arange(6)
     assert world.shard(batch) is batch and world.broadcast("x") == "x"
     assert torch.equal(World(rank=1, size=2).shard(batch), torch.tensor([1, 3, 5]))
+    assert World().share(7, 15) == 1.0 and World(rank=1, size=2).share(8, 16) == 1.0  # equal shares: unchanged
+    assert World(rank=0, size=2).share(8, 15) + World(rank=1, size=2).share(7, 15) == 2.0
