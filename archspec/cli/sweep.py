@@ -93,7 +93,7 @@ def _report(folder: Path, storage: str | None, form: str, top: int | None, famil
 
 
 def _compare(folders: list[Path], args: argparse.Namespace) -> int:
-    """sweep report A B ...: the sweeps' error EDFs on one figure and their EDF figures side by side."""
+    """sweep report A B ...: the sweeps' error EDFs on one figure, and a table of each one's EDF quantiles."""
     from archspec.report import design_spaces_table
     from archspec.search.leaderboard import comparison_path, load_leaderboard, write_comparison
 
