@@ -95,8 +95,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from archspec.train.runs import DataOptions, evaluate_checkpoint
 
     use_threads(args)
-    result = evaluate_checkpoint(args.checkpoint, DataOptions(args.data_dir, None, args.max_test), args.device)
-    print(f"data: {result.data.describe()}")
+    options = DataOptions(args.data_dir, None, args.max_test)
+    result = evaluate_checkpoint(args.checkpoint, options, args.device, flip=args.flip)
+    print(f"data: {result.data.describe()}{'; each image also mirrored (eval_flip)' if result.flip else ''}")
     print(evaluation_table(result.accuracy, result.matrix.tolist(), result.classes))
     target = args.png or RunDir.confusion_png_for(args.checkpoint)
     plot_confusion(
@@ -144,4 +145,7 @@ def register(commands: Commands) -> None:
     p = commands.add("evaluate", cmd_evaluate, "Test accuracy, per-class accuracy and a confusion-matrix PNG.")
     p.add_argument("checkpoint", type=Path, help="a checkpoint file, or a run folder (uses its best.pt)")
     p.add_argument("--png", type=Path, help="where to write the confusion matrix (default: in the run folder)")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="classify each image and its mirror and average them, or not (default: the recipe's "
+                   "eval_flip)")  # fmt: skip
     _add_data_arguments(p)

@@ -253,6 +253,11 @@ class Recipe(Model):
     epochs: PositiveInt = Field(le=MAX_EPOCHS, description="Passes over the training set.")
     batch_size: PositiveInt = Field(le=MAX_BATCH, description="Training batch size.")
     eval_batch_size: PositiveInt = Field(512, le=MAX_BATCH, description="Batch size for the test set (no gradients).")
+    eval_flip: bool = Field(
+        False,
+        description="Test-time flip: each test image is also classified mirrored and the two softmax outputs "
+        "averaged (twice the test cost); for archspec's own evaluation: an exported model is the network alone.",
+    )
     optimizer: Optimizer = Field(description="Optimizer and its settings.")
     schedule: Schedule = Field(default_factory=lambda: Constant(kind="constant"), description="Learning-rate schedule.")
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="Cross-entropy label smoothing.")

@@ -110,7 +110,7 @@ def run_epoch(
 
     def evaluate(model: torch.nn.Module) -> torch.Tensor:
         return confusion_matrix(model, test, session.test_prep, recipe.eval_batch_size, plan.device, session.dtype,
-                                plan.world, classes=classes)  # fmt: skip
+                                plan.world, classes=classes, flip=recipe.eval_flip)  # fmt: skip
 
     matrix = evaluate(session.model)
     test_acc = accuracy(matrix)

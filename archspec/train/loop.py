@@ -184,9 +184,11 @@ def confusion_matrix(
     world: World | None = None,
     *,
     classes: int,
+    flip: bool = False,
 ) -> torch.Tensor:
     """(classes, classes) counts, rows true, columns predicted; accumulated on the device, one sync at the end.
 
+    `flip` (the recipe's eval_flip): the prediction averages the softmax of each image and of its mirror.
     Under torchrun each rank evaluates its strided share of the split and the counts are summed.
     """
     world = world or World()
@@ -198,7 +200,11 @@ def confusion_matrix(
         for images, labels in split.batches(order, batch_size):
             if labels.numel() == 0:
                 continue
-            predicted = model(prep(images)).argmax(1)
+            inputs = prep(images)
+            scores = model(inputs)
+            if flip:
+                scores = scores.float().softmax(1) + model(inputs.flip(-1)).float().softmax(1)
+            predicted = scores.argmax(1)
             counts += torch.bincount(labels * classes + predicted, minlength=classes * classes)
     model.train(was_training)
     return world.sum(counts).view(classes, classes).cpu()

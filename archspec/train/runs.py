@@ -149,6 +149,7 @@ class Evaluation:
     matrix: torch.Tensor
     classes: tuple[str, ...]
     data: Dataset
+    flip: bool = False  # each image was also classified mirrored (eval_flip)
 
     @property
     def accuracy(self) -> float:
@@ -162,11 +163,14 @@ class Evaluation:
         ]
 
 
-def evaluate_checkpoint(path: Path, data_options: DataOptions = ALL_DATA, device_name: str | None = None) -> Evaluation:
+def evaluate_checkpoint(
+    path: Path, data_options: DataOptions = ALL_DATA, device_name: str | None = None, flip: bool | None = None
+) -> Evaluation:
     """Test-set confusion matrix of a checkpoint (a .pt file, or a run folder: its best.pt).
 
     Reads only the test split, prepared with the statistics stored in the checkpoint. A checkpoint in a run
     folder is evaluated on the data the run was trained on (run.json's data options), except each option given.
+    `flip`: average each image with its mirror, or not; None follows the recipe's eval_flip.
     """
     path = checkpoint_file(path)
     device = resolve_device(device_name)
@@ -186,8 +190,10 @@ def evaluate_checkpoint(path: Path, data_options: DataOptions = ALL_DATA, device
     dtype, _ = resolve_precision(recipe.precision, device)
     _, prep = preprocessors(recipe, preprocessing, device)
     test = on_device(data.test, device)
-    matrix = confusion_matrix(model, test, prep, recipe.eval_batch_size, device, dtype, classes=len(classes))
-    return Evaluation(spec, matrix, classes, data)
+    flip = recipe.eval_flip if flip is None else flip
+    matrix = confusion_matrix(model, test, prep, recipe.eval_batch_size, device, dtype, classes=len(classes),
+                              flip=flip)  # fmt: skip
+    return Evaluation(spec, matrix, classes, data, flip)
 
 
 def _same_classes(path: Path, classes: tuple[str, ...], data: Dataset) -> None:

@@ -21,6 +21,7 @@ ALL = [
     "augment.policy_magnitude=12",
     "ema={decay: 0.99, warmup: 10, every: 2}",
     "clip_grad_norm=2.0",
+    "eval_flip=true",
     "schedule={kind: multistep, milestones: [2, 4], gamma: 0.2}",
 ]
 
@@ -29,6 +30,7 @@ def test_defaults_leave_the_new_fields_off() -> None:
     recipe = load_recipe("d2l")
     aug = recipe.augment
     assert (aug.mixup, aug.cutmix, aug.policy, recipe.ema, recipe.clip_grad_norm) == (None, None, None, None, None)
+    assert recipe.eval_flip is False
 
 
 def test_every_new_field_round_trips() -> None:

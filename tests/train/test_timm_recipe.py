@@ -1,5 +1,6 @@
 """What each timm-level recipe field changes in training: step schedules, mixup and cutmix with their soft
-targets, gradient clipping, and the weight average (its updates, its column, best.pt, its checkpoint)."""
+targets, gradient clipping, the weight average (its updates, its column, best.pt, its checkpoint) and the
+test-time flip."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY_SPEC
+from helpers import TINY_SPEC, cli
 from torch import nn
 from torch.nn import functional as F
 
@@ -196,3 +197,61 @@ def test_epoch_generator_is_the_only_source_of_mix_draws() -> None:
     torch.manual_seed(123)  # the global RNG does not matter
     again = one(x, y, epoch_generator(load_recipe("d2l"), 3, torch.device("cpu")))
     assert first.share == again.share
+
+
+def test_eval_flip_averages_each_image_with_its_mirror() -> None:
+    from archspec.data.batches import TensorSplit
+    from archspec.train.loop import confusion_matrix
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))  # linear in the pixels: a mirror changes it
+    images = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8)
+    labels = torch.randint(0, 10, (64,))
+
+    def prep(x: torch.Tensor) -> torch.Tensor:
+        return x.float() / 255
+
+    x = prep(images)
+    with torch.no_grad():
+        plain = model(x).argmax(1)
+        mirrored = (model(x).softmax(1) + model(x.flip(-1)).softmax(1)).argmax(1)
+    assert not torch.equal(plain, mirrored)  # the test can tell the two apart
+
+    def predicted(flip: bool) -> torch.Tensor:
+        return confusion_matrix(model, TensorSplit(images, labels), prep, 16, torch.device("cpu"), None,
+                                classes=10, flip=flip)  # fmt: skip
+
+    expect = torch.zeros(10, 10, dtype=torch.long)
+    expect.index_put_((labels, mirrored), torch.ones(64, dtype=torch.long), accumulate=True)
+    assert torch.equal(predicted(True), expect)
+    expect.zero_().index_put_((labels, plain), torch.ones(64, dtype=torch.long), accumulate=True)
+    assert torch.equal(predicted(False), expect)
+
+
+def test_eval_flip_is_what_train_and_evaluate_score(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from archspec.train import fit, runs
+    from archspec.train.runs import evaluate_checkpoint
+
+    flips: list[bool] = []
+
+    def spy(module):  # type: ignore[no-untyped-def]
+        real = module.confusion_matrix
+
+        def wrapped(*args, **kwargs):  # type: ignore[no-untyped-def]
+            flips.append(kwargs["flip"])
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, "confusion_matrix", wrapped)
+
+    spy(fit)
+    spy(runs)
+    recipe = load_recipe("d2l", ["resize=null", "epochs=1", "batch_size=32", "eval_flip=true"])
+    train_run(spec_from_text(TINY_SPEC), recipe, tmp_path / "run", DataOptions("sample", 200, 100), quiet=True,
+              log=lambda _: None)  # fmt: skip
+    recorded = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])["test_acc"]
+    evaluation = evaluate_checkpoint(tmp_path / "run")
+    assert flips and all(flips)  # every test pass, in training and in `archspec evaluate`
+    assert evaluation.accuracy == recorded and evaluation.flip
+    shown = cli("evaluate", tmp_path / "run", "--no-flip", "--png", tmp_path / "c.png")
+    assert shown.returncode == 0 and flips[-1] is False and "mirrored" not in shown.stdout
+    assert "mirrored (eval_flip)" in cli("evaluate", tmp_path / "run", "--png", tmp_path / "c.png").stdout
