@@ -21,6 +21,7 @@ import os
 import platform
 import subprocess
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,11 @@ class Run:
     folder: Path
     wall_minutes: float
     points: list[Point]
+    name: str = ""  # the legend's label; default "seed N"
+
+    @property
+    def label(self) -> str:
+        return self.name or f"seed {self.seed}"
 
     def best_within(self, minutes: float) -> float:
         inside = [max(p.raw, p.ema or 0.0) for p in self.points if p.minutes <= minutes]
@@ -103,17 +109,17 @@ def plot(runs: list[Run], budget: float, path: Path, title: str) -> None:
     figure, axes = plt.subplots(figsize=(7, 4.2))
     for run in runs:
         minutes = [p.minutes for p in run.points]
-        (line,) = axes.plot(minutes, [p.raw for p in run.points], marker=".", label=f"seed {run.seed}: weights")
+        (line,) = axes.plot(minutes, [p.raw for p in run.points], marker=".", label=f"{run.label}: weights")
         if any(p.ema is not None for p in run.points):
             axes.plot(minutes, [p.ema for p in run.points], linestyle="--", color=line.get_color(),
-                      label=f"seed {run.seed}: average (EMA)")  # fmt: skip
+                      label=f"{run.label}: average (EMA)")  # fmt: skip
     axes.axhline(MARK, color="grey", linewidth=0.8)
     axes.axvline(budget, color="grey", linewidth=0.8, linestyle=":")
     low = min(p.raw for run in runs for p in run.points[len(run.points) // 3 :])
     axes.set_ylim(max(0.8, low - 0.01), 0.97)
     axes.set_xlabel("wall minutes since the start of `archspec train`")
     axes.set_ylabel("test accuracy (full Fashion-MNIST)")
-    axes.set_title(title, fontsize=9)
+    axes.set_title(textwrap.fill(title, 100), fontsize=8)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
@@ -133,7 +139,8 @@ def main() -> None:
     parser.add_argument("--png", type=Path, default=None, help="the curve (default OUT/frontier.png)")
     args = parser.parse_args()
 
-    print(machine(), flush=True)
+    started = machine()  # the load before the runs, not the runs' own
+    print(started, flush=True)
     runs = train(args.spec, args.recipe, args.seeds, args.set, args.out, args.threads, args.parallel)
     print(f"\n{args.spec} with {args.recipe} {' '.join(args.set)}")
     within = f"best <= {args.budget:g} min"
@@ -150,7 +157,7 @@ def main() -> None:
         print(f"  seed {run.seed}: {' '.join(cells)}")
     png = args.png or args.out / "frontier.png"
     png.parent.mkdir(parents=True, exist_ok=True)
-    plot(runs, args.budget, png, f"{args.spec} + {args.recipe} {' '.join(args.set)}; {machine()}")
+    plot(runs, args.budget, png, f"{args.spec} + {args.recipe} {' '.join(args.set)}; {started}")
     print(f"\ncurve: {png}")
 
 
