@@ -217,15 +217,15 @@ def test_eval_flip_averages_each_image_with_its_mirror() -> None:
         mirrored = (model(x).softmax(1) + model(x.flip(-1)).softmax(1)).argmax(1)
     assert not torch.equal(plain, mirrored)  # the test can tell the two apart
 
-    def predicted(flip: bool) -> torch.Tensor:
+    def counts(flip: bool) -> torch.Tensor:
         return confusion_matrix(model, TensorSplit(images, labels), prep, 16, torch.device("cpu"), None,
                                 classes=10, flip=flip)  # fmt: skip
 
     expect = torch.zeros(10, 10, dtype=torch.long)
     expect.index_put_((labels, mirrored), torch.ones(64, dtype=torch.long), accumulate=True)
-    assert torch.equal(predicted(True), expect)
+    assert torch.equal(counts(True), expect)
     expect.zero_().index_put_((labels, plain), torch.ones(64, dtype=torch.long), accumulate=True)
-    assert torch.equal(predicted(False), expect)
+    assert torch.equal(counts(False), expect)
 
 
 def test_eval_flip_is_what_train_and_evaluate_score(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
