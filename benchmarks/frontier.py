@@ -4,6 +4,7 @@
     python benchmarks/frontier.py --seeds 0 --set epochs=40         # a longer point on the same curve
     python benchmarks/frontier.py --spec fashion-resnet --recipe fashion-best --seeds 0
     python benchmarks/frontier.py --parallel --threads 1 --set width=1.5      # both seeds at once, a core each
+    python benchmarks/frontier.py --combine out.png "AdamW=a.log" "SGD=b.log"  # saved outputs on one figure
 
 Each seed is one real `archspec train` (a subprocess, as a user runs it: data loading, a test pass every
 epoch, checkpoints and plots included) on the installed Fashion-MNIST (`apt-get install -y
@@ -19,6 +20,7 @@ import argparse
 import csv
 import os
 import platform
+import re
 import subprocess
 import sys
 import textwrap
@@ -126,6 +128,34 @@ def plot(runs: list[Run], budget: float, path: Path, title: str) -> None:
     figure.savefig(path, dpi=110)
 
 
+def read_printed(text: str, name: str) -> list[Run]:
+    """The runs a frontier.py output shows: its "seed N: minutes:weights/EMA ..." lines, legend-named `name`."""
+    runs = []
+    for line in text.splitlines():
+        match = re.fullmatch(r"\s+seed (\d+): (.*)", line)
+        if match:
+            points = []
+            for cell in match.group(2).split():
+                minutes, accuracies = cell.split(":")
+                raw, _, ema = accuracies.partition("/")
+                points.append(Point(float(minutes), float(raw), float(ema) if ema else None))
+            runs.append(Run(int(match.group(1)), Path("."), points[-1].minutes, points, name))
+    return runs
+
+
+def combine(png: Path, logs: list[str], budget: float, title: str) -> None:
+    """One figure of earlier runs: each LABEL=FILE is a saved frontier.py output."""
+    runs = []
+    for entry in logs:
+        name, _, log = entry.partition("=")
+        found = read_printed(Path(log).read_text(), name)
+        if not found:
+            raise SystemExit(f"frontier: {log}: no 'seed N: ...' lines of a frontier.py output")
+        runs += found
+    plot(runs, budget, png, title)
+    print(f"curve: {png}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", default="fashion-resnet")
@@ -137,7 +167,13 @@ def main() -> None:
     parser.add_argument("--parallel", action="store_true", help="all seeds at once (--threads 1: a core each)")
     parser.add_argument("--out", type=Path, default=Path("runs/frontier"))
     parser.add_argument("--png", type=Path, default=None, help="the curve (default OUT/frontier.png)")
+    parser.add_argument("--combine", nargs="+", metavar=("PNG", "LABEL=LOG"),
+                        help="train nothing: draw earlier runs' saved outputs on one figure, PNG")  # fmt: skip
+    parser.add_argument("--title", default="", help="the --combine figure's title")
     args = parser.parse_args()
+    if args.combine:
+        combine(Path(args.combine[0]), args.combine[1:], args.budget, args.title)
+        return
 
     started = machine()  # the load before the runs, not the runs' own
     print(started, flush=True)
