@@ -298,9 +298,14 @@ class _Account:
             y = x if rule.view or (rule.in_place and in_place) else memory.new()
             kept = rule.fixed_bytes + rule.bytes_per_sample * batch
             if rule.saves_input:
-                kept += memory.save(x, layer.in_shape)
+                copied = rule.copies_strided_input and memory.is_permuted(x)
+                kept += memory.save(memory.new() if copied else x, layer.in_shape)
             if rule.saves_output:
                 kept += memory.save(y, shape)
+            if rule.permutes is not None:
+                memory.set_permuted(y, rule.permutes)
+            elif y != x:
+                memory.set_permuted(y, rule.keeps_strides and memory.is_permuted(x))
             if follow:
                 self.field.follow((op,))
             self.rows.append(LayerCost(f"{prefix}.{layer.name}", op.op_name, _dims(shape), op.params,
@@ -342,6 +347,13 @@ class _Memory:
         self.batch_size = batch_size
         self.next_id = 0
         self.saved: set[int] = set()
+        self.permuted: set[int] = set()  # tensors that are (N, H, W, C) views of (N, C, H, W) memory
+
+    def is_permuted(self, tensor: int) -> bool:
+        return tensor in self.permuted
+
+    def set_permuted(self, tensor: int, permuted: bool) -> None:
+        (self.permuted.add if permuted else self.permuted.discard)(tensor)
 
     def new(self) -> int:
         self.next_id += 1

@@ -48,6 +48,9 @@ class Kept(NamedTuple):
     fixed_bytes: int = 0  # extra tensors kept once per batch (batch norm's per-channel statistics)
     view: bool = False  # the output is a view of the input (no new tensor)
     in_place: bool = False  # runs in place where allowed (ReLU): the output is the input tensor
+    keeps_strides: bool = False  # an elementwise op: its new output is laid out as its input (permuted or not)
+    permutes: bool | None = None  # Permute: the output is a permuted, non-contiguous view (True) or not (False)
+    copies_strided_input: bool = False  # saves its input as a matrix: a copy of it where the input is permuted
 
 
 class Primitive:
@@ -198,7 +201,7 @@ class Permute(Primitive):
         return 0
 
     def kept(self, out: Shape) -> Kept:
-        return Kept(view=True)
+        return Kept(view=True, permutes=self.channels_last)
 
     def label(self) -> str:
         return "to channels-last" if self.channels_last else "to channels-first"
@@ -217,7 +220,7 @@ class LayerScale(Primitive):
         return self.channels
 
     def kept(self, out: Shape) -> Kept:
-        return Kept(saves_input=True)  # gamma's gradient needs x
+        return Kept(saves_input=True, keeps_strides=True)  # gamma's gradient needs x
 
     def label(self) -> str:
         return f"layer scale {self.channels} (init {self.init:g})"
@@ -236,7 +239,7 @@ class Act(Primitive):
     def kept(self, out: Shape) -> Kept:
         # ReLU runs in place and keeps its output; SiLU and GELU keep their input
         relu = self.kind == "relu"
-        return Kept(saves_input=not relu, saves_output=relu, in_place=relu)
+        return Kept(saves_input=not relu, saves_output=relu, in_place=relu, keeps_strides=True)
 
     def label(self) -> str:
         return self.kind
@@ -431,7 +434,7 @@ class Linear(Primitive):
         return out.numel if self.bias else 0
 
     def kept(self, out: Shape) -> Kept:
-        return Kept(saves_input=True)
+        return Kept(saves_input=True, copies_strided_input=True)  # F.linear flattens its input to a matrix
 
     def label(self) -> str:
         return f"fc {self.in_features}→{self.out_features}"

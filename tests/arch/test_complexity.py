@@ -66,6 +66,23 @@ def test_random_specs_agree_with_torchinfo_and_autograd(spec: ResNetSpec, st_bat
     assert report.activation_bytes == saved_tensor_bytes(model, x)
 
 
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_a_linear_after_a_permute_saves_its_own_copy(activation: str) -> None:
+    # hypothesis found it: an in-place ReLU on the permuted view saves that view, and F.linear then saves a
+    # contiguous copy of it beside (one tensor more than counting the view once)
+    spec = spec_from_text(f"""
+name: permuted
+input: {{channels: 1, height: 7, width: 7}}
+stem: {{channels: 4, kernel_size: 1, stride: 1, padding: 0, pool: null}}
+block: {{kind: convnext, norm: none, kernel_size: 3, mlp_ratio: 1, activations: every, channels_last: true,
+        activation: {activation}, layer_scale: null}}
+stages: [{{channels: 4, blocks: 1, stride: 1}}]
+head: {{pool: avg, num_classes: 1}}
+""")
+    x = torch.randn(2, 1, 7, 7)
+    assert complexity(spec, batch_size=2).activation_bytes == saved_tensor_bytes(build(spec).train(), x)
+
+
 @pytest.mark.parametrize("name", ["d2l-resnet18", "resnet50"])
 def test_activation_memory_of_presets_matches_autograd(name: str) -> None:
     spec = load_spec(name)
