@@ -1,6 +1,6 @@
 """Test accuracy against wall minutes on full Fashion-MNIST: the frontier of issue 20, one run per seed.
 
-    python benchmarks/frontier.py                                   # fashion-frontier, seeds 0 and 1
+    python benchmarks/frontier.py                                   # fashion-resnet-deep + fashion-frontier, seeds 0, 1
     python benchmarks/frontier.py --seeds 0 --set epochs=40         # a longer point on the same curve
     python benchmarks/frontier.py --spec fashion-resnet --recipe fashion-best --seeds 0
     python benchmarks/frontier.py --parallel --threads 1 --set width=1.5      # both seeds at once, a core each
@@ -158,7 +158,7 @@ def combine(png: Path, logs: list[str], budget: float, title: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", default="fashion-resnet")
+    parser.add_argument("--spec", default="fashion-resnet-deep")
     parser.add_argument("--recipe", default="fashion-frontier")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="passed to train")
