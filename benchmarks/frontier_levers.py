@@ -19,12 +19,11 @@ outputs averaged. Nothing here is timed against a target: read the ratios, note 
 from __future__ import annotations
 
 import argparse
-import platform
-import subprocess
 import time
 from pathlib import Path
 
 import torch
+from frontier import machine  # benchmarks/frontier.py, beside this script
 from torch import nn
 from torch.nn import functional as F
 
@@ -32,18 +31,11 @@ from archspec.arch.complexity import complexity
 from archspec.arch.validate import load_spec
 from archspec.artifacts.checkpoint import checkpoint_model, load_checkpoint
 from archspec.nn.build import build
-from archspec.runtime import autocast, cpu_has_native_bf16
+from archspec.runtime import autocast, cpu_has_native_bf16, resolve_precision
 from archspec.spec.schema import ResNetSpec
-from archspec.train.runs import DataOptions, Request, Target, open_dataset
+from archspec.train.runs import DataOptions, Request, Target, open_dataset, preprocessors
 
 CPU = torch.device("cpu")
-
-
-def machine() -> str:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in lscpu if line.startswith("Model name")), "?")
-    threads = torch.get_num_threads()
-    return f"CPU: {model}, {threads} threads, Python {platform.python_version()}, torch {torch.__version__}"
 
 
 def network(text: str) -> ResNetSpec:
@@ -104,6 +96,7 @@ def steps(texts: list[str], batch: int, count: int, warmup: int) -> None:
 
 
 def shifted(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """(N, H, W) images moved by (dx, dy) pixels, zero (black) filled, as the training crops pad."""
     height, width = x.shape[-2:]
     padded = F.pad(x, (1, 1, 1, 1))
     return padded[..., 1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
@@ -115,10 +108,10 @@ def views(path: Path) -> None:
     _, preprocessing = checkpoint.labels()
     recipe = checkpoint.recipe()
     data = open_dataset(recipe.source, Request(DataOptions(None, None, None), Target.of(spec), train=False))
-    images = torch.as_tensor(data.test.images)
+    _, prep = preprocessors(recipe, preprocessing, CPU)  # the run's own test transform, as evaluate uses
+    dtype, _ = resolve_precision(recipe.precision, CPU)
+    images = torch.tensor(data.test.images)  # a copy: the split may be a read-only memory map
     labels = torch.as_tensor(data.test.labels).long()
-    mean, std = preprocessing.mean[0], preprocessing.std[0]
-    dtype = torch.bfloat16 if cpu_has_native_bf16() else None
     shifts = [(1, 0), (-1, 0), (0, 1), (0, -1)]
     groups = {
         "alone": ["id"],
@@ -136,14 +129,13 @@ def views(path: Path) -> None:
         scores: dict[str, list[torch.Tensor]] = {}
         with torch.inference_mode(), autocast(CPU, dtype):
             for start in range(0, len(labels), 1000):
-                x = images[start : start + 1000].float().div(255).view(-1, 1, *images.shape[-2:])
+                x = images[start : start + 1000]
                 each = {"id": x, "flip": x.flip(-1)}
                 for s in shifts:
                     each[f"shift{s}"] = shifted(x, *s)
                     each[f"flipshift{s}"] = shifted(x.flip(-1), *s)
                 for key, view in each.items():
-                    inputs = ((view - mean) / std).contiguous(memory_format=torch.channels_last)
-                    scores.setdefault(key, []).append(model(inputs).float().softmax(1))
+                    scores.setdefault(key, []).append(model(prep(view)).float().softmax(1))
         joined = {key: torch.cat(value) for key, value in scores.items()}
         cells = []
         for group, keys in groups.items():
@@ -162,7 +154,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=4)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(machine())
+    print(f"{machine()}, torch {torch.__version__}, {args.threads} threads")
     if args.what == "steps":
         steps(args.targets, args.batch_size, args.steps, args.warmup)
     else:
