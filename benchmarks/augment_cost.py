@@ -15,14 +15,13 @@ cost does not depend on the content); autoaugment needs RGB images and is left o
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 
 import torch
+from machine import machine  # benchmarks/machine.py, beside this script
 
 from archspec.arch.validate import load_spec
 from archspec.data.preprocess import Preprocessing
@@ -95,14 +94,6 @@ def augment_seconds(run, data: Images, batch: int) -> float:  # type: ignore[no-
     return (time.perf_counter() - began) / (len(data) // batch)
 
 
-def machine() -> str:
-    """lscpu's model name and the core count, torch's threads (data_pipeline.py's own is not importable)."""
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in lscpu if line.startswith("Model name")), "?")
-    threads = torch.get_num_threads()
-    return f"CPU: {model}, torch {torch.__version__} on {threads} threads, Python {platform.python_version()}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=4, help="timed steps per variant and round")
@@ -110,7 +101,7 @@ def main() -> None:
     parser.add_argument("--networks", nargs="+", default=[name for name, _, _ in NETWORKS],
                         choices=[name for name, _, _ in NETWORKS])  # fmt: skip
     args = parser.parse_args()
-    print(machine())
+    print(machine(f"torch {torch.__version__} on {torch.get_num_threads()} threads"))
     print(load_warning() or "the CPU was otherwise idle at the start")
     for spec_name, size, batch in (network for network in NETWORKS if network[0] in args.networks):
         data = Images(batch * args.steps)

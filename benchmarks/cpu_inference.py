@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from machine import machine  # benchmarks/machine.py, beside this script
 
 from archspec.artifacts.checkpoint import checkpoint_file, checkpoint_model, load_checkpoint
 from archspec.deploy.bench import bench_runtimes, load_warning
@@ -33,24 +32,17 @@ from archspec.report import table
 from archspec.runtime import bf16_is_fast
 
 
-def machine() -> str:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        lscpu = ""
-    fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
-    flags = set(fields.get("Flags", "").split())
-    isa = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile") if f in flags]
-    versions = [f"torch {torch.__version__} ({torch.get_num_threads()} threads)"]
+def runtime_versions() -> list[str]:
+    """torch's, onnxruntime's and (when installed) OpenVINO's versions, for the machine line."""
     import onnxruntime
 
+    versions = [f"torch {torch.__version__} ({torch.get_num_threads()} threads)"]
     versions.append(f"onnxruntime {onnxruntime.__version__}")
     if openvino_available():
         import openvino
 
         versions.append(f"openvino {openvino.__version__.split('-')[0]}")
-    model = fields.get("Model name", platform.processor()).strip()
-    return f"{model}, {os.cpu_count()} CPUs, {' '.join(isa)}; {', '.join(versions)}"
+    return versions
 
 
 def pt2e_runtime(model: torch.nn.Module, calibration: torch.Tensor) -> Runtime:
@@ -158,7 +150,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(machine())
+    print(machine(*runtime_versions()))
     for run in args.runs:
         bench_run(run, args)
 

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine  # benchmarks/machine.py, beside this script
 from PIL import Image
 
 from archspec.arch.validate import load_spec
@@ -111,13 +110,6 @@ def epoch_share(data: object, split: Split | FileSplit, recipe_sets: list[str]) 
     return timed.seconds, time.perf_counter() - began, len(split)
 
 
-def machine() -> str:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in lscpu if line.startswith("Model name")), "?")
-    return (f"{platform.machine()}, {os.cpu_count()} CPUs ({model}), torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), Python {platform.python_version()}")  # fmt: skip
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", default="/usr/share/datasets/fashion-mnist", help="folder of the IDX files")
@@ -126,7 +118,7 @@ def main() -> None:
     parser.add_argument("--epoch-images", type=int, default=60_000, help="training images in the timed epoch")
     parser.add_argument("--stream-images", type=int, default=10_000, help="images in the streamed comparison")
     args = parser.parse_args()
-    print(machine())
+    print(machine(f"torch {torch.__version__} on {torch.get_num_threads()} threads"))
     wrote = write_pngs(args.source, args.out)
     count = sum(1 for _ in args.out.rglob("*.png"))
     print(f"{count:,} PNG files in {args.out}" + (f" (written in {wrote:.1f} s)" if wrote else " (already there)"))

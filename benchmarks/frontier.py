@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
-import platform
 import re
 import subprocess
 import sys
@@ -27,6 +25,8 @@ import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from machine import machine  # benchmarks/machine.py, beside this script
 
 MARK = 0.950  # the target accuracy within the budget
 
@@ -53,13 +53,6 @@ class Run:
     def best_within(self, minutes: float) -> float:
         inside = [max(p.raw, p.ema or 0.0) for p in self.points if p.minutes <= minutes]
         return max(inside, default=float("nan"))
-
-
-def machine() -> str:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in lscpu if line.startswith("Model name")), "?")
-    load = os.getloadavg()[0]
-    return f"CPU: {model}, {os.cpu_count()} cores, load {load:.2f} at the start, Python {platform.python_version()}"
 
 
 def train(

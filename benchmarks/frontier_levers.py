@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import torch
-from frontier import machine  # benchmarks/frontier.py, beside this script
+from machine import machine  # benchmarks/machine.py, beside this script
 from torch import nn
 from torch.nn import functional as F
 
@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=4)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"{machine()}, torch {torch.__version__}, {args.threads} threads")
+    print(machine(f"torch {torch.__version__} on {args.threads} threads"))
     if args.what == "steps":
         steps(args.targets, args.batch_size, args.steps, args.warmup)
     else:

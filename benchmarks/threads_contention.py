@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from machine import machine  # benchmarks/machine.py, beside this script
+
 from archspec.runtime import other_load
 
 SETTINGS = (("default", []), ("1 thread", ["--threads", "1"]), ("2 threads", ["--threads", "2"]))
@@ -38,12 +40,6 @@ def epoch(max_train: int, threads: list[str], folder: Path) -> tuple[float, str]
     assert rate is not None, done.stdout
     warning = next((line for line in done.stderr.splitlines() if "torch runs on" in line), "")
     return float(rate.group(1)), warning
-
-
-def machine() -> str:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = re.search(r"Model name:\s*(.+)", lscpu)
-    return f"{model.group(1).strip() if model else 'unknown CPU'}, {len(os.sched_getaffinity(0))} usable cores"
 
 
 def main() -> None:
@@ -73,7 +69,7 @@ def main() -> None:
                     if spinner is not None:
                         spinner.kill()
                         spinner.wait()
-    print(f"machine: {machine()}; median of {args.rounds} rounds, one epoch of {args.max_train} images each")
+    print(f"{machine()}; median of {args.rounds} rounds, one epoch of {args.max_train} images each")
     print(f"{'machine':<18} {'busy cores':>10}  {'threads':<10} {'ran on':<10} {'examples/s':>10} {'vs 1 thread':>11}")
     for condition, seen in busy.items():
         one = statistics.median(rates[(condition, "1 thread")])

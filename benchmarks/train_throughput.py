@@ -20,13 +20,12 @@ the forward) and as a fraction of both peaks; and it names the variant that the 
 from __future__ import annotations
 
 import argparse
-import platform
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from machine import machine  # benchmarks/machine.py, beside this script
 from torch import nn
 from torch.nn import functional as F
 
@@ -134,19 +133,6 @@ def auto_variant() -> str:
     return next(name for name, settings in VARIANT_SETTINGS.items() if settings == chosen)
 
 
-def machine() -> str:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines()[:10]
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip()
-    return "\n".join(
-        [
-            *lscpu,
-            f"nproc: {nproc}, torch threads: {torch.get_num_threads()}",
-            f"torch {torch.__version__}, python {platform.python_version()}",
-            f"native bf16 (AVX512-BF16/AMX): {cpu_has_native_bf16()}",
-        ]
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spec", default="d2l-resnet18")
@@ -163,7 +149,8 @@ def main() -> None:
     parser.add_argument("--peaks", action="store_true", help="also the matmul peaks, each step's share")
     args = parser.parse_args()
 
-    print(machine(), "\n")
+    torch_threads = f"torch {torch.__version__} on {torch.get_num_threads()} threads"
+    print(machine(torch_threads, f"native bf16 (AVX512-BF16/AMX): {cpu_has_native_bf16()}"), "\n")
     data = load_dataset("fashion-mnist", "sample")
     assert data.train is not None
     images, labels = torch.from_numpy(data.train.images.copy()), torch.from_numpy(data.train.labels)
