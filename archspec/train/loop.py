@@ -146,6 +146,8 @@ def train_epoch(
                 loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
             else:  # label smoothing is inside the mixed targets
                 loss = soft_cross_entropy(logits, targets)
+            if y.shape[0] == 0:  # a last batch smaller than the ranks: this rank's share is empty (the mean of
+                loss = logits.float().sum()  # nothing is NaN); a zero joined to the graph keeps DDP's all-reduce
         session.optimizer.zero_grad(set_to_none=True)
         # DDP averages the ranks' gradients: weigh each rank's mean by its share, so that a short last batch
         # split 8/7 trains on the global batch's mean, as one process does
