@@ -36,7 +36,8 @@ from archspec.nn.build import build
 from archspec.recipe.schema import load_recipe
 from archspec.runtime import resolve_precision
 from archspec.train.fit import preprocessing_for
-from archspec.train.loop import init_weights, make_session, train_epoch
+from archspec.train.init import init_weights
+from archspec.train.loop import make_session, train_epoch
 
 TARGET = Target(1, 28, 28, 10, "spec fashion-resnet")
 
@@ -99,14 +100,14 @@ def epoch_share(data: object, split: Split | FileSplit, recipe_sets: list[str]) 
     spec = load_spec("fashion-resnet")
     torch.manual_seed(0)
     model = build(spec)
-    init_weights(model, recipe.init)
+    init_weights(model, recipe.init, spec)
     device = torch.device("cpu")
     prep = preprocessing_for(spec, recipe, data)  # type: ignore[arg-type]
     session = make_session(model, recipe, prep, device, -(-len(split) // recipe.batch_size))
     timed = Timed(on_device(split, device), session.train_prep)
     session.train_prep = timed  # type: ignore[assignment]
     began = time.perf_counter()
-    train_epoch(session, timed, 0, quiet=True)
+    train_epoch(session, timed, 0)  # no callback: no progress output
     return timed.seconds, time.perf_counter() - began, len(split)
 
 
