@@ -18,12 +18,13 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Iterator
 
 import torch
+from inputs import random_split  # benchmarks/inputs.py, beside this script
 from machine import machine  # benchmarks/machine.py, beside this script
 
 from archspec.arch.validate import load_spec
+from archspec.data.batches import TensorSplit
 from archspec.data.preprocess import Preprocessing
 from archspec.deploy.bench import load_warning
 from archspec.nn.build import build
@@ -49,23 +50,6 @@ VARIANTS = {
 NETWORKS = (("fashion-resnet", 28, 128), ("d2l-resnet18", 96, 64))
 
 
-class Images:
-    """`count` random 28x28 uint8 images in memory, as archspec's in-memory split hands them out."""
-
-    def __init__(self, count: int) -> None:
-        g = torch.Generator().manual_seed(0)
-        self.images = torch.randint(0, 256, (count, 1, 28, 28), dtype=torch.uint8, generator=g)
-        self.labels = torch.randint(0, 10, (count,), generator=g)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def batches(self, order: torch.Tensor, size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for start in range(0, len(order), size):
-            index = order[start : start + size]
-            yield self.images[index], self.labels[index]
-
-
 def session(spec_name: str, size: int, batch: int, sets: list[str]):  # type: ignore[no-untyped-def]
     recipe = load_recipe("d2l", [f"resize={size}", f"batch_size={batch}", "epochs=1", "optimizer.momentum=0.9",
                                  "augment.flip=true", "precision=fp32", *sets])  # fmt: skip
@@ -76,14 +60,14 @@ def session(spec_name: str, size: int, batch: int, sets: list[str]):  # type: ig
     return make_session(model, recipe, prep, torch.device("cpu"), 10, classes=10)
 
 
-def step_seconds(run, data: Images, batch: int) -> float:  # type: ignore[no-untyped-def]
+def step_seconds(run, data: TensorSplit, batch: int) -> float:  # type: ignore[no-untyped-def]
     """Seconds per training step over `data` (one epoch of it)."""
     began = time.perf_counter()
     train_epoch(run, data, 0)
     return (time.perf_counter() - began) / (len(data) // batch)
 
 
-def augment_seconds(run, data: Images, batch: int) -> float:  # type: ignore[no-untyped-def]
+def augment_seconds(run, data: TensorSplit, batch: int) -> float:  # type: ignore[no-untyped-def]
     """Seconds per batch of the augmentation alone: preprocessing (with the policy) and mixing."""
     generator = epoch_generator(run.recipe, 0, torch.device("cpu"))
     began = time.perf_counter()
@@ -104,10 +88,10 @@ def main() -> None:
     print(machine(f"torch {torch.__version__} on {torch.get_num_threads()} threads"))
     print(load_warning() or "the CPU was otherwise idle at the start")
     for spec_name, size, batch in (network for network in NETWORKS if network[0] in args.networks):
-        data = Images(batch * args.steps)
+        data = random_split(batch * args.steps)
         runs = {name: session(spec_name, size, batch, sets) for name, sets in VARIANTS.items()}
         for run in runs.values():  # warm up: kornia's first call, oneDNN's kernels
-            step_seconds(run, Images(batch), batch)
+            step_seconds(run, random_split(batch), batch)
         steps: dict[str, list[float]] = {name: [] for name in runs}
         augments: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(args.rounds):

@@ -31,10 +31,11 @@ import argparse
 import dataclasses
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from inputs import random_split  # benchmarks/inputs.py, beside this script
 from machine import machine  # benchmarks/machine.py, beside this script
 from torch import nn
 from torch.nn import functional as F
@@ -162,23 +163,6 @@ def views(path: Path) -> None:
         print(f"  {name:8s} " + ", ".join(cells))
 
 
-class Images:
-    """`count` random 28x28 uint8 images and labels, handed out as archspec's in-memory split does."""
-
-    def __init__(self, count: int, seed: int) -> None:
-        g = torch.Generator().manual_seed(seed)
-        self.images = torch.randint(0, 256, (count, 1, 28, 28), dtype=torch.uint8, generator=g)
-        self.labels = torch.randint(0, 10, (count,), generator=g)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def batches(self, order: torch.Tensor, size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for start in range(0, len(order), size):
-            index = order[start : start + size]
-            yield self.images[index], self.labels[index]
-
-
 Lever = Callable[[Session, int], Session]
 
 
@@ -229,7 +213,7 @@ LEVERS: dict[str, tuple[list[str], Lever]] = {
 
 def loop(spec_text: str, recipe_name: str, count: int, rounds: int) -> None:
     spec = network(spec_text)
-    train, test = Images(count, 0), Images(1000, 1)
+    train, test = random_split(count, 0), random_split(1000, 1)
     preprocessing = Preprocessing(28, 28, 1, (0.286,), (0.353,))
     sessions: dict[str, Session] = {}
     for name, (sets, lever) in LEVERS.items():
@@ -238,6 +222,7 @@ def loop(spec_text: str, recipe_name: str, count: int, rounds: int) -> None:
         steps = -(-count // recipe.batch_size)
         session = make_session(build(spec), recipe, preprocessing, CPU, steps, classes=10)
         sessions[name] = lever(session, steps)
+    recipe = sessions["as bundled (eager)"].recipe  # the header's, not the last lever's
     print(f"{spec_text} with {recipe_name}: train_epoch over {count} images (batch {recipe.batch_size}, last "
           f"{count % recipe.batch_size or recipe.batch_size}), then a test pass of {len(test)} (flip "
           f"{recipe.eval_flip}, weights and EMA); median of {rounds} rounds after one warm-up epoch")  # fmt: skip
