@@ -9,7 +9,8 @@
 grammar of `--set`), the training step of fashion-frontier (AdamW, label smoothing 0.1, bf16 autocast where
 the CPU has it, channels_last), batch 128, on random inputs, one network after another in this process; the
 first network also under `torch.compile`, with its ratio to eager. Each row gives the seconds of training an
-epoch of 60,000 images would take, and of one test pass of 10,000 at batch 1000.
+epoch of 60,000 images would take, and of one test pass of 10,000 at batch 1000, as is and with the batch norms
+folded into the convolutions (what every test pass of a run does since nn/fold.py).
 
 `views`: test accuracy of a checkpoint's weights, and of their average (EMA) where it has one, under
 test-time augmentation: the image alone, with its mirror (the recipe's `eval_flip`), with four 1-pixel
@@ -28,6 +29,7 @@ Nothing here is timed against a target: read the ratios, note the machine.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import statistics
 import time
@@ -46,6 +48,7 @@ from archspec.artifacts.checkpoint import checkpoint_model, load_checkpoint
 from archspec.data import Request, Split, Target, open_dataset
 from archspec.data.preprocess import Preprocessing
 from archspec.nn.build import build
+from archspec.nn.fold import fold_batchnorm
 from archspec.recipe.schema import SGD, load_recipe
 from archspec.runtime import autocast, cpu_has_native_bf16, resolve_precision
 from archspec.spec.schema import ResNetSpec
@@ -96,7 +99,7 @@ def test_seconds(model: nn.Module, dtype: torch.dtype | None) -> float:
 def steps(texts: list[str], batch: int, count: int, warmup: int) -> None:
     dtype = torch.bfloat16 if cpu_has_native_bf16() else None
     print(f"train step: AdamW, batch {batch}, {'bf16' if dtype else 'fp32'} autocast, channels_last")
-    print(f"{'network':58s} {'M MACs':>7s} {'ex/s':>7s} {'epoch s':>8s} {'test s':>7s}")
+    print(f"{'network':58s} {'M MACs':>7s} {'ex/s':>7s} {'epoch s':>8s} {'test s':>7s} {'folded':>7s}")
     eager = 0.0
     for index, text in enumerate(texts):
         spec = network(text)
@@ -104,7 +107,9 @@ def steps(texts: list[str], batch: int, count: int, warmup: int) -> None:
         model = build(spec).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         speed = examples_per_second(model, dtype, batch, count, warmup)
         macs = complexity(spec).macs_per_image / 1e6
-        print(f"{text:58s} {macs:7.1f} {speed:7.0f} {60000 / speed:8.1f} {test_seconds(model, dtype):7.1f}")
+        plain, folded = test_seconds(model, dtype), test_seconds(fold_batchnorm(copy.deepcopy(model)), dtype)
+        print(f"{text:58s} {macs:7.1f} {speed:7.0f} {60000 / speed:8.1f} {plain:7.2f} {folded:7.2f}"
+              f"  test pass {plain / folded:.2f}x folded")  # fmt: skip
         if index == 0:
             eager = speed
             compiled = torch.compile(model)

@@ -5,49 +5,16 @@ optional bf16 weights, optional torch.compile. The original model is left untouc
 from __future__ import annotations
 
 import copy
-import itertools
 import statistics
 import time
-from collections.abc import Iterator
 
 import torch
 from torch import nn
 
 from archspec.nn.build import build
+from archspec.nn.fold import fold_batchnorm
 from archspec.runtime import to_channels_last
 from archspec.spec.schema import ResNetSpec
-
-
-def fold_batchnorm(model: nn.Module) -> nn.Module:
-    """Fold every eval-mode BatchNorm2d that directly follows a Conv2d (in an nn.Sequential) into it.
-
-    The conv gets the norm's scale in its weight and the shift in its bias; the norm becomes an
-    nn.Identity, so module paths stay the same. Works in place on `model` and returns it.
-    """
-    for sequential in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
-        for (_, conv), (norm_name, norm) in _pairs(sequential):
-            if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d) and norm.track_running_stats:
-                _fold(conv, norm)
-                setattr(sequential, norm_name, nn.Identity())
-    return model
-
-
-def _pairs(sequential: nn.Sequential) -> Iterator[tuple[tuple[str, nn.Module], tuple[str, nn.Module]]]:
-    return itertools.pairwise(list(sequential.named_children()))
-
-
-@torch.no_grad()
-def _fold(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> None:
-    assert norm.running_mean is not None and norm.running_var is not None
-    scale = torch.rsqrt(norm.running_var + norm.eps)
-    if norm.affine:
-        scale = scale * norm.weight
-    shift = -norm.running_mean * scale
-    if norm.affine:
-        shift = shift + norm.bias
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(norm.running_mean)
-    conv.weight.mul_(scale.reshape(-1, 1, 1, 1))
-    conv.bias = nn.Parameter(bias * scale + shift)
 
 
 class InferenceModel(nn.Module):

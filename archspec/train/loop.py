@@ -6,11 +6,13 @@ Fast-path choices, each measured in docs/benchmarks.md:
 - loss and accuracy are summed on the device and read back only at a progress update (about 20 per
   epoch) and at the end of the epoch, not once per batch as d2l's Accumulator does;
 - channels_last memory format, autocast to bf16/fp16 where the device computes it natively,
-  `inference_mode` for evaluation, cudnn.benchmark on CUDA.
+  `inference_mode` for evaluation, cudnn.benchmark on CUDA;
+- test passes on a copy with the batch norms folded into the convolutions (nn/fold.py).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from bisect import bisect_right
@@ -27,6 +29,7 @@ from archspec.data.augment import Policy
 from archspec.data.batches import Batches
 from archspec.data.preprocess import Preprocess, Preprocessing
 from archspec.errors import ArchspecError, CheckpointError
+from archspec.nn.fold import fold_batchnorm
 from archspec.recipe.schema import SGD, Constant, Cosine, MultiStep, OneCycle, Recipe, Step
 from archspec.runtime import autocast, resolve_channels_last, resolve_precision, to_channels_last
 from archspec.train.callbacks import Callback, StepUpdate
@@ -191,13 +194,14 @@ def confusion_matrix(
     """(classes, classes) counts, rows true, columns predicted; accumulated on the device, one sync at the end.
 
     `flip` (the recipe's eval_flip): the prediction averages the softmax of each image and of its mirror.
+    The pass runs on an eval-mode copy of `model` with its batch norms folded into the convolutions (the
+    same function within rounding, about 1.15x faster); `model` itself is left as it was.
     Under torchrun each rank evaluates its strided share of the split and the counts are summed.
     """
     world = world or World()
     order = torch.arange(len(split))[world.rank :: world.size]
     counts = torch.zeros(classes * classes, dtype=torch.long, device=device)
-    was_training = model.training
-    model.eval()
+    model = fold_batchnorm(copy.deepcopy(model).eval())  # a copy: the model trains on, its norms unfolded
     with torch.inference_mode(), autocast(device, dtype):
         for images, labels in split.batches(order, batch_size):
             if labels.numel() == 0:
@@ -208,7 +212,6 @@ def confusion_matrix(
                 scores = scores.float().softmax(1) + model(inputs.flip(-1)).float().softmax(1)
             predicted = scores.argmax(1)
             counts += torch.bincount(labels * classes + predicted, minlength=classes * classes)
-    model.train(was_training)
     return world.sum(counts).view(classes, classes).cpu()
 
 

@@ -10,7 +10,8 @@ from torch import nn
 
 from archspec import ResNetSpec, build, load_spec
 from archspec.arch.validate import with_input
-from archspec.deploy.inference import fold_batchnorm, optimize_for_inference
+from archspec.deploy.inference import optimize_for_inference
+from archspec.nn.fold import fold_batchnorm
 from archspec.testing import specs
 
 

@@ -112,3 +112,31 @@ def test_preprocess_shapes_and_augmentation_are_batchwise_and_seeded() -> None:
     normalised = Preprocess(mean=0.5, std=0.25, channels_last=True)(images)
     assert normalised.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(normalised, (images.unsqueeze(1).float() / 255 - 0.5) / 0.25)
+
+
+def test_a_test_pass_scores_the_eval_mode_network_and_leaves_it_training() -> None:
+    from torch import nn
+
+    from archspec.data.batches import TensorSplit
+    from archspec.nn.build import build
+    from archspec.train.loop import confusion_matrix
+
+    torch.manual_seed(0)
+    model = build(spec_from_text(TINY_SPEC))
+    for module in model.modules():  # statistics far from the initial 0 and 1, as training leaves them
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1)  # type: ignore[union-attr]
+            module.running_var.uniform_(0.2, 3)  # type: ignore[union-attr]
+    images, labels = torch.randint(0, 256, (200, 1, 28, 28), dtype=torch.uint8), torch.randint(0, 10, (200,))
+    prep = Preprocess(size=(28, 28))
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    matrix = confusion_matrix(model, TensorSplit(images, labels), prep, 64, torch.device("cpu"), None, classes=10)
+    assert model.training  # the loop trains on after its test pass
+    model.eval()
+    with torch.no_grad():
+        predicted = model(prep(images)).argmax(1)
+    expect = torch.zeros(10, 10, dtype=torch.long).index_put_((labels, predicted), torch.ones(200, dtype=torch.long),
+                                                              accumulate=True)  # fmt: skip
+    assert torch.equal(matrix, expect)  # the folded copy predicts what the network in eval mode predicts
+    assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
+    assert any(isinstance(module, nn.BatchNorm2d) for module in model.modules())
