@@ -110,8 +110,10 @@ class Preprocess:
             if self.random_resized_crop is not None:
                 x = random_resized_crop(x, target, self.random_resized_crop, generator)
         if (x.shape[-2], x.shape[-1]) != target:
-            # d2l resizes PIL images bilinearly before ToTensor; on upscaling antialiasing is a no-op.
-            x = F.interpolate(x, size=target, mode="bilinear", align_corners=False)
+            # d2l resizes PIL images bilinearly before ToTensor. PIL filters over the source pixels when it
+            # shrinks (antialias); on upscaling there is nothing to filter, and torch's plain kernel is kept.
+            shrink = target[0] < x.shape[-2] or target[1] < x.shape[-1]
+            x = F.interpolate(x, size=target, mode="bilinear", align_corners=False, antialias=shrink)
         if self.mean is not None and self.std is not None:
             x = (x - _per_channel(self.mean, x)) / _per_channel(self.std, x)
         if self.channels_last:

@@ -221,6 +221,46 @@ class Ema(Model):
     every: PositiveInt = Field(1, le=10**6, description="Update the average every this many optimizer steps.")
 
 
+class ProgressiveResize(Model):
+    """Train the first epochs on smaller images and grow them to the spec's input size (progressive resizing,
+    as fast.ai's and FFCV's ResNet recipes do): a low-resolution epoch costs about the area ratio of a full one,
+    and the last epochs at full size undo the change of scale. Test passes always run at the full size."""
+
+    size: PositiveInt = Field(
+        ge=8,
+        le=MAX_INPUT_SIDE,
+        description="The training inputs' shorter side in pixels up to epoch ramp[0] (the longer side scales "
+        "alike); must be below the spec's input size.",
+    )
+    ramp: tuple[NonNegativeInt, PositiveInt] = Field(
+        strict=False,
+        description="[first, last] epochs (counted from 1): up to `first` the inputs have `size`, from `last` on the "
+        "spec's size, in between the side grows linearly; last must not pass epochs.",
+    )
+    multiple: PositiveInt = Field(
+        4,
+        le=64,
+        description="Round the growing side to a multiple of this (fewer shapes: fewer kernels to set up, fewer "
+        "torch.compile recompiles).",
+    )
+
+    @model_validator(mode="after")
+    def _ramp_increases(self) -> ProgressiveResize:
+        if self.ramp[0] >= self.ramp[1]:
+            fail(("ramp",), f"must be [first, last] with first < last, got {list(self.ramp)}")
+        return self
+
+    def side(self, epoch: int, height: int, width: int) -> tuple[int, int]:
+        """(height, width) of the training inputs in `epoch` (from 1) for a spec input of height x width."""
+        full = min(height, width)
+        first, last = self.ramp
+        if epoch >= last or self.size >= full:
+            return height, width
+        grown = self.size + (full - self.size) * max(epoch - first, 0) / (last - first)
+        short = min(max(round(grown / self.multiple) * self.multiple, self.size), full)
+        return round(height * short / full), round(width * short / full)
+
+
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 InitKind = Literal["xavier", "default", "torchvision", "timm"]  # archspec.train.init.INITS implements each
 _PART = re.compile(r"stem|stage[1-9][0-9]*")
@@ -302,6 +342,11 @@ class Recipe(Model):
     clip_grad_norm: PositiveFloat | None = Field(
         None, le=1e6, description="Clip the gradients' total L2 norm to this before each step; null for none."
     )
+    progressive_resize: ProgressiveResize | None = Field(
+        None,
+        description="Smaller training inputs in the first epochs, growing to the spec's size (test passes stay at "
+        "full size); null for none.",
+    )
 
     @model_validator(mode="after")
     def _milestones_within_epochs(self) -> Recipe:
@@ -310,6 +355,14 @@ class Recipe(Model):
                 if milestone >= self.epochs:
                     fail(("schedule", "milestones", i), f"epoch {milestone} is not below epochs ({self.epochs}): "
                          "the lr would never drop there")  # fmt: skip
+        return self
+
+    @model_validator(mode="after")
+    def _ramp_within_epochs(self) -> Recipe:
+        if self.progressive_resize is not None and self.progressive_resize.ramp[1] > self.epochs:
+            last = self.progressive_resize.ramp[1]
+            fail(("progressive_resize", "ramp", 1), f"epoch {last} is past epochs ({self.epochs}): the inputs "
+                 "would never reach the spec's size")  # fmt: skip
         return self
 
     @model_validator(mode="after")

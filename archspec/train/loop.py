@@ -114,6 +114,14 @@ def epoch_generator(recipe: Recipe, epoch: int, device: torch.device) -> torch.G
     return generator
 
 
+def epoch_prep(prep: Preprocess, recipe: Recipe, epoch: int) -> Preprocess:
+    """The training transform of `epoch` (from 0): at the recipe's progressive_resize size for that epoch."""
+    if recipe.progressive_resize is None or prep.size is None:
+        return prep
+    height, width = (prep.size, prep.size) if isinstance(prep.size, int) else prep.size
+    return dataclasses.replace(prep, size=recipe.progressive_resize.side(epoch + 1, height, width))
+
+
 def train_epoch(
     session: Session, split: Batches, epoch: int, callback: Callback | None = None
 ) -> tuple[float, float, int]:
@@ -129,13 +137,14 @@ def train_epoch(
     n = len(split)
     order = torch.randperm(n, device=device, generator=generator)
     steps = math.ceil(n / recipe.batch_size)
+    prep = epoch_prep(session.train_prep, recipe, epoch)
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0  # examples of the global batches so far (the same on every rank)
     for step, (images, labels) in enumerate(split.batches(order, recipe.batch_size)):
         if labels.numel() == 0:  # a streamed batch whose every file was skipped as unreadable
             continue
-        x = session.train_prep(images, generator)
+        x = prep(images, generator)
         targets = None
         if session.mix is not None:  # on the global batch, so every rank mixes alike
             mixed = session.mix(x, labels, generator)

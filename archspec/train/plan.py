@@ -108,8 +108,8 @@ def check_recipe(spec: ResNetSpec, recipe: Recipe, limits: Limits | None) -> Non
 
 
 def check_input(spec: ResNetSpec, recipe: Recipe) -> None:
-    """Whether `recipe` feeds `spec` images of its size, freezes only parts it has and augments them with a
-    policy that fits their channels (no resource policy)."""
+    """Whether `recipe` feeds `spec` images of its size (and grows smaller ones to it), freezes only parts it
+    has and augments them with a policy that fits their channels (no resource policy)."""
     size = recipe.resize
     if size is not None and (spec.input.height, spec.input.width) != (size, size):
         raise ArchspecError(
@@ -117,6 +117,12 @@ def check_input(spec: ResNetSpec, recipe: Recipe) -> None:
             f"feeds {size}x{size}; set resize: null in the recipe (--set resize=null) to follow the spec"
         )
     check_freeze(spec, recipe)
+    progressive = recipe.progressive_resize
+    if progressive is not None and progressive.size >= min(spec.input.height, spec.input.width):
+        raise ArchspecError(
+            f"recipe {recipe.name}: progressive_resize.size {progressive.size} is not below spec {spec.name}'s "
+            f"input {spec.input.height}x{spec.input.width}; choose a smaller size or progressive_resize: null"
+        )
     if recipe.augment.policy is not None:  # the data's channels are the spec's (checked when it is opened)
         check_policy(recipe.augment.policy, spec.input.channels)
 

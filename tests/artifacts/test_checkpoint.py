@@ -25,11 +25,13 @@ from archspec.train.runs import DataOptions, train_run
 TIMING = ("examples_per_sec", "wall_seconds")
 # 3 epochs of 1,500 images: each epoch takes a second or more on one core, long enough to be killed inside.
 RUN = ["--data-dir", "sample", "--max-train", "1500", "--max-test", "200", "--quiet", *TINY_SETS, "--set", "epochs=3"]
-# every recipe field that draws random numbers or keeps state across epochs (issue 20), so resume repeats them
+# every recipe field that draws random numbers or keeps state across epochs (issue 20), so resume repeats them;
+# progressive_resize trains the killed epoch 2 at 24x24
 EVERYTHING = ["augment.mixup=0.2", "augment.cutmix=1.0", "augment.switch_prob=0.5", "augment.mix_prob=0.8",
               "augment.policy=randaugment", "augment.flip=true", "augment.erasing=0.25",
               "ema={decay: 0.9, warmup: 5, every: 2}", "clip_grad_norm=5.0",
-              "schedule={kind: multistep, milestones: [2], gamma: 0.5}"]  # fmt: skip
+              "schedule={kind: multistep, milestones: [2], gamma: 0.5}",
+              "progressive_resize={size: 16, ramp: [1, 3]}"]  # fmt: skip
 RUN += [arg for item in EVERYTHING for arg in ("--set", item)]
 
 

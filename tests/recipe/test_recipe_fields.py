@@ -1,5 +1,5 @@
-"""The timm-level recipe fields (mixup, cutmix, policies, ema, clip_grad_norm, step schedules): defaults that
-change nothing, values that round-trip, and every bad value a located one-line error."""
+"""The timm-level recipe fields (mixup, cutmix, policies, ema, clip_grad_norm, step schedules, progressive
+resizing): defaults that change nothing, values that round-trip, and every bad value a located one-line error."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ import pytest
 from helpers import assert_one_line_error, cli
 
 from archspec.errors import SpecError
-from archspec.recipe.schema import Ema, MultiStep, Step, dump_recipe, load_recipe, recipe_from_text, training_workload
+from archspec.recipe.schema import (
+    Ema,
+    MultiStep,
+    ProgressiveResize,
+    Step,
+    dump_recipe,
+    load_recipe,
+    recipe_from_text,
+    training_workload,
+)
 
 ALL = [
     "epochs=6",
@@ -23,6 +32,7 @@ ALL = [
     "clip_grad_norm=2.0",
     "eval_flip=true",
     "schedule={kind: multistep, milestones: [2, 4], gamma: 0.2}",
+    "progressive_resize={size: 16, ramp: [2, 5]}",
 ]
 
 
@@ -30,6 +40,7 @@ def test_defaults_leave_the_new_fields_off() -> None:
     recipe = load_recipe("d2l")
     aug = recipe.augment
     assert (aug.mixup, aug.cutmix, aug.policy, recipe.ema, recipe.clip_grad_norm) == (None, None, None, None, None)
+    assert recipe.progressive_resize is None
     assert recipe.eval_flip is False
 
 
@@ -37,6 +48,7 @@ def test_every_new_field_round_trips() -> None:
     recipe = load_recipe("fashion-best", ALL)
     assert recipe.ema == Ema(decay=0.99, warmup=10, every=2)
     assert recipe.schedule == MultiStep(kind="multistep", milestones=(2, 4), gamma=0.2)
+    assert recipe.progressive_resize == ProgressiveResize(size=16, ramp=(2, 5), multiple=4)
     assert recipe_from_text(dump_recipe(recipe)) == recipe
     step = load_recipe("d2l", ["schedule={kind: step, step_size: 3}"]).schedule
     assert step == Step(kind="step", step_size=3, gamma=0.1)
@@ -70,6 +82,16 @@ def test_the_average_counts_as_a_second_copy_of_the_weights() -> None:
          "schedule.milestones[1]: must be above the milestone before it (3), got 3"),
         ("schedule={kind: multistep, milestones: []}", "schedule.milestones: "),
         ("schedule={kind: step, step_size: 2, gamma: 0}", "schedule.gamma: must be greater than 0"),
+        ("progressive_resize={size: 16, ramp: [4, 11]}",
+         "progressive_resize.ramp[1]: epoch 11 is past epochs (10): the inputs would never reach the spec's size"),
+        ("progressive_resize={size: 16, ramp: [5, 5]}",
+         "progressive_resize.ramp: must be [first, last] with first < last, got [5, 5]"),
+        ("progressive_resize={size: 4, ramp: [1, 2]}", "progressive_resize.size: must be greater than or equal to 8"),
+        ("progressive_resize={size: 16, ramp: [-1, 2]}", "progressive_resize.ramp[0]: must be greater than or equal"),
+        ("progressive_resize={size: 16, ramp: [2]}", "progressive_resize.ramp[1]: required field is missing"),
+        ("progressive_resize={size: 16, ramp: [1, 2], multiple: 0}",
+         "progressive_resize.multiple: must be greater than 0"),
+        ("progressive_resize={ramp: [1, 2]}", "progressive_resize.size: required field is missing"),
     ],
 )  # fmt: skip
 def test_bad_values_are_located_one_line_errors(override: str, fragment: str) -> None:
@@ -94,3 +116,9 @@ def test_bad_value_in_a_file_names_its_line_and_column(tmp_path: Path) -> None:
 def test_cli_bad_ema_decay_is_one_line_exit_2(tiny_spec: Path) -> None:
     result = cli("train", tiny_spec, "--set", "resize=null", "--set", "ema.decay=1.5", "--data-dir", "sample")
     assert_one_line_error(result, "--set ema.decay=1.5: ema.decay: must be less than 1")
+
+
+def test_cli_progressive_size_not_below_the_spec_is_one_line_exit_2(tiny_spec: Path) -> None:
+    result = cli("train", tiny_spec, "--set", "resize=null", "--set", "progressive_resize={size: 28, ramp: [1, 2]}",
+                 "--data-dir", "sample")  # fmt: skip
+    assert_one_line_error(result, "recipe d2l: progressive_resize.size 28 is not below spec tiny's input 28x28")
