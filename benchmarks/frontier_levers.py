@@ -19,7 +19,8 @@ outputs averaged.
 
 `loop`: the whole training loop of a run (`make_session`, `train_epoch` and the epoch's test pass, as
 `archspec train` runs them with fashion-frontier: crops, flips, erasing, the EMA, the flip at test time) on
-`--images` random 28x28 images (a short last batch included) and 1,000 test images, under each lever in
+`--images` random 28x28 images (a short last batch included; progressive resizing off, so that every round
+trains at 28x28) and 1,000 test images, under each lever in
 LEVERS, one epoch each round, interleaved round by round; a first untimed epoch per lever compiles and
 warms up. It answers what `steps` cannot: whether a lever that speeds up the bare step survives the loop
 around it (a short last batch and the eval-mode test pass change the shapes a compiled model sees).
@@ -222,7 +223,7 @@ def loop(spec_text: str, recipe_name: str, count: int, rounds: int) -> None:
     preprocessing = Preprocessing(28, 28, 1, (0.286,), (0.353,))
     sessions: dict[str, Session] = {}
     for name, (sets, lever) in LEVERS.items():
-        recipe = load_recipe(recipe_name, sets)
+        recipe = load_recipe(recipe_name, ["progressive_resize=null", *sets])  # every round at the full 28x28
         torch.manual_seed(0)
         steps = -(-count // recipe.batch_size)
         session = make_session(build(spec), recipe, preprocessing, CPU, steps, classes=10)
