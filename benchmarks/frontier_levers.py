@@ -30,7 +30,6 @@ Nothing here is timed against a target: read the ratios, note the machine.
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import statistics
 import time
@@ -49,7 +48,7 @@ from archspec.artifacts.checkpoint import checkpoint_model, load_checkpoint
 from archspec.data import Request, Split, Target, open_dataset
 from archspec.data.preprocess import Preprocessing
 from archspec.nn.build import build
-from archspec.nn.fold import fold_batchnorm
+from archspec.nn.fold import eval_copy
 from archspec.recipe.schema import SGD, load_recipe
 from archspec.runtime import autocast, cpu_has_native_bf16, resolve_precision
 from archspec.spec.schema import ResNetSpec
@@ -108,7 +107,7 @@ def steps(texts: list[str], batch: int, count: int, warmup: int) -> None:
         model = build(spec).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         speed = examples_per_second(model, dtype, batch, count, warmup)
         macs = complexity(spec).macs_per_image / 1e6
-        plain, folded = test_seconds(model, dtype), test_seconds(fold_batchnorm(copy.deepcopy(model)), dtype)
+        plain, folded = test_seconds(model, dtype), test_seconds(eval_copy(model), dtype)
         print(f"{text:58s} {macs:7.1f} {speed:7.0f} {60000 / speed:8.1f} {plain:7.2f} {folded:7.2f}"
               f"  test pass {plain / folded:.2f}x folded")  # fmt: skip
         if index == 0:

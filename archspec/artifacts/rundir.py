@@ -344,11 +344,13 @@ class RunDir:
 
     def write_metrics(self, rows: Sequence[dict[str, Any]]) -> None:
         """metrics.jsonl and metrics.csv from the rows so far (the trainer draws curves.png beside them), with the
-        optional columns that the rows have."""
-        columns = (*COLUMNS, *(c for c in OPTIONAL_COLUMNS if rows and all(c in row for row in rows)))
-        self.write_text(self.metrics_jsonl, "".join(json.dumps({k: row[k] for k in columns}) + "\n" for row in rows))
+        optional columns that any row has (a row without one, e.g. an epoch whose average was not tested: no key
+        in its JSON line, an empty cell in the CSV)."""
+        columns = (*COLUMNS, *(c for c in OPTIONAL_COLUMNS if any(c in row for row in rows)))
+        lines = (json.dumps({k: row[k] for k in columns if k in row}) + "\n" for row in rows)
+        self.write_text(self.metrics_jsonl, "".join(lines))
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=columns, restval="", extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
         self.write_text(self.metrics_csv, buffer.getvalue())

@@ -104,7 +104,7 @@ class Preprocess:
         if images.dim() == 3:
             images = images.unsqueeze(1)  # (N, 1, H, W)
         x = images.float().div_(255.0)  # in [0, 1], like ToTensor
-        target = _pair(self.size) if self.size is not None else (x.shape[-2], x.shape[-1])
+        target = pair(self.size) if self.size is not None else (x.shape[-2], x.shape[-1])
         if generator is not None:
             x = self.augment(x, generator)
             if self.random_resized_crop is not None:
@@ -140,7 +140,8 @@ class Preprocess:
         return x
 
 
-def _pair(size: Size) -> tuple[int, int]:
+def pair(size: Size) -> tuple[int, int]:
+    """(height, width) of a size given as one side (a square) or as a pair."""
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 

@@ -4,7 +4,6 @@ optional bf16 weights, optional torch.compile. The original model is left untouc
 
 from __future__ import annotations
 
-import copy
 import statistics
 import time
 
@@ -12,7 +11,7 @@ import torch
 from torch import nn
 
 from archspec.nn.build import build
-from archspec.nn.fold import fold_batchnorm
+from archspec.nn.fold import eval_copy
 from archspec.runtime import to_channels_last
 from archspec.spec.schema import ResNetSpec
 
@@ -41,11 +40,7 @@ def optimize_for_inference(
 ) -> nn.Module:
     """An eval-mode copy of `model` for fast inference; outputs equal the original within fp32 rounding
     (bf16: within bf16 rounding, about 1e-2 relative). `compile` uses torch.compile (slow first call)."""
-    optimized = copy.deepcopy(model).eval()
-    for param in optimized.parameters():
-        param.requires_grad_(False)
-    if fold:
-        fold_batchnorm(optimized)
+    optimized = eval_copy(model, fold=fold)
     dtype = torch.bfloat16 if bf16 else torch.float32
     optimized = optimized.to(dtype=dtype)
     if channels_last:

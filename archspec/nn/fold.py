@@ -4,11 +4,21 @@ copy both use it, so it lives below them."""
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Iterator
 
 import torch
 from torch import nn
+
+
+def eval_copy(model: nn.Module, *, fold: bool = True) -> nn.Module:
+    """An eval-mode copy of `model` for inference, its parameters frozen and (`fold`) its batch norms folded;
+    `model` itself is left as it was. (A deep copy does not copy the parameters' gradients.)"""
+    copied = copy.deepcopy(model).eval()
+    for param in copied.parameters():
+        param.requires_grad_(False)
+    return fold_batchnorm(copied) if fold else copied
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:

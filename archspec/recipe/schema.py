@@ -219,6 +219,16 @@ class Ema(Model):
         "first weights are far from the last); 0 averages from the first step.",
     )
     every: PositiveInt = Field(1, le=10**6, description="Update the average every this many optimizer steps.")
+    test_every: PositiveInt = Field(
+        1,
+        le=10**6,
+        description="Test the average after every this many epochs and after the last one (each test pass of the "
+        "average costs as much as the weights'); the other epochs' rows have no test_acc_ema.",
+    )
+
+    def tested_after(self, epoch: int, epochs: int) -> bool:
+        """Whether the average is tested after `epoch` (counted from 1) of a run of `epochs`."""
+        return epoch % self.test_every == 0 or epoch == epochs
 
 
 class ProgressiveResize(Model):
@@ -336,8 +346,9 @@ class Recipe(Model):
     )
     ema: Ema | None = Field(
         None,
-        description="An exponential moving average of the weights and batch-norm buffers, evaluated each epoch "
-        "beside them (test_acc_ema) and checkpointed; best.pt holds the better of the two; null for none.",
+        description="An exponential moving average of the weights and batch-norm buffers, evaluated beside "
+        "them (test_acc_ema, every ema.test_every epochs) and checkpointed; best.pt holds the better of the two; "
+        "null for none.",
     )
     clip_grad_norm: PositiveFloat | None = Field(
         None, le=1e6, description="Clip the gradients' total L2 norm to this before each step; null for none."

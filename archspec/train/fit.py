@@ -123,7 +123,7 @@ def run_epoch(
         "wall_seconds": time.perf_counter() - began,
         "lr": lr,
     }
-    if session.average is not None:
+    if session.average is not None and recipe.ema is not None and recipe.ema.tested_after(epoch + 1, recipe.epochs):
         row[EMA_COLUMN] = accuracy(evaluate(session.average.module))
         row["wall_seconds"] = time.perf_counter() - began
     session.history.append(row)
@@ -158,7 +158,7 @@ def record_epoch(
     score = best_accuracy([row])
     if score > best:
         best = score
-        if session.average is not None and row[EMA_COLUMN] > row["test_acc"]:
+        if session.average is not None and row.get(EMA_COLUMN, -1.0) > row["test_acc"]:
             checkpoint = replace(checkpoint, model=session.average.weights(), averaged=True)
         checkpoint.save(run.best)
         callbacks.on_checkpoint(run.best, checkpoint)

@@ -12,7 +12,6 @@ Fast-path choices, each measured in docs/benchmarks.md:
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 from bisect import bisect_right
@@ -27,9 +26,9 @@ from torch.nn import functional as F
 from archspec.artifacts.checkpoint import Checkpoint, Resumable
 from archspec.data.augment import Policy
 from archspec.data.batches import Batches
-from archspec.data.preprocess import Preprocess, Preprocessing
+from archspec.data.preprocess import Preprocess, Preprocessing, pair
 from archspec.errors import ArchspecError, CheckpointError
-from archspec.nn.fold import fold_batchnorm
+from archspec.nn.fold import eval_copy
 from archspec.recipe.schema import SGD, Constant, Cosine, MultiStep, OneCycle, Recipe, Step
 from archspec.runtime import autocast, resolve_channels_last, resolve_precision, to_channels_last
 from archspec.train.callbacks import Callback, StepUpdate
@@ -118,7 +117,7 @@ def epoch_prep(prep: Preprocess, recipe: Recipe, epoch: int) -> Preprocess:
     """The training transform of `epoch` (from 0): at the recipe's progressive_resize size for that epoch."""
     if recipe.progressive_resize is None or prep.size is None:
         return prep
-    height, width = (prep.size, prep.size) if isinstance(prep.size, int) else prep.size
+    height, width = pair(prep.size)
     return dataclasses.replace(prep, size=recipe.progressive_resize.side(epoch + 1, height, width))
 
 
@@ -210,7 +209,7 @@ def confusion_matrix(
     world = world or World()
     order = torch.arange(len(split))[world.rank :: world.size]
     counts = torch.zeros(classes * classes, dtype=torch.long, device=device)
-    model = fold_batchnorm(copy.deepcopy(model).eval())  # a copy: the model trains on, its norms unfolded
+    model = eval_copy(model)  # a copy: the model trains on, its norms unfolded
     with torch.inference_mode(), autocast(device, dtype):
         for images, labels in split.batches(order, batch_size):
             if labels.numel() == 0:

@@ -44,8 +44,9 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> 
     ax.plot(epochs, [row["train_loss"] for row in rows], "o-", markersize=4, label="train loss")
     ax.plot(epochs, [row["train_acc"] for row in rows], "ms--", markersize=4, label="train acc")
     ax.plot(epochs, [row["test_acc"] for row in rows], "g^-.", markersize=4, label="test acc")
-    if rows and all("test_acc_ema" in row for row in rows):  # the recipe's weight average
-        ax.plot(epochs, [row["test_acc_ema"] for row in rows], "rv:", markersize=4, label="test acc (ema)")
+    tested = [(row["epoch"], row["test_acc_ema"]) for row in rows if "test_acc_ema" in row]  # where it was tested
+    if tested:  # the recipe's weight average
+        ax.plot(*zip(*tested, strict=True), "rv:", markersize=4, label="test acc (ema)")
     ax.set_xlabel("epoch")
     ax.set_xlim(0.5, max(epochs[-1] if epochs else 1, 1) + 0.5)
     from matplotlib.ticker import MaxNLocator

@@ -29,7 +29,7 @@ RUN = ["--data-dir", "sample", "--max-train", "1500", "--max-test", "200", "--qu
 # progressive_resize trains the killed epoch 2 at 24x24
 EVERYTHING = ["augment.mixup=0.2", "augment.cutmix=1.0", "augment.switch_prob=0.5", "augment.mix_prob=0.8",
               "augment.policy=randaugment", "augment.flip=true", "augment.erasing=0.25",
-              "ema={decay: 0.9, warmup: 5, every: 2}", "clip_grad_norm=5.0",
+              "ema={decay: 0.9, warmup: 5, every: 2, test_every: 2}", "clip_grad_norm=5.0",
               "schedule={kind: multistep, milestones: [2], gamma: 0.5}",
               "progressive_resize={size: 16, ramp: [1, 3]}"]  # fmt: skip
 RUN += [arg for item in EVERYTHING for arg in ("--set", item)]

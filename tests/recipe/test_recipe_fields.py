@@ -28,7 +28,7 @@ ALL = [
     "augment.switch_prob=0.3",
     "augment.policy=randaugment",
     "augment.policy_magnitude=12",
-    "ema={decay: 0.99, warmup: 10, every: 2}",
+    "ema={decay: 0.99, warmup: 10, every: 2, test_every: 3}",
     "clip_grad_norm=2.0",
     "eval_flip=true",
     "schedule={kind: multistep, milestones: [2, 4], gamma: 0.2}",
@@ -46,7 +46,7 @@ def test_defaults_leave_the_new_fields_off() -> None:
 
 def test_every_new_field_round_trips() -> None:
     recipe = load_recipe("fashion-best", ALL)
-    assert recipe.ema == Ema(decay=0.99, warmup=10, every=2)
+    assert recipe.ema == Ema(decay=0.99, warmup=10, every=2, test_every=3)
     assert recipe.schedule == MultiStep(kind="multistep", milestones=(2, 4), gamma=0.2)
     assert recipe.progressive_resize == ProgressiveResize(size=16, ramp=(2, 5), multiple=4)
     assert recipe_from_text(dump_recipe(recipe)) == recipe
@@ -74,6 +74,8 @@ def test_the_average_counts_as_a_second_copy_of_the_weights() -> None:
         ("ema.decay=1", "ema.decay: must be less than 1, got 1"),
         ("ema.decay=0", "ema.decay: must be greater than 0, got 0"),
         ("ema.every=0", "ema.every: must be greater than 0"),
+        ("ema.test_every=0", "ema.test_every: must be greater than 0"),
+        ("ema.test_every=1.5", "ema.test_every: "),
         ("clip_grad_norm=0", "clip_grad_norm: must be greater than 0, got 0"),
         ("clip_grad_norm=-1", "clip_grad_norm: must be greater than 0"),
         ("schedule={kind: multistep, milestones: [2, 10]}",

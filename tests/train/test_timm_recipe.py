@@ -255,3 +255,26 @@ def test_eval_flip_is_what_train_and_evaluate_score(tmp_path: Path, monkeypatch:
     shown = cli("evaluate", tmp_path / "run", "--no-flip", "--png", tmp_path / "c.png")
     assert shown.returncode == 0 and flips[-1] is False and "mirrored" not in shown.stdout
     assert "mirrored (eval_flip)" in cli("evaluate", tmp_path / "run", "--png", tmp_path / "c.png").stdout
+
+
+def test_ema_test_every_tests_the_average_on_its_epochs_and_the_last_and_changes_nothing_else(
+    tmp_path: Path,
+) -> None:
+    def rows(test_every: int) -> list[dict[str, float]]:
+        recipe = load_recipe("d2l", ["resize=null", "epochs=3", "batch_size=32",
+                                     f"ema={{decay: 0.9, test_every: {test_every}}}"])  # fmt: skip
+        run_dir = tmp_path / f"every{test_every}"
+        train_run(spec_from_text(TINY_SPEC), recipe, run_dir, DataOptions("sample", 200, 60), quiet=True,
+                  log=lambda _: None)  # fmt: skip
+        return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+    every, sparse = rows(1), rows(2)
+    assert ["test_acc_ema" in row for row in sparse] == [False, True, True]  # epoch 2, then the last
+    csv_rows = (tmp_path / "every2" / "metrics.csv").read_text().splitlines()
+    assert csv_rows[0].endswith(",test_acc_ema") and csv_rows[1].endswith(",")  # epoch 1: an empty cell
+    # testing the average less often leaves training alone: the same weights, the same averages where tested
+    assert [r["test_acc"] for r in sparse] == [r["test_acc"] for r in every]
+    assert [r["train_loss"] for r in sparse] == [r["train_loss"] for r in every]
+    assert [r["test_acc_ema"] for r in sparse[1:]] == [r["test_acc_ema"] for r in every[1:]]
+    best = load_checkpoint(tmp_path / "every2" / "checkpoints" / "best.pt")
+    assert best.best_accuracy() == max(max(r["test_acc"], r.get("test_acc_ema", 0.0)) for r in sparse)
