@@ -123,7 +123,7 @@ def run_epoch(
         "wall_seconds": time.perf_counter() - began,
         "lr": lr,
     }
-    if session.average is not None and recipe.ema is not None and recipe.ema.tested_after(epoch + 1, recipe.epochs):
+    if session.average is not None and session.average.ema.tested_after(epoch + 1, recipe.epochs):
         row[EMA_COLUMN] = accuracy(evaluate(session.average.module))
         row["wall_seconds"] = time.perf_counter() - began
     session.history.append(row)
