@@ -86,6 +86,24 @@ def resolve_channels_last(setting: bool | str, device: torch.device) -> tuple[bo
     return True, "channels_last (auto)"
 
 
+def cpu_has_amx() -> bool:
+    """True on CPUs with AMX tiles (Sapphire Rapids and later), where oneDNN's bf16 convolutions use them."""
+    return bool(torch.cpu._is_amx_tile_supported())
+
+
+def resolve_conv_weight_grad(setting: str, device: torch.device, dtype: torch.dtype | None) -> tuple[bool, str]:
+    """Whether small-map convolutions take the swapped weight gradient (nn/conv_grad.py), and a one-line reason.
+
+    auto is the swapped form in bf16 on a CPU with AMX: there oneDNN's backward-weights kernel was the slowest
+    part of a d2l-resnet18 step, and the swapped form made the step faster (docs/benchmarks.md, "Choosing
+    precision and memory format"). Other CPUs and GPUs keep the native kernel until measured there."""
+    if setting != "auto":
+        return setting == "swapped", f"conv weight grad {setting}"
+    if device.type == "cpu" and dtype == torch.bfloat16 and cpu_has_amx():
+        return True, "conv weight grad swapped on small maps (auto: bf16 on AMX)"
+    return False, "conv weight grad native (auto)"
+
+
 def precision_warning(precision: str, device: torch.device) -> str | None:
     """One line when an explicitly chosen precision will be slower than fp32 on this device, or is not what
     runs, else None.

@@ -34,8 +34,15 @@ from archspec.arch.validate import load_spec, with_input
 from archspec.data.idx import load_dataset
 from archspec.data.preprocess import Preprocess
 from archspec.nn.build import build
+from archspec.nn.conv_grad import swap_weight_grad
 from archspec.recipe.schema import load_recipe
-from archspec.runtime import autocast, cpu_has_native_bf16, resolve_channels_last, resolve_precision
+from archspec.runtime import (
+    autocast,
+    cpu_has_native_bf16,
+    resolve_channels_last,
+    resolve_conv_weight_grad,
+    resolve_precision,
+)
 from archspec.train.init import init_weights
 from archspec.train.runs import DataOptions, train_run
 
@@ -72,9 +79,10 @@ def reference_step(model: nn.Module) -> Step:
     return step
 
 
-def fast_step(model: nn.Module, dtype: torch.dtype | None, channels_last: bool) -> Step:
-    """archspec's loop body (train.train_epoch): autocast, metrics summed on the device, no per-batch sync."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+def fast_step(model: nn.Module, dtype: torch.dtype | None, channels_last: bool, fused: bool = False) -> Step:
+    """archspec's loop body (train.train_epoch): autocast, metrics summed on the device, no per-batch sync;
+    `fused`: SGD's fused kernel (one pass over the parameters) instead of its per-tensor loop."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, fused=fused or None)
     loss_sum = torch.zeros(())
     correct = torch.zeros((), dtype=torch.long)
     device = torch.device("cpu")
@@ -122,15 +130,37 @@ def matmul_gflops(dtype: torch.dtype, size: int = 4096, repeats: int = 6) -> flo
     return 2 * size**3 / best / 1e9
 
 
-VARIANT_SETTINGS = {"fast-nchw": (None, False), "fast": (None, True), "fast-bf16-nchw": (torch.bfloat16, False),
-                    "fast-bf16": (torch.bfloat16, True)}  # fmt: skip
+SETTINGS = {"nchw", "bf16", "swapped"}  # what the defaults choose: precision, channels_last, conv_weight_grad
+LEVERS = {"fused", "compile"}  # measured on top
 
 
-def auto_variant() -> str:
-    """The variant the recipe defaults pick here (precision auto, channels_last auto), on the CPU."""
+def variant_tokens(name: str) -> set[str]:
+    """`fast` and its modifiers in any order: fast-bf16-swapped is bf16 autocast, NHWC, the swapped weight grad."""
+    first, *rest = name.split("-")
+    tokens = set(rest)
+    if first != "fast" or len(tokens) != len(rest) or not tokens <= SETTINGS | LEVERS:
+        known = ", -".join(sorted(SETTINGS | LEVERS))
+        raise SystemExit(f"unknown variant {name!r}: seed, or fast with any of -{known}")
+    return tokens
+
+
+def fast_variant(spec: str, size: int, tokens: set[str]) -> Step:
+    channels_last = "nchw" not in tokens
+    model = seed_model(spec, size, channels_last)
+    if "swapped" in tokens:
+        swap_weight_grad(model)
+    forward = torch.compile(model) if "compile" in tokens else model
+    dtype = torch.bfloat16 if "bf16" in tokens else None
+    return fast_step(forward, dtype, channels_last, fused="fused" in tokens)  # type: ignore[arg-type]
+
+
+def auto_tokens() -> set[str]:
+    """The settings the recipe defaults pick here (precision, channels_last, conv_weight_grad auto), on the CPU."""
     cpu = torch.device("cpu")
-    chosen = (resolve_precision("auto", cpu)[0], resolve_channels_last("auto", cpu)[0])
-    return next(name for name, settings in VARIANT_SETTINGS.items() if settings == chosen)
+    dtype = resolve_precision("auto", cpu)[0]
+    chosen = {"bf16": dtype is not None, "nchw": not resolve_channels_last("auto", cpu)[0],
+              "swapped": resolve_conv_weight_grad("auto", cpu, dtype)[0]}  # fmt: skip
+    return {token for token, on in chosen.items() if on}
 
 
 def main() -> None:
@@ -143,7 +173,8 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default="seed,fast,fast-bf16",
-        help="comma list of seed, fast, fast-nchw, fast-bf16, fast-bf16-nchw, fast-compile",
+        help="comma list: seed, or fast with modifiers in any order: -bf16 (autocast), -nchw (not channels_last), "
+        "-swapped (conv_weight_grad swapped), -fused (fused SGD), -compile (torch.compile); e.g. fast-bf16-swapped",
     )
     parser.add_argument("--accuracy", action="store_true", help="also compare bf16 and fp32 test accuracy")
     parser.add_argument("--peaks", action="store_true", help="also the matmul peaks, each step's share")
@@ -165,14 +196,8 @@ def main() -> None:
     for name in args.variants.split(","):
         if name == "seed":
             variants[name] = (reference_step(seed_model(args.spec, args.size)), False)
-        elif name in VARIANT_SETTINGS:
-            dtype, channels_last = VARIANT_SETTINGS[name]
-            variants[name] = (fast_step(seed_model(args.spec, args.size, channels_last), dtype, channels_last), True)
-        elif name == "fast-compile":
-            compiled = torch.compile(seed_model(args.spec, args.size, True))
-            variants[name] = (fast_step(compiled, None, True), True)  # type: ignore[arg-type]
         else:
-            raise SystemExit(f"unknown variant {name!r}")
+            variants[name] = (fast_variant(args.spec, args.size, variant_tokens(name)), True)
 
     print(f"{args.spec} at {args.size}x{args.size}, batch {args.batch_size}, {args.steps} timed steps after "
           f"{args.warmup} warm-up steps")  # fmt: skip
@@ -208,11 +233,12 @@ def main() -> None:
             gflops = step_rate * flop / 1e9
             ratios += f" {gflops:>8.1f} {gflops / peaks['fp32']:>12.0%} {gflops / peaks['bf16']:>12.0%}"
         print(f"{name:<15} {step_rate:>10.1f} {ratios}")
-    measured = {name: rate for name, rate in rates.items() if name in VARIANT_SETTINGS}
+    measured = {name: rate for name, rate in rates.items() if name != "seed" and variant_tokens(name) <= SETTINGS}
     if measured:
-        fastest, auto = max(measured, key=measured.__getitem__), auto_variant()
-        seen = f"{auto} at {measured[auto] / measured[fastest]:.0%} of it" if auto in measured else f"{auto}, not run"
-        print(f"fastest of the four settings: {fastest}; the recipe defaults (auto) pick {seen}")
+        fastest, auto = max(measured, key=measured.__getitem__), auto_tokens()
+        picked = next((name for name in measured if variant_tokens(name) == auto), None)
+        seen = f"{picked} at {measured[picked] / measured[fastest]:.0%} of it" if picked else f"{sorted(auto)}, not run"
+        print(f"fastest of the settings run: {fastest}; the recipe defaults (auto) pick {seen}")
 
     if args.accuracy:
         print("\nbf16 vs fp32 accuracy: fashion-resnet, 3 epochs on the bundled sample (5,000 / 1,000 images)")

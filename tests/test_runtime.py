@@ -18,6 +18,7 @@ from archspec.runtime import (
     available_devices,
     precision_warning,
     resolve_channels_last,
+    resolve_conv_weight_grad,
     resolve_device,
     resolve_precision,
 )
@@ -82,6 +83,18 @@ def test_channels_last_auto_is_nhwc_on_cpus_and_cuda_and_nchw_on_mps() -> None:
         assert resolve_channels_last("auto", torch.device(device))[0] is expected
     assert resolve_channels_last(False, torch.device("cpu")) == (False, "NCHW")
     assert resolve_channels_last(True, torch.device("mps")) == (True, "channels_last")
+
+
+def test_conv_weight_grad_auto_is_swapped_only_in_bf16_on_an_amx_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rule docs/benchmarks.md measured ("Choosing precision and memory format"); an explicit value is kept."""
+    cpu, cuda, bf16 = torch.device("cpu"), torch.device("cuda"), torch.bfloat16
+    for amx in (True, False):
+        monkeypatch.setattr(runtime, "cpu_has_amx", lambda amx=amx: amx)
+        assert resolve_conv_weight_grad("auto", cpu, bf16)[0] is amx
+        assert resolve_conv_weight_grad("auto", cpu, None)[0] is False
+        assert resolve_conv_weight_grad("auto", cuda, bf16)[0] is False
+        assert resolve_conv_weight_grad("swapped", cpu, None)[0] is True
+        assert resolve_conv_weight_grad("native", cpu, bf16)[0] is False
 
 
 # --- threads: --threads, $ARCHSPEC_THREADS, and a default judged against the cores other work leaves free ----

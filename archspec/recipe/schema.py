@@ -323,6 +323,13 @@ class Recipe(Model):
         description="NHWC memory format: true, false, or auto (NHWC on CPUs and CUDA, where oneDNN's and cuDNN's "
         "convolutions are faster in it; NCHW on Apple MPS).",
     )
+    conv_weight_grad: Literal["auto", "native", "swapped"] = Field(
+        "auto",
+        description="How convolutions on small maps (at most 6x6 outputs) get their weight gradient: native is "
+        "oneDNN's backward-weights kernel; swapped computes the same gradient as a forward convolution with batch "
+        "and channels swapped (nn/conv_grad.py), 4-7x faster on those layers in bf16 on an AMX CPU; auto is "
+        "swapped in bf16 on a CPU with AMX, where it was measured, else native.",
+    )
     compile: bool = Field(False, description="torch.compile the model (slow first step; needs a C++ compiler on CPU).")
     sync_batchnorm: bool = Field(
         False,

@@ -57,6 +57,7 @@ class Start:
     warning: str | None = None  # about the precision on this device (runtime.precision_warning)
     classes: tuple[str, ...] = ()  # the dataset's class names: the rows and columns of on_evaluate's matrix
     memory_format: str = "NCHW"  # what the recipe's channels_last resolved to (runtime.resolve_channels_last)
+    conv_weight_grad: str = "conv weight grad native"  # runtime.resolve_conv_weight_grad's reason
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ class ConsoleLog(Callback):
         recipe = start.recipe
         processes = (f", {start.processes} processes (batch {recipe.batch_size // start.processes} each)"
                      if start.processes > 1 else "")  # fmt: skip
-        log(f"device: {start.device}, {start.precision}, {start.memory_format}, "
+        log(f"device: {start.device}, {start.precision}, {start.memory_format}, {start.conv_weight_grad}, "
             f"compile={recipe.compile}{processes}")  # fmt: skip
         if start.warning:
             log(start.warning)

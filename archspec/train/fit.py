@@ -21,7 +21,13 @@ from archspec.data.preprocess import Preprocessing
 from archspec.errors import DataError
 from archspec.nn.build import build
 from archspec.recipe.schema import Recipe, dump_recipe
-from archspec.runtime import cudnn_benchmark, precision_warning, resolve_channels_last, resolve_precision
+from archspec.runtime import (
+    cudnn_benchmark,
+    precision_warning,
+    resolve_channels_last,
+    resolve_conv_weight_grad,
+    resolve_precision,
+)
 from archspec.spec.schema import ResNetSpec
 from archspec.train.callbacks import Callback, Callbacks, Start
 from archspec.train.init import init_weights
@@ -90,12 +96,13 @@ def start_session(plan: RunPlan, preprocessing: Preprocessing, train_count: int)
 
 
 def _start(plan: RunPlan, data: Dataset, start: int) -> Start:
-    _, precision = resolve_precision(plan.recipe.precision, plan.device)
+    dtype, precision = resolve_precision(plan.recipe.precision, plan.device)
     _, memory_format = resolve_channels_last(plan.recipe.channels_last, plan.device)
+    _, weight_grad = resolve_conv_weight_grad(plan.recipe.conv_weight_grad, plan.device, dtype)
     return Start(plan.spec, plan.recipe, plan.run, start + 1, data.describe(), data.is_sample, tuple(data.skipped),
                  str(plan.device), precision, plan.world.size,
                  precision_warning(plan.recipe.precision, plan.device), tuple(data.classes),
-                 memory_format)  # fmt: skip
+                 memory_format, weight_grad)  # fmt: skip
 
 
 def run_epoch(

@@ -28,9 +28,16 @@ from archspec.data.augment import Policy
 from archspec.data.batches import Batches
 from archspec.data.preprocess import Preprocess, Preprocessing, pair
 from archspec.errors import ArchspecError, CheckpointError
+from archspec.nn.conv_grad import swap_weight_grad
 from archspec.nn.fold import eval_copy
 from archspec.recipe.schema import SGD, Constant, Cosine, MultiStep, OneCycle, Recipe, Step
-from archspec.runtime import autocast, resolve_channels_last, resolve_precision, to_channels_last
+from archspec.runtime import (
+    autocast,
+    resolve_channels_last,
+    resolve_conv_weight_grad,
+    resolve_precision,
+    to_channels_last,
+)
 from archspec.train.callbacks import Callback, StepUpdate
 from archspec.train.distributed import World
 from archspec.train.ema import WeightAverage
@@ -268,6 +275,8 @@ def make_session(
     model.to(device)
     if resolve_channels_last(recipe.channels_last, device)[0]:
         to_channels_last(model)
+    if resolve_conv_weight_grad(recipe.conv_weight_grad, device, dtype)[0]:
+        swap_weight_grad(model)
     trained = world.wrap(model, device, recipe.sync_batchnorm)  # DistributedDataParallel under torchrun
     optimizer = make_optimizer(model, recipe)
     forward: Callable[[torch.Tensor], torch.Tensor] = trained

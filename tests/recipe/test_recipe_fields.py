@@ -76,6 +76,8 @@ def test_the_average_counts_as_a_second_copy_of_the_weights() -> None:
         ("ema.every=0", "ema.every: must be greater than 0"),
         ("ema.test_every=0", "ema.test_every: must be greater than 0"),
         ("ema.test_every=1.5", "ema.test_every: "),
+        ("conv_weight_grad=swaped", "conv_weight_grad: must be 'auto', 'native' or 'swapped'"),
+        ("conv_weight_grad=true", "conv_weight_grad: must be 'auto', 'native' or 'swapped'"),
         ("clip_grad_norm=0", "clip_grad_norm: must be greater than 0, got 0"),
         ("clip_grad_norm=-1", "clip_grad_norm: must be greater than 0"),
         ("schedule={kind: multistep, milestones: [2, 10]}",

@@ -11,6 +11,7 @@ import torch
 from helpers import TINY_SPEC
 
 from archspec.arch.validate import load_spec, spec_from_text
+from archspec.artifacts.checkpoint import load_checkpoint
 from archspec.cli import main
 from archspec.data.preprocess import Preprocess
 from archspec.errors import ArchspecError
@@ -140,3 +141,23 @@ def test_a_test_pass_scores_the_eval_mode_network_and_leaves_it_training() -> No
     assert torch.equal(matrix, expect)  # the folded copy predicts what the network in eval mode predicts
     assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
     assert any(isinstance(module, nn.BatchNorm2d) for module in model.modules())
+
+
+def test_swapped_conv_weight_grad_trains_as_the_native_kernel_does(tmp_path: Path) -> None:
+    """conv_weight_grad: swapped changes how the small maps' weight gradients are computed, not what they are:
+    in fp32 an epoch's loss and the trained weights match the native kernel's to rounding."""
+    spec = spec_from_text(TINY_SPEC.replace("height: 28, width: 28", "height: 12, width: 12"))  # stage 2: 6x6
+    rows, lines = {}, {}
+    for kind in ("native", "swapped"):
+        lines[kind] = []
+        sets = ["resize=12", "epochs=1", "precision=fp32", f"conv_weight_grad={kind}"]
+        recipe = load_recipe("d2l", [*TINY_RECIPE, *sets])
+        train_run(spec, recipe, tmp_path / kind, DataOptions("sample", 256, 64), quiet=True, log=lines[kind].append)
+        rows[kind] = json.loads((tmp_path / kind / "metrics.jsonl").read_text().splitlines()[-1])
+    assert any("conv weight grad swapped" in line for line in lines["swapped"])
+    assert any("conv weight grad native" in line for line in lines["native"])
+    assert rows["swapped"]["train_loss"] == pytest.approx(rows["native"]["train_loss"], rel=1e-4)
+    weights = [load_checkpoint(tmp_path / kind / "checkpoints" / "last.pt").model for kind in ("native", "swapped")]
+    assert weights[0].keys() == weights[1].keys()
+    for name, native in weights[0].items():
+        torch.testing.assert_close(weights[1][name], native, rtol=1e-4, atol=1e-5, msg=name)
