@@ -48,13 +48,18 @@ def free_port() -> int:
 
 def nodes(place: Path, per_node: Sequence[Sequence[str]]) -> list[subprocess.CompletedProcess[str]]:
     """One torchrun per entry of `per_node` (its archspec arguments), as on so many machines: --nnodes N,
-    c10d rendezvous at 127.0.0.1 (the first to start hosts it), one process each."""
-    endpoint = f"127.0.0.1:{free_port()}"
+    c10d rendezvous at 127.0.0.1, one process each.
+
+    The rendezvous store is hosted here, not by a node (`is_host=false` on every node): when a node hosts it and
+    finishes first, the other node's torchrun can fail to close the rendezvous (RendezvousConnectionError, exit
+    1) after training has succeeded. docs/distributed.md gives users the same advice."""
+    port = free_port()
+    store = torch.distributed.TCPStore("127.0.0.1", port, is_master=True, wait_for_workers=False)
     launched = []
     for rank, args in enumerate(per_node):
         command = torchrun("--nnodes", str(len(per_node)), "--node-rank", str(rank), "--nproc-per-node", "1",
-                           "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "two-nodes",
-                           "-m", "archspec", *args)  # fmt: skip
+                           "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id",
+                           "two-nodes", "--rdzv-conf", "is_host=false", "-m", "archspec", *args)  # fmt: skip
         launched.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                          env=env(place)))  # fmt: skip
     try:
@@ -67,6 +72,7 @@ def nodes(place: Path, per_node: Sequence[Sequence[str]]) -> list[subprocess.Com
         for process in launched:
             if process.poll() is None:
                 process.kill()
+        del store  # the rendezvous outlived every node
 
 
 @pytest.fixture(scope="module")
