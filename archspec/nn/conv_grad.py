@@ -10,7 +10,7 @@ pass. The identity
 
 is itself a convolution: of X with the batch as its channels (C_in, N, H, W), by dL/dY read as C_out filters
 of N channels (C_out, N, OH, OW) dilated by the stride; the first (kh, kw) outputs are dW. On those small maps
-it ran 1.5-7x faster for 3x3 kernels (docs/benchmarks.md, "Choosing precision and memory format"). The input
+it ran 1.4-7.8x faster for 3x3 kernels (docs/benchmarks.md, "Choosing precision and memory format"). The input
 gradient stays oneDNN's. Whether to use it is training policy (runtime.resolve_conv_weight_grad); this module
 only does it.
 
@@ -90,8 +90,8 @@ class SmallMapConv2d(nn.Conv2d):
 
 def swappable(module: nn.Module) -> bool:
     """An nn.Conv2d (not a subclass) that the identity covers (zero padding given as numbers, no dilation or
-    groups) with a kernel of at least 3x3: for 1x1 and 2x2 kernels oneDNN's weight gradient is a plain matrix
-    product, and the swapped form was slower (0.3-0.9x)."""
+    groups) with a kernel of at least 3x3: for 1x1 kernels oneDNN's weight gradient is a plain matrix product,
+    and the swapped form was slower (0.3-0.9x); 2x2 kernels were not measured and stay native."""
     return (
         type(module) is nn.Conv2d
         and min(module.kernel_size) >= MIN_KERNEL

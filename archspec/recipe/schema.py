@@ -327,7 +327,7 @@ class Recipe(Model):
         "auto",
         description="How convolutions on small maps (at most 6x6 outputs) get their weight gradient: native is "
         "oneDNN's backward-weights kernel; swapped computes the same gradient as a forward convolution with batch "
-        "and channels swapped (nn/conv_grad.py), 4-7x faster on those layers in bf16 on an AMX CPU; auto is "
+        "and channels swapped (nn/conv_grad.py), 1.4-7.8x faster on 3x3 kernels in bf16 on an AMX CPU; auto is "
         "swapped in bf16 on a CPU with AMX, where it was measured, else native.",
     )
     compile: bool = Field(False, description="torch.compile the model (slow first step; needs a C++ compiler on CPU).")
