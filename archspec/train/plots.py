@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from archspec.artifacts.rundir import EMA_COLUMN
 from archspec.config.files import write_atomic
 
 CURVES_SIZE = (640, 400)  # pixels
@@ -44,7 +45,7 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> 
     ax.plot(epochs, [row["train_loss"] for row in rows], "o-", markersize=4, label="train loss")
     ax.plot(epochs, [row["train_acc"] for row in rows], "ms--", markersize=4, label="train acc")
     ax.plot(epochs, [row["test_acc"] for row in rows], "g^-.", markersize=4, label="test acc")
-    tested = [(row["epoch"], row["test_acc_ema"]) for row in rows if "test_acc_ema" in row]  # where it was tested
+    tested = [(row["epoch"], row[EMA_COLUMN]) for row in rows if EMA_COLUMN in row]  # where it was tested
     if tested:  # the recipe's weight average
         ax.plot(*zip(*tested, strict=True), "rv:", markersize=4, label="test acc (ema)")
     ax.set_xlabel("epoch")
